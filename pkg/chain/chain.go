@@ -1,0 +1,155 @@
+// Package chain hands the process over to the rest of the command line
+// (chainloading), spawns helper processes with an exact fd map and
+// credentials, and finds the suite's sibling binaries. It is the only
+// package that calls exec or fork.
+package chain
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+// LookPath finds prog the way execvp does, with PATH taken from envp (the
+// environment the program will run with), not from our own. A name with a
+// slash is used as it is. Errors carry exit code 127 (not found) or 126
+// (found but not executable), the shell's convention.
+func LookPath(prog string, envp []string) (string, error) {
+	if prog == "" {
+		return "", exitcode.New(exitcode.NotFound, "run", "an empty program name", nil)
+	}
+	if strings.IndexByte(prog, '/') >= 0 {
+		return prog, checkExec(prog, prog)
+	}
+	path, ok := ucspi.Getenv(envp, ucspi.Path)
+	if !ok {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	var denied error
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + prog
+		err := checkExec(prog, p)
+		if err == nil {
+			return p, nil
+		}
+		if exitcode.Code(err) == exitcode.NotExecutable && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", exitcode.New(exitcode.NotFound, "find", prog, errors.New("not found in PATH"))
+}
+
+func checkExec(prog, p string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		return exitcode.New(exitcode.NotFound, "run", prog, err)
+	}
+	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return exitcode.New(exitcode.NotExecutable, "run", prog, syscall.EISDIR)
+	}
+	if err := syscall.Access(p, 1); err != nil { // X_OK
+		return exitcode.New(exitcode.NotExecutable, "run", prog, err)
+	}
+	return nil
+}
+
+// Exec replaces the process with argv[0] (found with LookPath in envv's
+// PATH), with envv as its whole environment. It returns only on failure.
+// Signal handlers the Go runtime installed are reset by execve itself; the
+// fds 0–2 are put back in blocking mode because the runtime may have
+// polled them.
+func Exec(argv, envv []string) error {
+	if len(argv) == 0 {
+		return exitcode.UsageError("no program to run")
+	}
+	path, err := LookPath(argv[0], envv)
+	if err != nil {
+		return err
+	}
+	for fd := 0; fd <= 2; fd++ {
+		syscall.SetNonblock(fd, false)
+	}
+	flushCoverage()
+	err = syscall.Exec(path, argv, envv)
+	code := exitcode.Temporary
+	if err == syscall.ENOENT {
+		code = exitcode.NotFound
+	} else if err == syscall.EACCES || err == syscall.ENOEXEC || err == syscall.EPERM {
+		code = exitcode.NotExecutable
+	}
+	return exitcode.New(code, "exec", argv[0], err)
+}
+
+// Child describes a process to spawn.
+type Child struct {
+	Path string
+	Argv []string
+	Env  []string
+	// Files lists the child's fds: Files[i] becomes fd i in the child;
+	// -1 leaves fd i closed. Every other fd is closed by exec, since the
+	// suite keeps all its own fds close-on-exec.
+	Files []int
+	// Cred, when set, gives the child these ids from its first
+	// instruction, supplementary groups included (nil Groups clears them).
+	Cred *syscall.Credential
+	// Setsid makes the child a session leader.
+	Setsid bool
+	// Pdeathsig is sent to the child when the spawning thread dies; 0 for
+	// none.
+	Pdeathsig syscall.Signal
+}
+
+// Spawn starts c and returns its pid. Spawn uses syscall.ForkExec (a
+// vfork-style clone whose cost does not grow with the heap), not os/exec.
+func Spawn(c *Child) (int, error) {
+	files := make([]uintptr, len(c.Files))
+	for i, fd := range c.Files {
+		files[i] = uintptr(fd)
+	}
+	attr := &syscall.ProcAttr{
+		Env:   c.Env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Credential: c.Cred,
+			Setsid:     c.Setsid,
+			Pdeathsig:  c.Pdeathsig,
+		},
+	}
+	flushCoverage()
+	pid, err := syscall.ForkExec(c.Path, c.Argv, attr)
+	if err != nil {
+		code := exitcode.Temporary
+		if err == syscall.ENOENT {
+			code = exitcode.NotFound
+		} else if err == syscall.EACCES {
+			code = exitcode.NotExecutable
+		}
+		return 0, exitcode.New(code, "spawn", c.Path, err)
+	}
+	return pid, nil
+}
+
+// Sibling returns the path of the suite's program name: the file of that
+// name beside the running executable if there is one (so a chain built from
+// one install uses one version throughout), else name looked up in PATH.
+func Sibling(name string, envp []string) (string, error) {
+	if self, err := os.Executable(); err == nil {
+		if i := strings.LastIndexByte(self, '/'); i >= 0 {
+			p := self[:i+1] + name
+			if checkExec(name, p) == nil {
+				return p, nil
+			}
+		}
+	}
+	return LookPath(name, envp)
+}

@@ -1,0 +1,103 @@
+// Package ucspi holds the suite's whole contract with the programs it runs:
+// fd numbers, every environment variable name, environment building
+// (set, unset, keep) and the UCSPI-TLS "NAME=value\0…\0" report codec.
+// doc/ucspi.md describes the contract for users.
+package ucspi
+
+// File descriptors of the UCSPI contract.
+const (
+	ServerReadFD  = 0 // a server app reads the peer here
+	ServerWriteFD = 1 // and writes here
+	ClientReadFD  = 6 // a client app reads the peer here
+	ClientWriteFD = 7 // and writes here
+)
+
+// Variables set by tcpserver and tcpclient (tcp-environ(5)).
+const (
+	Proto         = "PROTO"
+	TCPLocalIP    = "TCPLOCALIP"
+	TCPLocalPort  = "TCPLOCALPORT"
+	TCPLocalHost  = "TCPLOCALHOST"
+	TCPRemoteIP   = "TCPREMOTEIP"
+	TCPRemotePort = "TCPREMOTEPORT"
+	TCPRemoteHost = "TCPREMOTEHOST"
+	TCPRemoteInfo = "TCPREMOTEINFO"
+	TCPConnNum    = "TCPCONNNUM"
+	TCP6RemoteIP  = "TCP6REMOTEIP"
+	TCP6LocalIP   = "TCP6LOCALIP"
+	ProtoTCP      = "TCP"
+	ListenFDs     = "LISTEN_FDS"
+	ListenPID     = "LISTEN_PID"
+	ListenFDNames = "LISTEN_FDNAMES"
+	Path          = "PATH"
+	UID           = "UID"
+	GID           = "GID"
+	GIDList       = "GIDLIST"
+	RootEnv       = "ROOT"
+	ConnSlot      = "TCPCONNSLOT"
+	GoMaxProcs    = "GOMAXPROCS"
+)
+
+// Variables read by the TLS programs.
+const (
+	CertFile      = "CERTFILE"
+	KeyFile       = "KEYFILE"
+	CAFile        = "CAFILE"
+	CADir         = "CADIR"
+	TLSUID        = "TLS_UID"
+	TLSGID        = "TLS_GID"
+	SSLUID        = "SSL_UID" // ucspi-ssl's spelling of TLS_UID
+	SSLGID        = "SSL_GID"
+	TicketKeyFile = "TLS_TICKETKEYS"
+	UCSPITLS      = "UCSPITLS"
+)
+
+// Variables of the UCSPI-TLS delayed mode.
+const (
+	SSLCtlFD   = "SSLCTLFD"
+	SSLReadFD  = "SSLREADFD"
+	SSLWriteFD = "SSLWRITEFD"
+)
+
+// Variables written for the app after a handshake.
+const (
+	SSLProtocol        = "SSL_PROTOCOL"
+	SSLCipher          = "SSL_CIPHER"
+	SSLSNIServerName   = "SSL_TLS_SNI_SERVERNAME"
+	SSLPeerCertHash    = "SSL_PEER_CERT_HASH"
+	SSLPeerCertSubject = "SSL_PEER_CERT_SUBJECT"
+	SSLClientSDN       = "SSL_CLIENT_S_DN"
+	SSLClientSDNCN     = "SSL_CLIENT_S_DN_CN"
+	SSLClientIDN       = "SSL_CLIENT_I_DN"
+	SSLClientVerify    = "SSL_CLIENT_VERIFY"
+	SSLServerSDN       = "SSL_SERVER_S_DN"
+	SSLALPN            = "SSL_ALPN"
+	SSLSessionResumed  = "SSL_SESSION_RESUMED"
+	SSLVersionIface    = "SSL_VERSION_INTERFACE"
+)
+
+// CertFilePrefix and KeyFilePrefix start the per-name SNI pairs
+// CERTFILE:name and KEYFILE:name.
+const (
+	CertFilePrefix = CertFile + ":"
+	KeyFilePrefix  = KeyFile + ":"
+)
+
+// ReportVars lists every variable a handshake report may set, so that a
+// stale value from an earlier hop is removed when it does not apply.
+var ReportVars = []string{
+	SSLProtocol, SSLCipher, SSLSNIServerName, SSLPeerCertHash,
+	SSLPeerCertSubject, SSLClientSDN, SSLClientSDNCN, SSLClientIDN,
+	SSLClientVerify, SSLServerSDN, SSLALPN, SSLSessionResumed,
+}
+
+// TCPVars lists the variables tcpserver and tcpclient own; each connection
+// sets or removes every one of them.
+var TCPVars = []string{
+	Proto, TCPLocalIP, TCPLocalPort, TCPLocalHost, TCPRemoteIP,
+	TCPRemotePort, TCPRemoteHost, TCPRemoteInfo, TCPConnNum, TCP6RemoteIP,
+	TCP6LocalIP,
+}
+
+// UIDGIDVars are the variables privdrop -U and the -U options read.
+var UIDGIDVars = []string{UID, GID, GIDList}

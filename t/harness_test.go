@@ -1,0 +1,273 @@
+// Package t holds the black-box tests: they build the real binaries with the
+// release flags and run real chains on 127.0.0.1 and ::1 against real peers.
+package t
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the binaries under test: $TLSCHAIN_BIN (the Makefile's
+// bin/), or a fresh release build made by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	binDir = os.Getenv("TLSCHAIN_BIN")
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "tlschain-bin-")
+		if err != nil {
+			panic(err)
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", dir+"/", "../cmd/...")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.Stderr.WriteString("build failed\n")
+			os.Exit(2)
+		}
+		binDir = dir
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// bin returns the path of one of the suite's programs.
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// need skips the test when a peer tool is missing, except under CI or
+// TLSCHAIN_REQUIRE_TOOLS=1 (make check installs every tool), where a
+// missing tool fails the test: a skipped test there would hide a hole.
+func need(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" || os.Getenv("TLSCHAIN_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("%s is not installed (make check installs it)", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+}
+
+// needRoot skips tests that must change uids.
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// baseEnv is a clean environment for the programs under test: the binaries
+// first in PATH, then the system's (and /usr/sbin for mailfront).
+func baseEnv(extra ...string) []string {
+	env := []string{
+		"PATH=" + binDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	}
+	if d := os.Getenv("GOCOVERDIR"); d != "" {
+		env = append(env, "GOCOVERDIR="+d)
+	}
+	return append(env, extra...)
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond every 10 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cond()
+}
+
+// server is a running tcpserver (or any program started with -1 that
+// prints its port on stdout).
+type server struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	Port   int
+	Addr   string // host:port to dial
+	Stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// serve starts "tcpserver -1 args..." with env and waits until it prints
+// the bound port. host is the address tcpserver binds (args[0] by
+// convention); the dial address uses it, with 0.0.0.0 and :: mapped to
+// loopback. Cleanup stops it.
+func serve(t testing.TB, env []string, args ...string) *server {
+	t.Helper()
+	return serveProg(t, env, bin("tcpserver"), append([]string{"-1"}, args...)...)
+}
+
+// serveProg starts path args... and reads the port from its first stdout
+// line.
+func serveProg(t testing.TB, env []string, path string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env = env
+	s := &server{t: t, cmd: cmd, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = s.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(out).ReadString('\n')
+		line <- l
+	}()
+	select {
+	case l := <-line:
+		p, err := strconv.Atoi(strings.TrimSpace(l))
+		if err != nil {
+			t.Fatalf("%s printed %q, not a port; stderr: %s", path, l, s.Stderr)
+		}
+		s.Port = p
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not print its port; stderr: %s", path, s.Stderr)
+	}
+	host := "127.0.0.1"
+	for _, a := range args {
+		if a == "::" || a == "::1" {
+			host = "::1"
+			break
+		}
+		if net.ParseIP(a) != nil && a != "0.0.0.0" {
+			host = a
+			break
+		}
+	}
+	s.Addr = net.JoinHostPort(host, strconv.Itoa(s.Port))
+	return s
+}
+
+// stop sends TERM and waits up to 5 s, then KILL.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// dial connects to addr, writes in, half-closes, and returns all it reads
+// (within 10 s).
+func dial(t testing.TB, addr string, in []byte) []byte {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		if len(in) > 0 {
+			c.Write(in)
+		}
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	out, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read from %s: %v (got %q)", addr, err, out)
+	}
+	return out
+}
+
+// result is what a finished command left.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// run runs path args... with env and stdin, for at most 60 s.
+func run(t testing.TB, env []string, stdin string, path string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run %s: %v", path, err)
+		}
+		code = ee.ExitCode()
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
+	}
+	return result{so.String(), se.String(), code}
+}
+
+// lines returns s as lines without the trailing newline.
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// envMap parses "env" output (NAME=value lines).
+func envMap(s string) map[string]string {
+	m := map[string]string{}
+	for _, l := range lines(strings.ReplaceAll(s, "\r\n", "\n")) {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
