@@ -1,0 +1,26 @@
+package ucspi
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzParseReport: any input parses or fails cleanly; what parses
+// re-encodes to the same bytes; ReportComplete agrees with the parser.
+func FuzzParseReport(f *testing.F) {
+	for _, tc := range reportTests {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vars, err := ParseReport(b)
+		if err != nil {
+			return
+		}
+		if enc := EncodeReport(vars); !bytes.Equal(enc, b) {
+			t.Fatalf("round trip %q -> %q", b, enc)
+		}
+		if !ReportComplete(b) {
+			t.Fatalf("parsed %q but ReportComplete is false", b)
+		}
+	})
+}

@@ -1,0 +1,83 @@
+package ucspi
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestEnv(t *testing.T) {
+	e := NewEnv([]string{"A=1", "B=2", "A=3", "junk", "C="})
+	if got := e.Environ(); !reflect.DeepEqual(got, []string{"A=1", "B=2", "C="}) {
+		t.Fatalf("NewEnv kept %q", got)
+	}
+	if v, ok := e.Get("C"); !ok || v != "" {
+		t.Errorf("Get(C) = %q, %v", v, ok)
+	}
+	if _, ok := e.Get("AB"); ok {
+		t.Error("Get(AB) found a prefix match")
+	}
+	e.Set("A", "x")
+	e.Set("D", "4")
+	e.Unset("B", "nope")
+	if got := e.Environ(); !reflect.DeepEqual(got, []string{"A=x", "C=", "D=4"}) {
+		t.Fatalf("after Set/Unset: %q", got)
+	}
+	e.Set("KEYFILE", "k")
+	e.Set("KEYFILE:a.example", "k2")
+	e.UnsetPrefix("KEYFILE")
+	if _, ok := e.Get("KEYFILE"); ok {
+		t.Error("UnsetPrefix left KEYFILE")
+	}
+	if got := Without([]string{"UID=1", "X=y", "GID=2"}, UIDGIDVars...); !reflect.DeepEqual(got, []string{"X=y"}) {
+		t.Errorf("Without = %q", got)
+	}
+}
+
+var reportTests = []struct {
+	name string
+	in   string
+	want []Var
+	err  error
+}{
+	{"empty report", "\x00", nil, nil},
+	{"s6 sample", "SSL_PROTOCOL=TLSv1.2\x00SSL_CIPHER=ECDHE-ECDSA-CHACHA20-POLY1305\x00SSL_TLS_SNI_SERVERNAME=localhost\x00SSL_PEER_CERT_HASH\x00SSL_PEER_CERT_SUBJECT\x00\x00",
+		[]Var{{"SSL_PROTOCOL", "TLSv1.2", false}, {"SSL_CIPHER", "ECDHE-ECDSA-CHACHA20-POLY1305", false},
+			{"SSL_TLS_SNI_SERVERNAME", "localhost", false}, {"SSL_PEER_CERT_HASH", "", true}, {"SSL_PEER_CERT_SUBJECT", "", true}}, nil},
+	{"empty value", "A=\x00\x00", []Var{{"A", "", false}}, nil},
+	{"value with =", "A=b=c\x00\x00", []Var{{"A", "b=c", false}}, nil},
+	{"nothing", "", nil, ErrReportTruncated},
+	{"no final NUL", "A=1\x00", nil, ErrReportTruncated},
+	{"no NUL at all", "A=1", nil, ErrReportTruncated},
+	{"bytes after end", "A=1\x00\x00B", nil, ErrReportBad},
+	{"empty name", "=x\x00\x00", nil, ErrReportBad},
+}
+
+func TestParseReport(t *testing.T) {
+	for _, tc := range reportTests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseReport([]byte(tc.in))
+			if err != tc.err || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, %v; want %+v, %v", got, err, tc.want, tc.err)
+			}
+			if err == nil {
+				if enc := string(EncodeReport(got)); enc != tc.in {
+					t.Errorf("EncodeReport = %q, want %q", enc, tc.in)
+				}
+				if !ReportComplete([]byte(tc.in)) {
+					t.Error("ReportComplete false on a whole report")
+				}
+			}
+		})
+	}
+	if _, err := ParseReport(make([]byte, MaxReport+1)); err != ErrReportTooBig {
+		t.Errorf("oversized report: %v", err)
+	}
+}
+
+func TestApply(t *testing.T) {
+	e := NewEnv([]string{"SSL_ALPN=h2", "X=1"})
+	e.Apply([]Var{{"SSL_PROTOCOL", "TLSv1.3", false}, {"SSL_ALPN", "", true}})
+	if got := e.Environ(); !reflect.DeepEqual(got, []string{"X=1", "SSL_PROTOCOL=TLSv1.3"}) {
+		t.Errorf("Apply gave %q", got)
+	}
+}
