@@ -32,9 +32,11 @@ type Cred struct {
 // ErrRoot is returned when the target uid is 0 without AllowRoot.
 var ErrRoot = errors.New("refusing to run as uid 0 (use the option that allows it)")
 
-// Apply sets groups, then gid, then uid. syscall.Setgroups and friends,
-// not the x/sys ones: the x/sys calls change only the calling thread, and a
-// Go process runs on several.
+// Apply sets the supplementary groups, then the gid, then the uid.
+// syscall.Setgroups and friends, not the x/sys ones: the x/sys calls change
+// only the calling thread, and a Go process runs on several. Without root
+// the kernel refuses with EPERM, reported as a temporary failure (111)
+// that names the step and the ids.
 func Apply(c Cred) error {
 	if !c.Set {
 		return nil
@@ -42,20 +44,34 @@ func Apply(c Cred) error {
 	if c.UID == 0 && !c.AllowRoot {
 		return exitcode.New(exitcode.Usage, "drop privileges", "", ErrRoot)
 	}
+	if c.UID < 0 || c.GID < 0 {
+		return exitcode.New(exitcode.Internal, "drop privileges", "", errorString("negative id"))
+	}
 	groups := c.Groups
 	if len(groups) == 0 {
 		groups = []int{c.GID}
 	}
 	if err := syscall.Setgroups(groups); err != nil {
-		return exitcode.Temp("setgroups", "", err)
+		return exitcode.Temp("set supplementary groups to", joinIDs(groups), err)
 	}
 	if err := syscall.Setgid(c.GID); err != nil {
-		return exitcode.Temp("setgid", strconv.Itoa(c.GID), err)
+		return exitcode.Temp("set gid to", strconv.Itoa(c.GID), err)
 	}
 	if err := syscall.Setuid(c.UID); err != nil {
-		return exitcode.Temp("setuid", strconv.Itoa(c.UID), err)
+		return exitcode.Temp("set uid to", strconv.Itoa(c.UID), err)
 	}
 	return nil
+}
+
+func joinIDs(ids []int) string {
+	b := make([]byte, 0, 8*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	return string(b)
 }
 
 // SysCredential returns c as a credential for a spawned child (set in the
