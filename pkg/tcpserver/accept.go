@@ -1,0 +1,141 @@
+package tcpserver
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// conn is one accepted connection on its way to a child.
+type conn struct {
+	fd         int
+	local      netip.AddrPort // getsockname of this connection
+	remote     netip.AddrPort
+	others     int    // live connections from the same IP before this one
+	remoteHost string // -h
+}
+
+// serve accepts until a stop is asked for. At the -c limit it does not
+// accept: clients wait in the backlog until a child ends (ucspi-tcp).
+func (s *server) serve() {
+	pfd := []unix.PollFd{
+		{Fd: int32(s.wakeR), Events: unix.POLLIN},
+		{Fd: int32(s.l.fd), Events: unix.POLLIN},
+	}
+	var drain [64]byte
+	for !s.stopping.Load() {
+		n := 2
+		if s.lim.full() {
+			n = 1 // wait for a reaped child or a stop only
+		}
+		pfd[0].Revents, pfd[1].Revents = 0, 0
+		if _, err := unix.Poll(pfd[:n], -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			s.log.Warn("unable to poll: " + err.Error())
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if pfd[0].Revents != 0 {
+			for {
+				if k, _ := unix.Read(s.wakeR, drain[:]); k < len(drain) {
+					break
+				}
+			}
+		}
+		if n == 2 && pfd[1].Revents != 0 {
+			s.acceptSome()
+		}
+	}
+}
+
+// acceptSome accepts while connections are waiting and slots are free.
+func (s *server) acceptSome() {
+	for !s.stopping.Load() && !s.lim.full() {
+		// Raw accept4 with SOCK_CLOEXEC and without SOCK_NONBLOCK: the
+		// child gets a blocking fd 0/1 and no other child inherits it.
+		fd, sa, err := unix.Accept4(s.l.fd, unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED, unix.EPROTO, unix.EPERM:
+			if err == unix.EAGAIN {
+				return
+			}
+			continue
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of resources: back off rather than spin.
+			s.log.Warn("unable to accept: " + err.Error())
+			time.Sleep(100 * time.Millisecond)
+			return
+		default:
+			s.log.Warn("unable to accept: " + err.Error())
+			time.Sleep(10 * time.Millisecond)
+			return
+		}
+		s.handle(fd, sa)
+	}
+}
+
+// handle does the per-connection work that cannot wait: addresses,
+// TCP_NODELAY, banner, per-IP limit. Name lookup (-h) goes to a goroutine
+// so the accept loop never waits on DNS; otherwise the rules and the spawn
+// are done right here.
+func (s *server) handle(fd int, sa unix.Sockaddr) {
+	c := &conn{fd: fd, local: s.l.addr}
+	var ok bool
+	if c.remote, ok = fromSockaddr(sa); !ok {
+		unix.Close(fd)
+		return
+	}
+	if s.wildcard {
+		// TCPLOCALIP is this connection's address, not the wildcard.
+		if local, err := sockName(fd); err == nil {
+			c.local = local
+		}
+	}
+	if s.o.noDelay {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	if s.o.hasBanner {
+		// Before lookups and rules: denied clients get it too (ucspi-tcp).
+		writeAll(fd, s.o.banner)
+	}
+	ip := c.remote.Addr()
+	others, ok := s.lim.take(ip)
+	if !ok {
+		unix.Close(fd)
+		s.log.Warn("reject", "ip", ip.String(), "port", strconv.Itoa(int(c.remote.Port())),
+			"perip", strconv.Itoa(others)+"/"+strconv.Itoa(s.o.maxPerIP))
+		return
+	}
+	c.others = others
+	if s.o.lookup {
+		s.inflight.Add(1)
+		go func() {
+			defer s.inflight.Done()
+			c.remoteHost = lookupName(ip, s.o.paranoid)
+			s.start(c)
+		}()
+		return
+	}
+	s.start(c)
+}
+
+// writeAll writes str to the blocking socket fd; errors are the client's
+// problem and show up when the child uses the socket.
+func writeAll(fd int, str string) {
+	b := []byte(str)
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
+		b = b[n:]
+	}
+}

@@ -1,0 +1,76 @@
+package tcpserver
+
+import (
+	"net/netip"
+	"sync"
+)
+
+// limits counts live connections, in total and per client IP. A slot is
+// taken at accept and given back when the child is reaped, or at once when
+// the connection ends before a child exists (denied, rejected, spawn
+// failure). The mutex also orders spawn+register against reap, so that a
+// child that ends at once is never reaped before its pid is known.
+type limits struct {
+	mu       sync.Mutex
+	max      int // -c
+	maxPerIP int // -C; 0 = no limit
+	live     int
+	perIP    map[netip.Addr]int
+	children map[int]child
+}
+
+// child is what the reaper needs to know about a running child.
+type child struct {
+	ip netip.Addr
+}
+
+func newLimits(max, maxPerIP int) *limits {
+	return &limits{
+		max:      max,
+		maxPerIP: maxPerIP,
+		perIP:    make(map[netip.Addr]int),
+		children: make(map[int]child),
+	}
+}
+
+// full says whether the total limit is reached: stop accepting.
+func (l *limits) full() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live >= l.max
+}
+
+// take counts a new connection from ip. It returns the number of live
+// connections from ip before this one (TCPCONNNUM, s6's meaning) and false
+// when that number has already reached the per-IP limit, in which case
+// nothing is counted: -C 1 lets one connection per IP run, the second is
+// refused (s6-connlimit's off-by-one is not copied).
+func (l *limits) take(ip netip.Addr) (others int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	others = l.perIP[ip]
+	if l.maxPerIP > 0 && others >= l.maxPerIP {
+		return others, false
+	}
+	l.perIP[ip] = others + 1
+	l.live++
+	return others, true
+}
+
+// release gives back a slot taken for ip. The caller holds l.mu.
+func (l *limits) releaseLocked(ip netip.Addr) {
+	l.live--
+	if n := l.perIP[ip] - 1; n > 0 {
+		l.perIP[ip] = n
+	} else {
+		delete(l.perIP, ip)
+	}
+}
+
+// release gives back a slot for a connection that never got a child.
+func (l *limits) release(ip netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseLocked(ip)
+	return l.live
+}

@@ -1,0 +1,63 @@
+package tcpserver
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// signals handles SIGCHLD (reap), SIGHUP (re-open the rules) and
+// SIGTERM/SIGINT (stop accepting; children live on).
+func (s *server) signals(ch <-chan os.Signal) {
+	for sig := range ch {
+		switch sig {
+		case syscall.SIGCHLD:
+			s.reap()
+		case syscall.SIGHUP:
+			if s.rules != nil {
+				s.rules.hup()
+			}
+			s.log.Debug("hup")
+		case syscall.SIGTERM, syscall.SIGINT:
+			s.stopping.Store(true)
+			s.wake()
+		}
+	}
+}
+
+// reap collects every ended child (signals coalesce: loop until none is
+// left), frees their slots and logs one end line each.
+func (s *server) reap() {
+	var lines []string
+	s.lim.mu.Lock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			break
+		}
+		c, ok := s.lim.children[pid]
+		if !ok {
+			continue
+		}
+		delete(s.lim.children, pid)
+		s.lim.releaseLocked(c.ip)
+		if s.log.Level >= 1 {
+			status := "exitcode " + strconv.Itoa(ws.ExitStatus())
+			if ws.Signaled() {
+				status = "signal " + strconv.Itoa(int(ws.Signal()))
+			}
+			lines = append(lines, "pid "+strconv.Itoa(pid)+" "+status+" count "+strconv.Itoa(s.lim.live)+s.maxText)
+		}
+	}
+	s.lim.mu.Unlock()
+	s.wake()
+	for _, l := range lines {
+		s.log.Info("end", l)
+	}
+}

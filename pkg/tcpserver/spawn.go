@@ -1,0 +1,71 @@
+package tcpserver
+
+import (
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/rules"
+)
+
+// start checks the rules and spawns prog for c, or drops c. Either way
+// c.fd is closed in the parent when start returns.
+func (s *server) start(c *conn) {
+	defer unix.Close(c.fd)
+	ip := c.remote.Addr()
+	ipText, portText := ip.String(), strconv.Itoa(int(c.remote.Port()))
+	var ruleEnv []string
+	if s.rules != nil {
+		res, err := s.rules.check(rules.Query{IP: ipText, Host: c.remoteHost})
+		if err != nil {
+			s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
+			return
+		}
+		if res.Deny {
+			s.lim.release(ip)
+			s.log.Info("deny", "ip", ipText, "port", portText, "rule", logline.Safe(res.Key))
+			return
+		}
+		if res.Found {
+			s.log.Debug("allow", "ip", ipText, "port", portText, "rule", logline.Safe(res.Key))
+		}
+		ruleEnv = res.Env
+	}
+	env := connEnv(s.base, c, ruleEnv)
+	// Looked up per connection, with the child's PATH (a rule may set
+	// it), as execvp in ucspi-tcp's child: a prog installed later is found,
+	// a missing one costs this connection only.
+	path, err := chain.LookPath(s.o.prog[0], env)
+	if err != nil {
+		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
+		return
+	}
+	ch := &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}}
+	// Spawn and register under the lock the reaper takes: a child that
+	// ends at once is never reaped before its pid is known.
+	s.lim.mu.Lock()
+	pid, err := chain.Spawn(ch)
+	if err != nil {
+		s.lim.releaseLocked(ip)
+		s.lim.mu.Unlock()
+		s.wake()
+		s.log.Warn("drop ip " + ipText + " port " + portText + ": " + err.Error())
+		return
+	}
+	s.lim.children[pid] = child{ip: ip}
+	live := s.lim.live
+	s.lim.mu.Unlock()
+	if s.log.Level >= logline.Normal {
+		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", ipText, "port", portText,
+			"count", strconv.Itoa(live)+s.maxText)
+	}
+}
+
+// drop gives back c's slot and logs why it was dropped.
+func (s *server) drop(c *conn, why string) {
+	s.lim.release(c.remote.Addr())
+	s.wake()
+	s.log.Warn(why)
+}
