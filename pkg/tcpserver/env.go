@@ -15,6 +15,7 @@ func baseEnv(envp []string, o *options) []string {
 	e := ucspi.NewEnv(envp)
 	e.Unset(ucspi.TCPVars...)
 	e.Unset(ucspi.ListenFDs, ucspi.ListenPID, ucspi.ListenFDNames)
+	e.Unset(o.ids.EnvToRemove()...)
 	e.Set(ucspi.Proto, ucspi.ProtoTCP)
 	if o.hasLocalHost {
 		e.Set(ucspi.TCPLocalHost, o.localHost)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/privdrop"
 )
 
 const name = "tcpserver"
@@ -30,9 +31,9 @@ const help = `
   -p         with -h, drop a name whose addresses do not include the client
   -P         do not check the name found by -h (default)
   -l name    set TCPLOCALHOST to name
-  -u user    after binding, set uid (and gid, if user is a name) to user's
-  -g group   after binding, set gid to group's
-  -G groups  after binding, set the supplementary groups (comma-separated)
+  -u user    after binding, run as user (a name also sets its gid and groups)
+  -g group   after binding, set the gid (and the groups, without -G) to group
+  -G groups  after binding, set exactly these supplementary groups (comma-separated)
   -U         after binding, take the uid, gid and groups from UID, GID and GIDLIST
   -q         log warnings only
   -Q         log warnings only (ucspi-tcp's spelling)
@@ -69,10 +70,7 @@ type options struct {
 	paranoid       bool // -p
 	localHost      string
 	hasLocalHost   bool
-	user           string
-	group          string
-	groups         string
-	envIDs         bool // -U
+	ids            privdrop.Options // -u -g -G -U
 	level          int
 	identTimeout   string // -t, kept only to round-trip
 
@@ -150,20 +148,10 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 			o.paranoid = false
 		case "l":
 			o.localHost, o.hasLocalHost = opt.Arg, true
-		case "u":
-			if opt.Arg == "" {
-				return nil, errors.New("option -u needs a user")
+		case "u", "g", "G", "U":
+			if _, err := o.ids.Take(opt); err != nil {
+				return nil, err
 			}
-			o.user = opt.Arg
-		case "g":
-			if opt.Arg == "" {
-				return nil, errors.New("option -g needs a group")
-			}
-			o.group = opt.Arg
-		case "G":
-			o.groups = opt.Arg
-		case "U":
-			o.envIDs = true
 		case "q", "Q":
 			o.level = logline.Quiet
 		case "v":
@@ -191,9 +179,6 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		return nil, errors.New("no program to run")
 	}
 	o.prog = rest
-	if o.envIDs && (o.user != "" || o.group != "" || o.groups != "") {
-		return nil, errors.New("option -U excludes -u, -g and -G")
-	}
 	return o, nil
 }
 
@@ -225,16 +210,16 @@ func (o *options) argv() []string {
 	if o.hasLocalHost {
 		a = append(a, "-l", o.localHost)
 	}
-	if o.user != "" {
-		a = append(a, "-u", o.user)
+	if o.ids.User != "" {
+		a = append(a, "-u", o.ids.User)
 	}
-	if o.group != "" {
-		a = append(a, "-g", o.group)
+	if o.ids.Group != "" {
+		a = append(a, "-g", o.ids.Group)
 	}
-	if o.groups != "" {
-		a = append(a, "-G", o.groups)
+	if o.ids.GroupsSet {
+		a = append(a, "-G", o.ids.Groups)
 	}
-	flag(o.envIDs, "-U")
+	flag(o.ids.FromEnv, "-U")
 	switch o.level {
 	case logline.Quiet:
 		a = append(a, "-q")

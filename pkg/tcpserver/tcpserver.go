@@ -56,7 +56,7 @@ func Main(argv, envp []string) int {
 			return exitcode.ReportUsage(name, usage, exitcode.UsageError("option -d "+strconv.Itoa(o.readyFD)+" is not an open fd for readiness"))
 		}
 	}
-	cred, err := credentials(o, envp)
+	cred, err := o.ids.Resolve(envp)
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
@@ -139,45 +139,6 @@ func bind(o *options) (*listener, error) {
 		return nil, err
 	}
 	return listen(netip.AddrPortFrom(ip, uint16(port)), o.backlog, o.reusePort)
-}
-
-// credentials returns the identity -u, -g, -G or -U ask for. As
-// ucspi-tcp, a uid or gid of 0 is allowed (a no-op for root).
-func credentials(o *options, envp []string) (privdrop.Cred, error) {
-	if o.envIDs {
-		c, err := privdrop.FromEnv(envp)
-		c.AllowRoot = true
-		return c, err
-	}
-	if o.user == "" && o.group == "" && o.groups == "" {
-		return privdrop.Cred{}, nil
-	}
-	c := privdrop.Cred{Set: true, UID: os.Getuid(), GID: os.Getgid(), AllowRoot: true}
-	if o.user != "" {
-		uid, gid, err := privdrop.User(o.user)
-		if err != nil {
-			return c, err
-		}
-		c.UID = uid
-		if gid >= 0 {
-			c.GID = gid
-		}
-	}
-	if o.group != "" {
-		gid, err := privdrop.Group(o.group)
-		if err != nil {
-			return c, err
-		}
-		c.GID = gid
-	}
-	if o.groups != "" {
-		g, err := privdrop.Groups(o.groups)
-		if err != nil {
-			return c, err
-		}
-		c.Groups = g
-	}
-	return c, nil
 }
 
 // devNull points fd at /dev/null.

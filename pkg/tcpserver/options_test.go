@@ -1,0 +1,128 @@
+package tcpserver
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tlschain/tlschain/pkg/logline"
+)
+
+var optionTests = []struct {
+	name      string
+	args      string // split on spaces; "_" stands for an empty argument
+	inherited bool
+	err       string // substring of the error; "" = success
+	check     func(*options) bool
+}{
+	{"defaults", "0 25 prog", false, "", func(o *options) bool {
+		return o.maxConn == 40 && o.maxPerIP == 0 && o.backlog == defaultBacklog && o.noDelay &&
+			!o.lookup && o.readyFD == -1 && o.level == logline.Normal && o.host == "0" && o.port == "25" &&
+			reflect.DeepEqual(o.prog, []string{"prog"})
+	}},
+	{"limits", "-c 100 -C2 -b 50 :: 0 cat", false, "", func(o *options) bool {
+		return o.maxConn == 100 && o.maxPerIP == 2 && o.backlog == 50 && o.host == "::"
+	}},
+	{"cluster", "-1vXDoh -x r.cdb 127.0.0.1 smtp prog -a", false, "", func(o *options) bool {
+		return o.printPort && o.level == logline.Verbose && o.rulesMissingOK && !o.noDelay && o.reusePort &&
+			o.lookup && o.rulesPath == "r.cdb" && o.port == "smtp" && len(o.prog) == 2
+	}},
+	{"stops at first operand", "0 1 prog -c 5", false, "", func(o *options) bool {
+		return o.maxConn == 40 && reflect.DeepEqual(o.prog, []string{"prog", "-c", "5"})
+	}},
+	{"h then H", "-hH 0 1 p", false, "", func(o *options) bool { return !o.lookup }},
+	{"p then P", "-pP 0 1 p", false, "", func(o *options) bool { return !o.paranoid }},
+	{"quiet", "-q 0 1 p", false, "", func(o *options) bool { return o.level == logline.Quiet }},
+	{"Q", "-Q 0 1 p", false, "", func(o *options) bool { return o.level == logline.Quiet }},
+	{"compat accepted", "-R -O -t 26 0 1 p", false, "", func(o *options) bool { return o.identTimeout == "26" }},
+	{"banner empty", "-B _ 0 1 p", false, "", func(o *options) bool { return o.hasBanner && o.banner == "" }},
+	{"banner", "-B hello 0 1 p", false, "", func(o *options) bool { return o.banner == "hello" }},
+	{"local host", "-l0 0 1 p", false, "", func(o *options) bool { return o.hasLocalHost && o.localHost == "0" }},
+	{"readiness", "-d 3 0 1 p", false, "", func(o *options) bool { return o.readyFD == 3 }},
+	{"ids", "-u 65534 -g 65534 -G 1,2 0 1 p", false, "", func(o *options) bool {
+		return o.ids.User == "65534" && o.ids.Group == "65534" && o.ids.Groups == "1,2"
+	}},
+	{"U", "-U 0 1 p", false, "", func(o *options) bool { return o.ids.FromEnv }},
+	{"inherited", "prog arg", true, "", func(o *options) bool {
+		return o.host == "" && o.port == "" && reflect.DeepEqual(o.prog, []string{"prog", "arg"})
+	}},
+	{"double dash", "-- -host 1 p", false, "", func(o *options) bool { return o.host == "-host" }},
+
+	{"help", "--help", false, "help", nil},
+	{"unknown", "-z 0 1 p", false, "unknown option -z", nil},
+	{"unknown long", "--zap 0 1 p", false, "unknown option --zap", nil},
+	{"missing arg", "-c", false, "needs an argument", nil},
+	{"c zero", "-c 0 0 1 p", false, "option -c needs a number", nil},
+	{"c huge", "-c 99999999999999999999 0 1 p", false, "option -c", nil},
+	{"c word", "-c ten 0 1 p", false, "option -c", nil},
+	{"C negative", "-C -1 0 1 p", false, "option -C", nil},
+	{"b zero", "-b 0 0 1 p", false, "option -b", nil},
+	{"d stdin", "-d 0 0 1 p", false, "option -d", nil},
+	{"d stderr", "-d 2 0 1 p", false, "option -d", nil},
+	{"empty x", "-x _ 0 1 p", false, "option -x", nil},
+	{"ident", "-r 0 1 p", false, "ident", nil},
+	{"bad t", "-t x 0 1 p", false, "option -t", nil},
+	{"no operands", "", false, "host and port missing", nil},
+	{"no port", "0", false, "host and port missing", nil},
+	{"no prog", "0 1", false, "no program", nil},
+	{"empty port", "0 _ p", false, "empty port", nil},
+	{"empty prog", "0 1 _", false, "no program", nil},
+	{"inherited no prog", "", true, "no program", nil},
+	{"bad user", "-u a:b 0 1 p", false, "bad user", nil},
+}
+
+func splitArgs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	a := strings.Split(s, " ")
+	for i := range a {
+		if a[i] == "_" {
+			a[i] = ""
+		}
+	}
+	return a
+}
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range optionTests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseArgs(splitArgs(tc.args), tc.inherited)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if !tc.check(o) {
+				t.Fatalf("wrong result %+v", o)
+			}
+			o2, err := parseArgs(o.argv(), tc.inherited)
+			if err != nil || !reflect.DeepEqual(o, o2) {
+				t.Fatalf("round trip %q: %+v, %v", o.argv(), o2, err)
+			}
+		})
+	}
+}
+
+func TestMainUsage(t *testing.T) {
+	for _, args := range [][]string{{"tcpserver"}, {"tcpserver", "-z"}, {"tcpserver", "0"}, {"tcpserver", "-c", "0", "0", "1", "p"}} {
+		if code := Main(args, nil); code != 100 {
+			t.Errorf("%q: exit %d, want 100", args, code)
+		}
+	}
+}
+
+func TestHelpListsEveryOption(t *testing.T) {
+	for _, c := range "1UXoDhHpPqQvROcCbxBdlugGt" {
+		if !strings.Contains(help, "  -"+string(c)+" ") {
+			t.Errorf("--help does not describe -%c", c)
+		}
+	}
+	if !strings.HasPrefix(usage, name+" ") {
+		t.Errorf("usage does not start with %q", name)
+	}
+}
