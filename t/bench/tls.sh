@@ -1,0 +1,110 @@
+#!/bin/sh
+# TLS benchmarks of make bench, side by side with stunnel4 in one run
+# (loopback only; every step bounded). Prints markdown tables.
+#   handshakes/s (TLS 1.3, ECDSA P-256, new connection each, app /bin/true) at c=1,4,8
+#   connect -> first app byte latency (app: echo x)
+#   bulk app-to-app 1 GiB (AES-128-GCM) client chain -> server chain, and Go in-process
+#   engine Private_Dirty per idle connection (10 idle connections)
+set -u
+BIN=${TLSCHAIN_BIN:?set TLSCHAIN_BIN}
+SECS=${BENCH_SECS:-5}
+BULK_MB=${BENCH_BULK_MB:-1024}
+W=$(mktemp -d /tmp/tlschain-bench.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.2; rm -rf "$W"; }
+trap cleanup EXIT INT TERM
+
+go run ./examples/demo/gencert "$W" || exit 111
+CGO_ENABLED=0 go build -o "$W/tlsload" ./t/bench/tlsload || exit 111
+L=$W/tlsload
+chmod 0755 "$W"; chmod 0644 "$W/key.pem"  # the stunnel user and our engine read nothing else
+export CERTFILE=$W/cert.pem KEYFILE=$W/key.pem
+
+# ours APP... : start tcpserver+tlsd with APP, print the port.
+ours() {
+	"$BIN/tcpserver" -q -1 -c 200 127.0.0.1 0 "$BIN/tlsd" "$@" >"$W/port.$$" 2>>"$W/ours.log" &
+	PIDS="$PIDS $!"
+	i=0; while [ ! -s "$W/port.$$" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+	cat "$W/port.$$"; rm -f "$W/port.$$"
+}
+# plain APP... : a plain ucspi-tcp backend for stunnel, on a free port.
+plain() {
+	p=$($L freeport)
+	/usr/bin/tcpserver -q -c 200 127.0.0.1 "$p" "$@" 2>>"$W/plain.log" &
+	PIDS="$PIDS $!"
+	echo "$p"
+}
+# stunnel ACCEPT CONNECT [client]: one stunnel service.
+stun() {
+	n=$W/stunnel.$1.conf
+	{
+		echo "foreground = yes"; echo "pid ="; echo "debug = 3"
+		echo "[s]"; echo "accept = 127.0.0.1:$1"; echo "connect = 127.0.0.1:$2"
+		if [ "${3:-}" = client ]; then echo "client = yes"; echo "verifyChain = no"
+		else echo "cert = $CERTFILE"; echo "key = $KEYFILE"; fi
+		echo "ciphersuites = TLS_AES_128_GCM_SHA256"
+	} >"$n"
+	stunnel4 "$n" 2>>"$W/stunnel.log" &
+	PIDS="$PIDS $!"
+	i=0; while ! $L tcp "127.0.0.1:$1" 1 0.01 >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+}
+waitport() { i=0; while [ $i -lt 100 ]; do $L tcp "127.0.0.1:$1" 1 0.01 2>/dev/null | grep -qv '^0.0 ' && return; sleep 0.05; i=$((i+1)); done; }
+
+echo "## TLS handshakes per second (TLS 1.3, P-256, app /bin/true, ${SECS}s each)"
+echo
+p_ours=$(ours -u 65534 -g 65534 /bin/true)
+b=$(plain /bin/true); s=$($L freeport); stun "$s" "$b"
+printf '| chain | c=1 | c=4 | c=8 |\n|---|---|---|---|\n'
+for chain in ours stunnel; do
+	[ $chain = ours ] && port=$p_ours || port=$s
+	row="| $chain"
+	for c in 1 4 8; do
+		r=$($L hs "127.0.0.1:$port" $c "$SECS")
+		row="$row | ${r%% *}"
+	done
+	echo "$row |"
+done
+echo "(ours = tcpserver → tlsd -u 65534 (key kept in tlsd, engine unprivileged) → /bin/true; stunnel = stunnel4 connect= to ucspi-tcp tcpserver → /bin/true)"
+echo
+
+echo "## Connect to first app byte, ms (200 connections, app: echo x)"
+echo
+p_ours=$(ours -u 65534 -g 65534 /bin/echo x)
+b=$(plain /bin/echo x); s=$($L freeport); stun "$s" "$b"
+printf '| chain | median | p90 |\n|---|---|---|\n'
+r=$($L lat "127.0.0.1:$p_ours" 200); echo "| ours | ${r% *} | ${r#* } |"
+r=$($L lat "127.0.0.1:$s" 200); echo "| stunnel | ${r% *} | ${r#* } |"
+echo
+
+echo "## Bulk ${BULK_MB} MiB app to app (AES-128-GCM), MB/s"
+echo
+sink='wc -c'
+p_ours=$(ours sh -c "$sink")
+bytes=$((BULK_MB * 1048576))
+send="head -c $bytes /dev/zero >&7; exec 7>&-; cat <&6 >/dev/null"
+t0=$(date +%s.%N)
+"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" --no-verify-cert sh -c "$send"
+t1=$(date +%s.%N)
+ours_mbs=$(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')
+b=$(plain sh -c "$sink"); s=$($L freeport); stun "$s" "$b"
+c=$($L freeport); stun "$c" "$s" client
+t0=$(date +%s.%N)
+"$BIN/tcpclient" 127.0.0.1 "$c" sh -c "$send"
+t1=$(date +%s.%N)
+st_mbs=$(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')
+go_mbs=$($L bulk-inproc "$BULK_MB")
+printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tcpserver+tlsd) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n\n' "$ours_mbs" "$st_mbs" "$go_mbs"
+
+echo "## Engine memory, 10 idle connections"
+echo
+p_ours=$(ours sh -c 'exec cat')
+$L idle "127.0.0.1:$p_ours" 10 4 >/dev/null 2>"$W/idle.err" &
+i=0; while ! grep -q ready "$W/idle.err" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+sleep 0.5
+tot=0; n=0
+for pid in $(pgrep -x tlswrap); do
+	kb=$(awk '/^Private_Dirty/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null)
+	[ -n "$kb" ] && { tot=$((tot + kb)); n=$((n + 1)); }
+done
+if [ $n -gt 0 ]; then echo "| engines | mean Private_Dirty KiB |"; echo "|---|---|"; echo "| $n | $((tot / n)) |"; fi
+wait
