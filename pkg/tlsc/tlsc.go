@@ -1,0 +1,160 @@
+// Package tlsc is the client side of TLS in immediate mode: with the
+// connection to the server on fds 6 and 7 (from tcpclient), it spawns the
+// TLS engine as an unprivileged user, waits for the handshake and the
+// server's certificate check, sets the SSL_* variables and execs prog with
+// cleartext pipes on fds 6 and 7. See doc/tlsc.md.
+package tlsc
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/tlsspawn"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+const name = "tlsc"
+
+const usage = "tlsc [-qvyYSsJjZzU] [-k servername] [--no-verify-cert] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] prog..."
+
+const help = "usage: " + usage + `
+
+  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
+  --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)
+  -y          send the client certificate CERTFILE/KEYFILE when the server asks
+  -Y          send no client certificate (default)
+  -K ms       handshake deadline in milliseconds; 0 = none (default)
+  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
+  -S          on EOF from prog, send close_notify and close
+  -s          on EOF from prog, half-close TCP without close_notify (default)
+  -J          a peer EOF without close_notify is a truncation: exit 98
+  -j          a peer EOF without close_notify is a normal EOF (default)
+  -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
+  -z          remove them (default)
+  -m version  minimum TLS version, 1.2 (default) or 1.3
+  -a list     ALPN protocols to offer, comma-separated, in order of preference
+  -6 fd       read from the network on fd (default 6)
+  -7 fd       write to the network on fd (default 7)
+  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
+  -g group    run prog with this primary group
+  -G groups   run prog with exactly these supplementary groups
+  -U          run prog as UID, GID, GIDLIST from the environment
+  -q          log warnings only
+  -v          log more
+  --engine-uids n       run each engine as its own uid, TLS_UID .. TLS_UID+n-1
+  --engine-uid-dir dir  lock files of --engine-uids (default /run/tlschain/engine-uids)
+  --engine-gomaxprocs n GOMAXPROCS for the engine (default 1; empty = unset)
+  -h          print this help
+`
+
+var errHelp = errors.New("help")
+
+// maxFD bounds -6 and -7.
+const maxFD = 1 << 20
+
+// parseArgs reads the command line into a tlsspawn.Config and prog.
+func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
+	c := tlsspawn.NewConfig(false)
+	long := append([]string{"help", "no-verify-cert", "server-name="}, tlsspawn.CommonLong...)
+	p := getopt.New(args, "hyYk:6:7:"+tlsspawn.CommonShort, long...)
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		err = c.Option(o)
+		if err != tlsspawn.ErrNotMine {
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		switch o.Name {
+		case "h", "help":
+			return nil, nil, errHelp
+		case "y":
+			c.ClientCert = true
+		case "Y":
+			c.ClientCert = false
+		case "k", "server-name":
+			if err := checkServerName(o.Arg); err != nil {
+				return nil, nil, err
+			}
+			c.ServerName = o.Arg
+		case "no-verify-cert":
+			c.NoVerify = true
+		case "6":
+			if c.NetRead, err = getopt.Int(o, 0, maxFD); err != nil {
+				return nil, nil, err
+			}
+		case "7":
+			if c.NetWrite, err = getopt.Int(o, 0, maxFD); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if err := c.Check(); err != nil {
+		return nil, nil, err
+	}
+	// Without -k there is no name to check the certificate against.
+	// TCPREMOTEHOST is not used: it comes from reverse DNS, which whoever
+	// owns the address controls.
+	if c.ServerName == "" && !c.NoVerify {
+		return nil, nil, errors.New("no server name to verify: give -k name (or --no-verify-cert)")
+	}
+	prog := p.Rest()
+	if len(prog) == 0 {
+		return nil, nil, errors.New("no program to run")
+	}
+	return c, prog, nil
+}
+
+// checkServerName accepts a host name or an IP address.
+func checkServerName(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	bad := s == "" || len(s) > 253 || strings.HasPrefix(s, ".") || strings.Contains(s, "..")
+	for i := 0; i < len(s) && !bad; i++ {
+		ch := s[i]
+		bad = !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.' || ch == '_')
+	}
+	if bad {
+		return errors.New("option -k needs a host name or an IP address, not " + quote(s))
+	}
+	return nil
+}
+
+func quote(s string) string {
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			b[i] = '?'
+		}
+	}
+	return "\"" + string(b) + "\""
+}
+
+// Main performs the handshake on the network fds (6/7) and execs prog on
+// cleartext pipes at fds 6/7. It returns only on failure.
+func Main(argv, envp []string) int {
+	c, prog, err := parseArgs(argv[1:])
+	if err == errHelp {
+		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	return tlsspawn.Run(name, c, prog, envp, ucspi.ClientReadFD, ucspi.ClientWriteFD)
+}

@@ -1,0 +1,112 @@
+// Package tlsd is the server side of TLS in immediate mode: with the
+// client's socket on fds 0 and 1 (from tcpserver), it spawns the TLS
+// engine as an unprivileged user, keeps the private keys and signs for it,
+// waits for the handshake, sets the SSL_* variables and execs prog with
+// cleartext pipes on fds 0 and 1. See doc/tlsd.md.
+package tlsd
+
+import (
+	"errors"
+	"os"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/tlsspawn"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+const name = "tlsd"
+
+const usage = "tlsd [-qvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] prog..."
+
+const help = "usage: " + usage + `
+
+  -y          require a client certificate, verified against CAFILE/CADIR
+  -Y          request a client certificate; a client without one is accepted
+  -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory)
+  -K ms       handshake deadline in milliseconds; 0 = none (default)
+  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
+  -S          on EOF from prog, send close_notify and close
+  -s          on EOF from prog, half-close TCP without close_notify (default)
+  -J          a peer EOF without close_notify is a truncation: exit 98
+  -j          a peer EOF without close_notify is a normal EOF (default)
+  -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
+  -z          remove them (default)
+  -m version  minimum TLS version, 1.2 (default) or 1.3
+  -a list     ALPN protocols the server accepts, comma-separated, in order of preference
+  -O file     staple the DER OCSP response in file
+  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
+  -g group    run prog with this primary group
+  -G groups   run prog with exactly these supplementary groups
+  -U          run prog as UID, GID, GIDLIST from the environment
+  -q          log warnings only
+  -v          log more
+  --engine-uids n       run each engine as its own uid, TLS_UID .. TLS_UID+n-1
+  --engine-uid-dir dir  lock files of --engine-uids (default /run/tlschain/engine-uids)
+  --engine-gomaxprocs n GOMAXPROCS for the engine (default 1; empty = unset)
+  -h          print this help
+`
+
+var errHelp = errors.New("help")
+
+// parseArgs reads the command line into a tlsspawn.Config and prog.
+func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
+	c := tlsspawn.NewConfig(true)
+	long := append([]string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert"}, tlsspawn.CommonLong...)
+	p := getopt.New(args, "hyYk:O:"+tlsspawn.CommonShort, long...)
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		err = c.Option(o)
+		if err != tlsspawn.ErrNotMine {
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		switch o.Name {
+		case "h", "help":
+			return nil, nil, errHelp
+		case "y", "require-client-cert":
+			c.ClientCert, c.RequestCert = true, false
+		case "Y", "request-client-cert":
+			c.RequestCert, c.ClientCert = true, false
+		case "k", "sni-level":
+			if c.SNILevel, err = getopt.Int(o, 0, 2); err != nil {
+				return nil, nil, err
+			}
+		case "O", "ocsp":
+			if o.Arg == "" {
+				return nil, nil, errors.New("option -O needs a file")
+			}
+			c.OCSPFile = o.Arg
+		}
+	}
+	if err := c.Check(); err != nil {
+		return nil, nil, err
+	}
+	prog := p.Rest()
+	if len(prog) == 0 {
+		return nil, nil, errors.New("no program to run")
+	}
+	return c, prog, nil
+}
+
+// Main performs the handshake on fds 0/1 and execs prog on cleartext
+// pipes. It returns only on failure.
+func Main(argv, envp []string) int {
+	c, prog, err := parseArgs(argv[1:])
+	if err == errHelp {
+		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	return tlsspawn.Run(name, c, prog, envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
+}

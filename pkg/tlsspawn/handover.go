@@ -1,0 +1,81 @@
+package tlsspawn
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/fdutil"
+	"github.com/tlschain/tlschain/pkg/privdrop"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+// SecretVars are the variables removed from the app's environment unless
+// -Z: the key and certificate paths, the CA paths, the ticket-key file and
+// the engine's identity. CERTFILE:name and KEYFILE:name go too.
+var SecretVars = []string{
+	ucspi.CertFile, ucspi.KeyFile, ucspi.CAFile, ucspi.CADir,
+	ucspi.TLSUID, ucspi.TLSGID, ucspi.SSLUID, ucspi.SSLGID, ucspi.TicketKeyFile,
+}
+
+// AppEnv returns the app's environment: env without the TLS
+// configuration (unless c.KeepVars), without stale report variables, with
+// the report applied, and without UID/GID/GIDLIST after -U.
+func AppEnv(c *Config, env *ucspi.Env, vars []ucspi.Var) []string {
+	if !c.KeepVars {
+		env.Unset(SecretVars...)
+		env.UnsetPrefix(ucspi.CertFilePrefix)
+		env.UnsetPrefix(ucspi.KeyFilePrefix)
+	}
+	env.Unset(ucspi.ReportVars...)
+	env.Apply(vars)
+	env.Unset(c.App.EnvToRemove()...)
+	return env.Environ()
+}
+
+// Hygiene marks every fd from 3 up close-on-exec except keep: nothing
+// the spawner inherited by accident reaches the engine or the app.
+func Hygiene(keep ...int) error {
+	if err := fdutil.CloexecFrom(3, keep...); err != nil {
+		return exitcode.New(exitcode.TLSSetup, "set close-on-exec on", "inherited fds", err)
+	}
+	return nil
+}
+
+// HandOver puts the app's pipe ends at readFD and writeFD (replacing the
+// network fds there), closes network fds left elsewhere, reaps an engine
+// that is already gone, drops the app's privileges and execs argv. It
+// returns only on failure.
+func HandOver(c *Config, s *Session, readFD, writeFD int, cred privdrop.Cred, argv, envv []string) error {
+	r, w := s.AppRead, s.AppWrite
+	// The pipe ends are at the lowest free numbers, which may be the
+	// targets themselves (tlsc -6 3 -7 4 leaves 6 and 7 free): lift them
+	// out of the way first.
+	if r == writeFD || w == readFD {
+		var err error
+		if r, err = unix.FcntlInt(uintptr(r), unix.F_DUPFD_CLOEXEC, 10); err != nil {
+			return exitcode.Temp("move", "the app's pipe", err)
+		}
+		unix.Close(s.AppRead)
+		if w, err = unix.FcntlInt(uintptr(w), unix.F_DUPFD_CLOEXEC, 10); err != nil {
+			return exitcode.Temp("move", "the app's pipe", err)
+		}
+		unix.Close(s.AppWrite)
+	}
+	if err := fdutil.Move(r, readFD); err != nil {
+		return exitcode.Temp("move", "the app's pipe", err)
+	}
+	if err := fdutil.Move(w, writeFD); err != nil {
+		return exitcode.Temp("move", "the app's pipe", err)
+	}
+	for _, fd := range [...]int{c.NetRead, c.NetWrite} {
+		if fd != readFD && fd != writeFD {
+			unix.Close(fd)
+		}
+	}
+	ReapIfDone(s.Pid)
+	if err := privdrop.Apply(cred); err != nil {
+		return err
+	}
+	return chain.Exec(argv, envv)
+}

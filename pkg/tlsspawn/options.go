@@ -1,0 +1,233 @@
+package tlsspawn
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/privdrop"
+)
+
+// Config is what the command line of tlsd or tlsc asks of the engine and
+// of the hand-over to the app. The zero value is not the default: start
+// from NewConfig.
+type Config struct {
+	Server bool // tlsd; false for tlsc
+
+	// Engine options, passed on to tlswrap.
+	ServerName     string // tlsc -k: SNI sent and name verified
+	NoVerify       bool   // tlsc --no-verify-cert
+	ClientCert     bool   // tlsd -y: require one; tlsc -y: send CERTFILE/KEYFILE
+	RequestCert    bool   // tlsd -Y: ask for an optional client certificate
+	SNILevel       int    // tlsd -k 0|1|2
+	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none
+	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
+	CloseNotify    bool   // -S; false = -s (TCP half-close)
+	StrictTrunc    bool   // -J; false = -j
+	MinVersion     string // -m: "1.2" or "1.3"
+	ALPN           string // -a: comma-separated protocols
+	OCSPFile       string // tlsd -O: DER OCSP response to staple
+	Verbosity      int    // -q / -v
+	KeepVars       bool   // -Z; false = -z
+	NetRead        int    // network fds: 0/1 for tlsd, 6/7 (-6/-7) for tlsc
+	NetWrite       int    //
+	EngineMaxProcs string // GOMAXPROCS for the engine ("" = leave unset)
+
+	// UIDPool > 0 runs each engine under its own uid, TLS_UID ..
+	// TLS_UID+UIDPool-1, chosen by a lock file in UIDLockDir.
+	UIDPool    int
+	UIDLockDir string
+
+	// App is the app's identity (-u, -g, -G, -U), dropped by tlsd or
+	// tlsc itself just before exec: the same code as the privdrop
+	// program, without its exec.
+	App privdrop.Options
+}
+
+// Defaults shared by tlsd and tlsc.
+const (
+	DefaultUIDLockDir = "/run/tlschain/engine-uids"
+	DefaultMaxProcs   = "1"
+	maxHandshakeMS    = 3600 * 1000
+	maxIdleSecs       = 30 * 24 * 3600
+	maxUIDPool        = 1 << 20
+)
+
+// NewConfig returns the defaults for the server (tlsd) or client (tlsc).
+func NewConfig(server bool) *Config {
+	c := &Config{
+		Server:         server,
+		SNILevel:       1,
+		MinVersion:     "1.2",
+		Verbosity:      logline.Normal,
+		NetRead:        0,
+		NetWrite:       1,
+		EngineMaxProcs: DefaultMaxProcs,
+		UIDLockDir:     DefaultUIDLockDir,
+	}
+	if !server {
+		c.NetRead, c.NetWrite = 6, 7
+	}
+	return c
+}
+
+// Common option letters (both programs): the short-option string and the
+// long names each program adds to its own.
+const (
+	CommonShort = "qvK:I:sSjJzZm:a:u:g:G:U"
+)
+
+// CommonLong are the long options both programs accept.
+var CommonLong = []string{
+	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
+	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
+	"engine-uid-dir=", "engine-gomaxprocs=",
+}
+
+// ErrNotMine is returned by Option for an option it does not handle.
+var ErrNotMine = errors.New("not a common option")
+
+// Option applies one option both programs share; it returns ErrNotMine for
+// the others so that the program can handle its own.
+func (c *Config) Option(o getopt.Opt) error {
+	var err error
+	switch o.Name {
+	case "q":
+		c.Verbosity = logline.Quiet
+	case "v":
+		c.Verbosity = logline.Verbose
+	case "K", "handshake-timeout":
+		c.HandshakeMS, err = getopt.Int(o, 0, maxHandshakeMS)
+	case "I", "idle-timeout":
+		c.IdleSecs, err = getopt.Int(o, 0, maxIdleSecs)
+	case "S", "close-notify":
+		c.CloseNotify = true
+	case "s", "half-close":
+		c.CloseNotify = false
+	case "J", "strict-truncation":
+		c.StrictTrunc = true
+	case "j":
+		c.StrictTrunc = false
+	case "Z":
+		c.KeepVars = true
+	case "z":
+		c.KeepVars = false
+	case "m", "min-version":
+		switch o.Arg {
+		case "1.2", "1.3":
+			c.MinVersion = o.Arg
+		default:
+			err = errors.New("option " + dash(o.Name) + " needs 1.2 or 1.3, not " + strconv.Quote(o.Arg))
+		}
+	case "a", "alpn":
+		err = checkALPN(o.Arg)
+		c.ALPN = o.Arg
+	case "engine-uids":
+		c.UIDPool, err = getopt.Int(o, 0, maxUIDPool)
+	case "engine-uid-dir":
+		if !strings.HasPrefix(o.Arg, "/") {
+			err = errors.New("option --engine-uid-dir needs an absolute path")
+		}
+		c.UIDLockDir = o.Arg
+	case "engine-gomaxprocs":
+		if o.Arg != "" {
+			_, err = getopt.Int(o, 1, 1024)
+		}
+		c.EngineMaxProcs = o.Arg
+	default:
+		if ok, err := c.App.Take(o); ok {
+			return err
+		}
+		return ErrNotMine
+	}
+	return err
+}
+
+// checkALPN accepts a comma-separated list of 1–255 byte protocol names
+// without control characters (RFC 7301 §3.1).
+func checkALPN(list string) error {
+	if list == "" {
+		return errors.New("option -a needs at least one protocol")
+	}
+	for _, p := range strings.Split(list, ",") {
+		if p == "" || len(p) > 255 {
+			return errors.New("bad ALPN protocol name in " + strconv.Quote(list))
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] <= 0x20 || p[i] >= 0x7f {
+				return errors.New("bad ALPN protocol name in " + strconv.Quote(list))
+			}
+		}
+	}
+	return nil
+}
+
+// Check finds contradictions between options once all are read.
+func (c *Config) Check() error {
+	if c.Server && c.ClientCert && c.RequestCert {
+		return errors.New("options -y and -Y exclude each other")
+	}
+	if !c.Server && c.NetRead == c.NetWrite {
+		return errors.New("options -6 and -7 need two different fds")
+	}
+	return nil
+}
+
+// EngineArgs returns tlswrap's argv (without the program path in [0]
+// replaced: argv[0] is "tlswrap").
+func (c *Config) EngineArgs() []string {
+	a := []string{"tlswrap"}
+	if c.Server {
+		a = append(a, "-s", "-z", strconv.Itoa(c.SNILevel))
+		if c.ClientCert {
+			a = append(a, "-y")
+		} else if c.RequestCert {
+			a = append(a, "-Y")
+		}
+	} else {
+		a = append(a, "-c")
+		if c.ServerName != "" {
+			a = append(a, "-k", c.ServerName)
+		}
+		if c.NoVerify {
+			a = append(a, "-N")
+		}
+		if c.ClientCert {
+			a = append(a, "-y")
+		}
+	}
+	if c.HandshakeMS > 0 {
+		a = append(a, "-K", strconv.Itoa(c.HandshakeMS))
+	}
+	if c.IdleSecs > 0 {
+		a = append(a, "-I", strconv.Itoa(c.IdleSecs))
+	}
+	if c.CloseNotify {
+		a = append(a, "-S")
+	}
+	if c.StrictTrunc {
+		a = append(a, "-J")
+	}
+	if c.MinVersion != "" && c.MinVersion != "1.2" {
+		a = append(a, "-m", c.MinVersion)
+	}
+	if c.ALPN != "" {
+		a = append(a, "-a", c.ALPN)
+	}
+	switch c.Verbosity {
+	case logline.Quiet:
+		a = append(a, "-q")
+	case logline.Verbose:
+		a = append(a, "-v")
+	}
+	return a
+}
+
+func dash(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}

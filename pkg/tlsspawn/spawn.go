@@ -1,0 +1,235 @@
+package tlsspawn
+
+import (
+	"errors"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/fdutil"
+	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+// EngineName is the engine's program name, found beside the spawner.
+const EngineName = "tlswrap"
+
+// Engine fd numbers (doc/tlswrap.md, the contract between spawner and
+// engine).
+const (
+	engNetRead  = 0
+	engNetWrite = 1
+	engFromApp  = 3 // cleartext from the app: the engine reads it
+	engToApp    = 4 // cleartext to the app: the engine writes it
+	engControl  = 5 // UCSPI-TLS control socket
+	engKeys     = 6 // key channel
+	engLock     = 7 // uid-pool slot lock, only with --engine-uids
+)
+
+// Session is a finished handshake: the app's ends of the cleartext pipes
+// and the report.
+type Session struct {
+	Pid      int // the engine
+	AppRead  int // the app reads the peer's cleartext here
+	AppWrite int // the app writes cleartext for the peer here
+	Vars     []ucspi.Var
+}
+
+// FailedError is a handshake that produced no report. Code is the class
+// the program exits with: the engine's own exit code when it is one of the
+// suite's TLS codes, else 98. Logged says the engine already wrote the
+// reason (it does for every exit code it chooses), so the spawner adds no
+// second line.
+type FailedError struct {
+	Code   int
+	Logged bool
+	Status string // "exit 98", "signal 9"
+}
+
+func (e *FailedError) Error() string { return "handshake failed: engine " + e.Status }
+
+// EngineEnv is the engine's whole environment: the peer (for its log
+// lines) and GOMAXPROCS. No key path or other variable reaches it.
+func EngineEnv(c *Config, env *ucspi.Env) []string {
+	var out []string
+	for _, name := range [...]string{ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
+		if v, ok := env.Get(name); ok {
+			out = append(out, name+"="+v)
+		}
+	}
+	if c.EngineMaxProcs != "" {
+		out = append(out, ucspi.GoMaxProcs+"="+c.EngineMaxProcs)
+	}
+	return out
+}
+
+// Handshake spawns the engine on the network fds with id's credentials,
+// asks it for TLS with a report ('Y'), serves the key channel while it
+// works and returns the session once the report is complete. The control
+// and key fds are closed on return. On failure the engine has been waited
+// for and the error is a *FailedError or an *exitcode.Error.
+func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string) (*Session, error) {
+	fromAppR, fromAppW, err := fdutil.Pipe()
+	if err != nil {
+		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
+	}
+	toAppR, toAppW, err := fdutil.Pipe()
+	if err != nil {
+		closeAll(fromAppR, fromAppW)
+		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
+	}
+	ctl, ctlEng, err := fdutil.Socketpair()
+	if err != nil {
+		closeAll(fromAppR, fromAppW, toAppR, toAppW)
+		return nil, exitcode.New(exitcode.TLSSetup, "create", "a socket pair", err)
+	}
+	key, keyEng, err := fdutil.Socketpair()
+	if err != nil {
+		closeAll(fromAppR, fromAppW, toAppR, toAppW, ctl, ctlEng)
+		return nil, exitcode.New(exitcode.TLSSetup, "create", "a socket pair", err)
+	}
+	files := []int{c.NetRead, c.NetWrite, 2, fromAppR, toAppW, ctlEng, keyEng}
+	if id.LockFD >= 0 {
+		files = append(files, id.LockFD)
+	}
+	pid, err := chain.Spawn(&chain.Child{
+		Path:  enginePath,
+		Argv:  c.EngineArgs(),
+		Env:   engineEnv,
+		Files: files,
+		Cred:  id.Cred,
+	})
+	closeAll(fromAppR, toAppW, ctlEng, keyEng)
+	if err != nil {
+		closeAll(fromAppW, toAppR, ctl, key)
+		return nil, exitcode.New(exitcode.TLSSetup, "spawn", enginePath, errors.Unwrap(err))
+	}
+	s := &Session{Pid: pid, AppRead: toAppR, AppWrite: fromAppW}
+
+	served := make(chan error, 1)
+	go func() { served <- keysign.Serve(key, keys, &m.Setup) }()
+
+	report, rerr := readReport(ctl)
+	// The engine closes the key channel after the handshake; shutdown
+	// ends Serve at once in every other case (a failed handshake, an
+	// engine that went away) without closing an fd it still reads.
+	unix.Shutdown(key, unix.SHUT_RDWR)
+	serr := <-served
+	closeAll(ctl, key)
+
+	if rerr == nil && len(report) > 0 {
+		vars, err := ucspi.ParseReport(report)
+		if err == nil {
+			s.Vars = vars
+			return s, nil
+		}
+		rerr = err
+	}
+	closeAll(s.AppRead, s.AppWrite)
+	if rerr != nil {
+		// A report too big or malformed: the engine is broken. Stop it.
+		syscall.Kill(pid, syscall.SIGKILL)
+		wait(pid)
+		code := exitcode.Internal
+		if !errors.Is(rerr, ucspi.ErrReportTooBig) && !errors.Is(rerr, ucspi.ErrReportBad) && !errors.Is(rerr, ucspi.ErrReportTruncated) {
+			code = exitcode.Temporary
+		}
+		return nil, exitcode.New(code, "read the handshake report from", EngineName, rerr)
+	}
+	_ = serr // the engine's own exit code says more than the key channel's end
+	return nil, engineFailed(wait(pid))
+}
+
+// readReport writes 'Y' on the control socket and reads until the report
+// is complete or the engine closes it. An empty result is a failed
+// handshake.
+func readReport(ctl int) ([]byte, error) {
+	for {
+		_, err := unix.Write(ctl, []byte{'Y'})
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EPIPE || err == unix.ECONNRESET {
+			return nil, nil // the engine is gone: its exit code says why
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
+	}
+	var b []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(ctl, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ECONNRESET {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			if len(b) > 0 {
+				return nil, ucspi.ErrReportTruncated
+			}
+			return nil, nil
+		}
+		b = append(b, buf[:n]...)
+		if len(b) > ucspi.MaxReport {
+			return nil, ucspi.ErrReportTooBig
+		}
+		if ucspi.ReportComplete(b) {
+			return b, nil
+		}
+	}
+}
+
+// wait reaps pid, blocking.
+func wait(pid int) syscall.WaitStatus {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws
+		}
+	}
+}
+
+// ReapIfDone reaps the engine when it has already exited (WNOHANG), so
+// the app does not inherit a zombie it did not make. A running engine is
+// left alone: after exec it is the app's child.
+func ReapIfDone(pid int) {
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+}
+
+// engineFailed maps the engine's end to the spawner's exit code.
+func engineFailed(ws syscall.WaitStatus) *FailedError {
+	switch {
+	case ws.Exited():
+		code := ws.ExitStatus()
+		e := &FailedError{Code: code, Logged: code != 0, Status: "exit " + strconv.Itoa(code)}
+		switch code {
+		case exitcode.TLSConfig, exitcode.TLSSetup, exitcode.TLSSession, exitcode.Usage, exitcode.Temporary:
+		default:
+			e.Code = exitcode.TLSSession
+		}
+		return e
+	case ws.Signaled():
+		return &FailedError{Code: exitcode.TLSSession, Status: "signal " + strconv.Itoa(int(ws.Signal()))}
+	}
+	return &FailedError{Code: exitcode.TLSSession, Status: "status " + strconv.Itoa(int(ws))}
+}
+
+func closeAll(fds ...int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
