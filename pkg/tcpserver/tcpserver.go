@@ -58,7 +58,7 @@ func Main(argv, envp []string) int {
 	}
 	cred, err := o.ids.Resolve(envp)
 	if err != nil {
-		return exitcode.Report(name, err)
+		return fail(err)
 	}
 
 	s := &server{o: o, log: logline.New(name), lim: newLimits(o.maxConn, o.maxPerIP)}
@@ -90,7 +90,7 @@ func Main(argv, envp []string) int {
 		s.l, err = bind(o)
 	}
 	if err != nil {
-		return exitcode.Report(name, err)
+		return fail(err)
 	}
 	s.wildcard = s.l.addr.Addr().IsUnspecified()
 
@@ -126,6 +126,14 @@ func Main(argv, envp []string) int {
 	s.lim.mu.Unlock()
 	s.log.Info("stop", "count", strconv.Itoa(live)+s.maxText)
 	return exitcode.OK
+}
+
+// fail reports err; a bad operand or name (100) gets the usage line too.
+func fail(err error) int {
+	if exitcode.Code(err) == exitcode.Usage {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	return exitcode.Report(name, err)
 }
 
 // bind resolves the host and port operands and listens there.
