@@ -121,7 +121,7 @@ func checkServerName(s string) error {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return nil
 	}
-	bad := s == "" || len(s) > 253 || strings.HasPrefix(s, ".") || strings.Contains(s, "..")
+	bad := s == "" || len(s) > 253 || s[0] == '.' || s[0] == '-' || strings.Contains(s, "..")
 	for i := 0; i < len(s) && !bad; i++ {
 		ch := s[i]
 		bad = !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.' || ch == '_')

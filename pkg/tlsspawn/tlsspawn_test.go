@@ -1,0 +1,419 @@
+package tlsspawn
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+var optionTests = []struct {
+	name string
+	args []string
+	err  string // substring; "" = ok
+	want func(*Config) bool
+}{
+	{"defaults", nil, "", func(c *Config) bool {
+		return c.SNILevel == 1 && c.MinVersion == "1.2" && !c.CloseNotify && !c.StrictTrunc && !c.KeepVars && c.EngineMaxProcs == "1"
+	}},
+	{"handshake deadline", []string{"-K", "5000"}, "", func(c *Config) bool { return c.HandshakeMS == 5000 }},
+	{"deadline attached", []string{"-K250"}, "", func(c *Config) bool { return c.HandshakeMS == 250 }},
+	{"deadline long", []string{"--handshake-timeout=7"}, "", func(c *Config) bool { return c.HandshakeMS == 7 }},
+	{"deadline negative", []string{"-K", "-1"}, "needs a number", nil},
+	{"deadline huge", []string{"-K", "99999999999"}, "needs a number", nil},
+	{"idle", []string{"-I", "3600"}, "", func(c *Config) bool { return c.IdleSecs == 3600 }},
+	{"close notify then half close", []string{"-S", "-s"}, "", func(c *Config) bool { return !c.CloseNotify }},
+	{"close notify", []string{"-sS"}, "", func(c *Config) bool { return c.CloseNotify }},
+	{"strict truncation", []string{"-J"}, "", func(c *Config) bool { return c.StrictTrunc }},
+	{"keep vars", []string{"-zZ"}, "", func(c *Config) bool { return c.KeepVars }},
+	{"tls 1.3", []string{"-m", "1.3"}, "", func(c *Config) bool { return c.MinVersion == "1.3" }},
+	{"tls 1.1", []string{"-m", "1.1"}, "needs 1.2 or 1.3", nil},
+	{"alpn", []string{"-a", "h2,http/1.1"}, "", func(c *Config) bool { return c.ALPN == "h2,http/1.1" }},
+	{"alpn empty item", []string{"-a", "h2,"}, "bad ALPN", nil},
+	{"alpn space", []string{"-a", "h 2"}, "bad ALPN", nil},
+	{"alpn empty", []string{"-a", ""}, "at least one", nil},
+	{"quiet", []string{"-q"}, "", func(c *Config) bool { return c.Verbosity == logline.Quiet }},
+	{"app user", []string{"-u", "daemon", "-g", "1"}, "", func(c *Config) bool { return c.App.User == "daemon" && c.App.Group == "1" }},
+	{"app env", []string{"-U"}, "", func(c *Config) bool { return c.App.FromEnv }},
+	{"app bad user", []string{"-u", "a:b"}, "bad user", nil},
+	{"uid pool", []string{"--engine-uids", "100"}, "", func(c *Config) bool { return c.UIDPool == 100 }},
+	{"uid dir relative", []string{"--engine-uid-dir", "x"}, "absolute", nil},
+	{"gomaxprocs unset", []string{"--engine-gomaxprocs="}, "", func(c *Config) bool { return c.EngineMaxProcs == "" }},
+	{"gomaxprocs 0", []string{"--engine-gomaxprocs=0"}, "needs a number", nil},
+}
+
+func parseCommon(args []string) (*Config, error) {
+	c := NewConfig(true)
+	p := getopt.New(args, CommonShort, CommonLong...)
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			return c, c.Check()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Option(o); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	for _, tc := range optionTests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseCommon(tc.args)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
+
+func TestEngineArgs(t *testing.T) {
+	c := NewConfig(true)
+	c.ClientCert, c.HandshakeMS, c.CloseNotify, c.StrictTrunc, c.MinVersion, c.ALPN = true, 500, true, true, "1.3", "smtp"
+	c.SNILevel, c.Verbosity = 2, logline.Verbose
+	want := []string{"tlswrap", "-s", "-z", "2", "-y", "-K", "500", "-S", "-J", "-m", "1.3", "-a", "smtp", "-v"}
+	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("server args %q, want %q", got, want)
+	}
+	c = NewConfig(false)
+	c.ServerName, c.NoVerify, c.IdleSecs = "mx.example", true, 60
+	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-I", "60"}
+	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("client args %q, want %q", got, want)
+	}
+}
+
+// pki writes a throwaway CA-less pair of self-signed ECDSA certificates.
+type pair struct{ cert, key string }
+
+func writePair(t *testing.T, dir, name string) pair {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(k)
+	p := pair{dir + "/" + name + ".crt", dir + "/" + name + ".key"}
+	os.WriteFile(p.cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(p.key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	a := writePair(t, dir, "a.test")
+	b := writePair(t, dir, "b.test")
+	os.WriteFile(dir+"/tickets", make([]byte, 64), 0o600)
+	os.WriteFile(dir+"/badtickets", make([]byte, 33), 0o600)
+	os.WriteFile(dir+"/ocsp.der", []byte{0x30, 0}, 0o600)
+	cadir := t.TempDir()
+	os.WriteFile(cadir+"/ca.pem", mustRead(t, a.cert), 0o644)
+	os.Symlink("ca.pem", cadir+"/abcdef01.0")
+	os.WriteFile(cadir+"/README", []byte("not a cert"), 0o644)
+
+	type tc struct {
+		name    string
+		server  bool
+		opts    func(*Config)
+		env     []string
+		bundles []string
+		code    int
+		msg     string
+		check   func(*testing.T, *Material)
+	}
+	base := []string{"CERTFILE=" + a.cert, "KEYFILE=" + a.key}
+	tests := []tc{
+		{name: "default pair", server: true, env: base, check: func(t *testing.T, m *Material) {
+			if len(m.Pairs) != 1 || m.Pairs[0].Name != "" || len(m.Setup.CAs) != 0 {
+				t.Errorf("material %+v", m)
+			}
+		}},
+		{name: "no CERTFILE", server: true, env: nil, code: 100, msg: "CERTFILE not set"},
+		{name: "no KEYFILE", server: true, env: []string{"CERTFILE=" + a.cert}, code: 100, msg: "KEYFILE not set"},
+		{name: "key inside CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE="}, check: func(t *testing.T, m *Material) {
+			if string(m.Pairs[0].KeyPEM) != string(m.Pairs[0].CertPEM) {
+				t.Error("empty KEYFILE did not take the key from CERTFILE")
+			}
+		}},
+		{name: "unreadable key", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE=" + dir + "/nope"}, code: 96, msg: "unable to read KEYFILE " + dir + "/nope: no such file"},
+		{name: "key is a directory", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE=" + dir}, code: 96, msg: "is a directory"},
+		{name: "sni pair", server: true, env: append([]string{"CERTFILE:B.test=" + b.cert, "KEYFILE:B.test=" + b.key}, base...), check: func(t *testing.T, m *Material) {
+			if len(m.Pairs) != 2 || m.Pairs[0].Name != "" || m.Pairs[1].Name != "b.test" {
+				t.Errorf("pairs %q %q", m.Pairs[0].Name, m.Pairs[1].Name)
+			}
+		}},
+		{name: "sni level 0 ignores pairs", server: true, opts: func(c *Config) { c.SNILevel = 0 },
+			env: append([]string{"CERTFILE:b.test=" + b.cert, "KEYFILE:b.test=" + b.key}, base...), check: func(t *testing.T, m *Material) {
+				if len(m.Pairs) != 1 {
+					t.Errorf("%d pairs", len(m.Pairs))
+				}
+			}},
+		{name: "sni level 2 pairs only", server: true, opts: func(c *Config) { c.SNILevel = 2 },
+			env: []string{"CERTFILE:*.b.test=" + b.cert, "KEYFILE:*.b.test=" + b.key}, check: func(t *testing.T, m *Material) {
+				if len(m.Pairs) != 1 || m.Pairs[0].Name != "*.b.test" {
+					t.Errorf("pairs %+v", m.Pairs)
+				}
+			}},
+		{name: "sni level 2 without pairs", server: true, opts: func(c *Config) { c.SNILevel = 2 }, code: 100, msg: "no CERTFILE"},
+		{name: "KEYFILE:x without CERTFILE:x", server: true, env: append([]string{"KEYFILE:x.test=" + b.key}, base...), code: 96, msg: "CERTFILE:x.test not set"},
+		{name: "CERTFILE:x without KEYFILE:x", server: true, env: append([]string{"CERTFILE:x.test=" + b.cert}, base...), code: 96, msg: "KEYFILE:x.test not set"},
+		{name: "bad sni name", server: true, env: append([]string{"CERTFILE:a..b=" + b.cert, "KEYFILE:a..b=" + b.key}, base...), code: 96, msg: "bad server name"},
+		{name: "client certs need a CA", server: true, opts: func(c *Config) { c.ClientCert = true }, env: base, code: 96, msg: "CAFILE and CADIR not set"},
+		{name: "CAFILE", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CAFILE=" + b.cert}, base...), check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 1 {
+				t.Errorf("%d CAs", len(m.Setup.CAs))
+			}
+		}},
+		{name: "CAFILE without certificate", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CAFILE=" + b.key}, base...), code: 96, msg: "no PEM certificate"},
+		{name: "CADIR reads each file once", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CADIR=" + cadir}, base...), check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 1 {
+				t.Errorf("%d CAs from CADIR", len(m.Setup.CAs))
+			}
+		}},
+		{name: "ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/tickets"}, base...), check: func(t *testing.T, m *Material) {
+			if len(m.Setup.TicketKeys) != 64 {
+				t.Errorf("%d ticket key bytes", len(m.Setup.TicketKeys))
+			}
+		}},
+		{name: "bad ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/badtickets"}, base...), code: 96, msg: "multiple of 32"},
+		{name: "ocsp", server: true, opts: func(c *Config) { c.OCSPFile = dir + "/ocsp.der" }, env: base, check: func(t *testing.T, m *Material) {
+			if len(m.Setup.OCSP) != 2 {
+				t.Error("no OCSP staple")
+			}
+		}},
+		{name: "client system bundle", bundles: []string{dir + "/nope", b.cert}, check: func(t *testing.T, m *Material) {
+			if len(m.Pairs) != 0 || len(m.Setup.CAs) != 1 {
+				t.Errorf("material %+v", m)
+			}
+		}},
+		{name: "client without any CA", bundles: []string{dir + "/nope"}, code: 96, msg: "--no-verify-cert"},
+		{name: "client no verify", opts: func(c *Config) { c.NoVerify = true }, check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 0 {
+				t.Error("CAs loaded for --no-verify-cert")
+			}
+		}},
+		{name: "client cert", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, env: base, check: func(t *testing.T, m *Material) {
+			if len(m.Pairs) != 1 {
+				t.Error("no client pair")
+			}
+		}},
+		{name: "client cert missing", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, code: 100, msg: "CERTFILE not set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewConfig(tc.server)
+			if tc.opts != nil {
+				tc.opts(c)
+			}
+			m, err := Load(c, ucspi.NewEnv(tc.env), tc.bundles)
+			if tc.code != 0 {
+				if err == nil || exitcode.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("err = %v (code %d), want %d %q", err, exitcode.Code(err), tc.code, tc.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, m)
+		})
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPairErrorNamesFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := writePair(t, dir, "a.test")
+	b := writePair(t, dir, "b.test")
+	c := NewConfig(true)
+	m, err := Load(c, ucspi.NewEnv([]string{"CERTFILE=" + a.cert, "KEYFILE=" + b.key}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = keysign.LoadKeys(m.Pairs)
+	err = pairError(m, err)
+	if exitcode.Code(err) != 96 || !strings.Contains(err.Error(), a.cert) || !strings.Contains(err.Error(), b.key) || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("mismatch error %v", err)
+	}
+}
+
+func TestChooseEngineID(t *testing.T) {
+	c := NewConfig(true)
+	id, err := ChooseEngineID(c, ucspi.NewEnv([]string{"TLS_UID=0"}), 1000)
+	if err != nil || id.Cred != nil || id.UID != 1000 {
+		t.Errorf("not root: %+v %v", id, err)
+	}
+	id, err = ChooseEngineID(c, ucspi.NewEnv(nil), 0)
+	if err != nil || id.Cred == nil || id.Cred.Uid != Nobody || id.Cred.Gid != Nobody || !reflect.DeepEqual(id.Cred.Groups, []uint32{Nobody}) {
+		t.Errorf("root default: %+v %v", id.Cred, err)
+	}
+	id, err = ChooseEngineID(c, ucspi.NewEnv([]string{"SSL_UID=123", "SSL_GID=456", "TLS_GID=789"}), 0)
+	if err != nil || id.Cred.Uid != 123 || id.Cred.Gid != 789 {
+		t.Errorf("SSL_UID/TLS_GID: %+v %v", id.Cred, err)
+	}
+	for _, env := range [][]string{{"TLS_UID=0"}, {"SSL_UID=0"}, {"TLS_GID=0"}, {"TLS_UID=x y"}, {"TLS_UID=-1"}} {
+		_, err = ChooseEngineID(c, ucspi.NewEnv(env), 0)
+		if exitcode.Code(err) != 100 {
+			t.Errorf("%q: err %v, want 100", env, err)
+		}
+	}
+	_, err = ChooseEngineID(&Config{UIDPool: 3}, ucspi.NewEnv(nil), 1000)
+	if exitcode.Code(err) != 100 {
+		t.Errorf("pool as non-root: %v", err)
+	}
+}
+
+func TestLockSlot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the lock directory must be owned by root")
+	}
+	dir := t.TempDir() + "/uids"
+	var fds []int
+	seen := map[int]bool{}
+	for i := 0; i < 3; i++ {
+		uid, fd, err := lockSlot(dir, 5000, 3, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[uid] || uid < 5000 || uid > 5002 {
+			t.Fatalf("slot %d twice or out of range", uid)
+		}
+		seen[uid] = true
+		fds = append(fds, fd)
+	}
+	if _, _, err := lockSlot(dir, 5000, 3, 7); exitcode.Code(err) != 111 || !strings.Contains(err.Error(), "5000..5002") {
+		t.Fatalf("full pool: %v", err)
+	}
+	syscall.Close(fds[1])
+	if uid, _, err := lockSlot(dir, 5000, 3, 0); err != nil || !seen[uid] {
+		t.Fatalf("freed slot: %d %v", uid, err)
+	}
+	os.Chmod(dir, 0o777)
+	if _, _, err := lockSlot(dir, 5000, 3, 0); exitcode.Code(err) != 97 {
+		t.Fatalf("world-writable lock dir: %v", err)
+	}
+}
+
+func TestAppEnv(t *testing.T) {
+	in := []string{"PATH=/bin", "CERTFILE=/c", "KEYFILE=/k", "CERTFILE:a=/x", "KEYFILE:a=/y", "CAFILE=/ca",
+		"CADIR=/d", "TLS_UID=1", "TLS_GID=2", "SSL_UID=3", "SSL_GID=4", "TLS_TICKETKEYS=/t",
+		"SSL_CLIENT_S_DN=stale", "SSL_CIPHER=old", "UID=5", "GID=6", "GIDLIST=7", "TCPREMOTEIP=192.0.2.1"}
+	vars := []ucspi.Var{{Name: "SSL_PROTOCOL", Value: "TLSv1.3"}, {Name: "SSL_CIPHER", Value: "TLS_AES_128_GCM_SHA256"}, {Name: "SSL_ALPN", Unset: true}}
+	c := NewConfig(true)
+	c.App.FromEnv = true
+	got := AppEnv(c, ucspi.NewEnv(in), vars)
+	want := []string{"PATH=/bin", "TCPREMOTEIP=192.0.2.1", "SSL_PROTOCOL=TLSv1.3", "SSL_CIPHER=TLS_AES_128_GCM_SHA256"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("app env\n got %q\nwant %q", got, want)
+	}
+	c = NewConfig(true)
+	c.KeepVars = true
+	got = AppEnv(c, ucspi.NewEnv(in), vars)
+	m := strings.Join(got, " ")
+	for _, v := range []string{"CERTFILE=/c", "KEYFILE:a=/y", "TLS_UID=1", "SSL_GID=4", "UID=5"} {
+		if !strings.Contains(m, v) {
+			t.Errorf("-Z lost %s: %q", v, got)
+		}
+	}
+	if strings.Contains(m, "stale") {
+		t.Errorf("-Z kept a stale report variable: %q", got)
+	}
+}
+
+func TestEngineEnv(t *testing.T) {
+	c := NewConfig(true)
+	got := EngineEnv(c, ucspi.NewEnv([]string{"CERTFILE=/c", "TCPREMOTEIP=192.0.2.1", "TCPREMOTEPORT=5", "PATH=/bin"}))
+	want := []string{"TCPREMOTEIP=192.0.2.1", "TCPREMOTEPORT=5", "GOMAXPROCS=1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("engine env %q", got)
+	}
+}
+
+func TestSplitPEM(t *testing.T) {
+	block := "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+	all := strings.Repeat(block, 10)
+	var chunks []string
+	b := []byte(all)
+	for len(b) > 0 {
+		c, rest, err := splitPEM(b, len(block)*3+5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, string(c))
+		b = rest
+	}
+	if strings.Join(chunks, "") != all || len(chunks) != 4 {
+		t.Fatalf("%d chunks", len(chunks))
+	}
+	if _, _, err := splitPEM([]byte(all), 10); err == nil {
+		t.Fatal("an oversized certificate was split")
+	}
+}
+
+func TestEngineFailed(t *testing.T) {
+	for _, tc := range []struct {
+		ws     syscall.WaitStatus
+		code   int
+		logged bool
+	}{
+		{98 << 8, 98, true}, {96 << 8, 96, true}, {97 << 8, 97, true}, {1 << 8, 98, true}, {0, 98, false}, {9, 98, false},
+	} {
+		e := engineFailed(tc.ws)
+		if e.Code != tc.code || e.Logged != tc.logged {
+			t.Errorf("status %#x: %+v", int(tc.ws), e)
+		}
+	}
+}
+
+func TestCheckSNIName(t *testing.T) {
+	for s, ok := range map[string]bool{"a.example": true, "*.example.com": true, "x": true, "": false, "*.": false,
+		"a..b": false, "a b": false, "*.*.a": false, "a.*": false, strings.Repeat("a", 64): false, "é.test": false} {
+		if err := checkSNIName(s); (err == nil) != ok {
+			t.Errorf("checkSNIName(%q) = %v", s, err)
+		}
+	}
+}
+
