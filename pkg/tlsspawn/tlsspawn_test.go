@@ -416,4 +416,3 @@ func TestCheckSNIName(t *testing.T) {
 		}
 	}
 }
-
