@@ -104,6 +104,26 @@ func TestPrivdropUserName(t *testing.T) {
 	}
 }
 
+// A user with supplementary groups, from a private passwd and group file
+// bind-mounted in a new mount namespace: gid from passwd, then every group
+// that lists the user; -g and -G override.
+func TestPrivdropUserGroups(t *testing.T) {
+	needRoot(t)
+	need(t, "unshare", "mount")
+	dir := t.TempDir()
+	passwd, group := filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
+	os.WriteFile(passwd, []byte("root:x:0:0::/root:/bin/sh\npdtest:x:4000:4000::/:/bin/false\n"), 0o644)
+	os.WriteFile(group, []byte("root:x:0:\npdtest:x:4000:\nmailx:x:4001:other,pdtest\nlogx:x:4002:pdtest\nnotme:x:4003:other\n"), 0o644)
+	inNS := func(args ...string) result {
+		argv := append([]string{"-m", "sh", "-c", `mount --bind "$0" /etc/passwd && mount --bind "$1" /etc/group && shift && exec "$@"`,
+			passwd, group, bin("privdrop")}, args...)
+		return run(t, baseEnv(), "", "unshare", argv...)
+	}
+	pdCheck(t, "-u pdtest", inNS("-u", "pdtest", "cat", "/proc/self/status"), "4000", "4000", "4000 4001 4002", "0")
+	pdCheck(t, "-u pdtest -g logx", inNS("-u", "pdtest", "-g", "logx", "cat", "/proc/self/status"), "4000", "4002", "4001 4002", "0")
+	pdCheck(t, "-u pdtest -G notme", inNS("-u", "pdtest", "-G", "notme", "cat", "/proc/self/status"), "4000", "4000", "4003", "0")
+}
+
 func TestPrivdropRefusals(t *testing.T) {
 	needRoot(t)
 	res := run(t, baseEnv(), "", bin("privdrop"), "-u", "0", "-g", "0", "true")
