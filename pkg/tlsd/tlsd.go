@@ -17,7 +17,7 @@ import (
 
 const name = "tlsd"
 
-const usage = "tlsd [-qvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] prog..."
+const usage = "tlsd [-qvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
 const help = "usage: " + usage + `
 
@@ -44,6 +44,8 @@ const help = "usage: " + usage + `
   --engine-uids n       run each engine as its own uid, TLS_UID .. TLS_UID+n-1
   --engine-uid-dir dir  lock files of --engine-uids (default /run/tlschain/engine-uids)
   --engine-gomaxprocs n GOMAXPROCS for the engine (default 1; empty = unset)
+  --require-jail        fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
+  --engine-memory mib   cap the engine's data segment at mib MiB (default: the engine's, 256)
   -h          print this help
 `
 

@@ -40,6 +40,11 @@ type Config struct {
 	UIDPool    int
 	UIDLockDir string
 
+	// RequireJail makes the engine refuse to run without its Landlock
+	// jail (tlswrap -j); EngineMemMiB > 0 caps its data segment (-M).
+	RequireJail  bool
+	EngineMemMiB int
+
 	// App is the app's identity (-u, -g, -G, -U), dropped by tlsd or
 	// tlsc itself just before exec: the same code as the privdrop
 	// program, without its exec.
@@ -83,7 +88,7 @@ const (
 var CommonLong = []string{
 	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
 	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
-	"engine-uid-dir=", "engine-gomaxprocs=",
+	"engine-uid-dir=", "engine-gomaxprocs=", "require-jail", "engine-memory=",
 }
 
 // ErrNotMine is returned by Option for an option it does not handle.
@@ -131,6 +136,10 @@ func (c *Config) Option(o getopt.Opt) error {
 			err = errors.New("option --engine-uid-dir needs an absolute path")
 		}
 		c.UIDLockDir = o.Arg
+	case "require-jail":
+		c.RequireJail = true
+	case "engine-memory":
+		c.EngineMemMiB, err = getopt.Int(o, 1, 1<<20)
 	case "engine-gomaxprocs":
 		if o.Arg != "" {
 			_, err = getopt.Int(o, 1, 1024)
@@ -215,6 +224,12 @@ func (c *Config) EngineArgs() []string {
 	}
 	if c.ALPN != "" {
 		a = append(a, "-a", c.ALPN)
+	}
+	if c.RequireJail {
+		a = append(a, "-j")
+	}
+	if c.EngineMemMiB > 0 {
+		a = append(a, "-M", strconv.Itoa(c.EngineMemMiB))
 	}
 	switch c.Verbosity {
 	case logline.Quiet:
