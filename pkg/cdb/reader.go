@@ -27,7 +27,23 @@ func New(b []byte) (*Reader, error) {
 		return nil, ErrCorrupt
 	}
 	copy(r.head[:], b)
+	if !r.headerFits() {
+		return nil, ErrCorrupt
+	}
 	return r, nil
+}
+
+// headerFits reports whether every hash table the header names lies
+// inside the file, after the header. Tables come last in a cdb, so this
+// catches any truncation at Open, whichever keys are looked up later.
+func (r *Reader) headerFits() bool {
+	for i := 0; i < HeaderSize; i += 8 {
+		pos, n := uint64(get32(r.head[i:])), uint64(get32(r.head[i+4:]))
+		if pos < HeaderSize || pos > r.size || n > (r.size-pos)/8 {
+			return false
+		}
+	}
+	return true
 }
 
 // NewReaderAt returns a Reader over the size bytes of ra.
@@ -38,6 +54,9 @@ func NewReaderAt(ra io.ReaderAt, size int64) (*Reader, error) {
 	r := &Reader{ra: ra, size: uint64(size)}
 	if _, err := ra.ReadAt(r.head[:], 0); err != nil {
 		return nil, readError(err)
+	}
+	if !r.headerFits() {
+		return nil, ErrCorrupt
 	}
 	return r, nil
 }

@@ -57,8 +57,9 @@ func cutSpace(line string) string {
 // ':' is an error (ucspi-tcp ignores one without any ':'). Comments ('#'
 // in column 0) and empty lines give ErrSkip. Besides ucspi-tcp's
 // NAME=<q>value<q> with any quote character q, an unquoted NAME=value runs
-// to the next ',' — taken only when the quoted reading fails, so every
-// line ucspi-tcp accepts means the same here.
+// to the next ',' when the value starts with a letter or digit (see
+// parseValue): the one place where a line ucspi-tcp accepts reads
+// differently here.
 func ParseRule(line string) (Rule, error) {
 	line = cutSpace(line)
 	if line == "" || line[0] == '#' {
@@ -130,30 +131,38 @@ func validName(name string) bool {
 }
 
 // parseValue reads a value at the start of s and returns it, its quote
-// character (0 for none) and what follows it. ucspi-tcp's reading comes
-// first: the first character is the quote, the value runs to the next
-// occurrence of it, which must end the line or precede a ','. Otherwise
-// the value is unquoted, up to the next ',' — unless it starts with '"' or
-// '\”, where a missing closing quote is an error.
+// character (0 for none) and what follows it. A value starting with a
+// letter or a digit is unquoted: it runs to the next ',' (so LINK=local is
+// "local", where ucspi-tcp would take 'l' as the quote and read "oca").
+// Otherwise ucspi-tcp's reading comes first: the first character is the
+// quote and the value runs to its next occurrence, which must end the line
+// or precede a ','. When that fails the value is unquoted too, unless it
+// starts with '"' or '\”, where a missing closing quote is an error.
 func parseValue(s string) (value string, quote byte, rest string, ok bool) {
 	if s == "" {
 		return "", 0, "", true
 	}
 	q := s[0]
-	if j := strings.IndexByte(s[1:], q); j >= 0 {
-		after := s[1+j+1:]
-		if after == "" || after[0] == ',' {
-			return s[1 : 1+j], q, after, true
+	if !isAlnum(q) {
+		if j := strings.IndexByte(s[1:], q); j >= 0 {
+			after := s[1+j+1:]
+			if after == "" || after[0] == ',' {
+				return s[1 : 1+j], q, after, true
+			}
 		}
-	}
-	if q == '"' || q == '\'' {
-		return "", 0, "", false
+		if q == '"' || q == '\'' {
+			return "", 0, "", false
+		}
 	}
 	end := strings.IndexByte(s, ',')
 	if end < 0 {
 		end = len(s)
 	}
 	return s[:end], 0, s[end:], true
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // String returns the rule as a line ParseRule reads back to an equal Rule.
