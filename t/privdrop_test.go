@@ -202,5 +202,3 @@ func main() {
 		t.Errorf("bad chroot: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
-
-func TestPrivdropDoc(t *testing.T) { tccCheckDoc(t, "privdrop") }
