@@ -414,3 +414,34 @@ fe80::/16:allow,LINK=local
 		t.Errorf("truncated database: %+v", r)
 	}
 }
+
+// TestTCPRulesDocExample runs the example of doc/tcprules.md.
+func TestTCPRulesDocExample(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "smtp.cdb")
+	text := `# rules.txt
+127.0.0.1:allow,RELAYCLIENT=""
+::1:allow,RELAYCLIENT=""
+192.0.2.:allow,RELAYCLIENT="",UCSPITLS="!"
+198.51.100.7:deny
+203.0.113.0/24:deny
+=.spammer.example:deny
+:allow
+`
+	if r := ourRules(t, db, text); r.Code != 0 {
+		t.Fatalf("tcprules exited %d: %s", r.Code, r.Stderr)
+	}
+	for ip, want := range map[string]string{
+		"192.0.2.9":    "rule 192.0.2.:\nset environment variable RELAYCLIENT=\nset environment variable UCSPITLS=!\nallow connection\n",
+		"::1":          "rule ::1:\nset environment variable RELAYCLIENT=\nallow connection\n",
+		"198.51.100.7": "rule 198.51.100.7:\ndeny connection\n",
+		"203.0.113.44": "rule 203.0.113.:\ndeny connection\n",
+		"10.9.9.9":     "rule :\nallow connection\n",
+	} {
+		if r := runLimit(t, 10*time.Second, baseEnv(), "", bin("tcprulescheck"), db, ip); r.Stdout != want {
+			t.Errorf("%s: got %q, want %q", ip, r.Stdout, want)
+		}
+	}
+	if r := runLimit(t, 10*time.Second, baseEnv(), "", bin("tcprulescheck"), db, "9.9.9.9", "mx.spammer.example"); r.Stdout != "rule =.spammer.example:\ndeny connection\n" {
+		t.Errorf("spammer: got %q", r.Stdout)
+	}
+}
