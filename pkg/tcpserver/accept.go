@@ -80,9 +80,8 @@ func (s *server) acceptSome() {
 }
 
 // handle does the per-connection work that cannot wait: addresses,
-// TCP_NODELAY, banner, per-IP limit. Name lookup (-h) goes to a goroutine
-// so the accept loop never waits on DNS; otherwise the rules and the spawn
-// are done right here.
+// TCP_NODELAY, banner, per-IP limit; then it hands the connection to a
+// goroutine for lookup, rules and spawn.
 func (s *server) handle(fd int, sa unix.Sockaddr) {
 	c := &conn{fd: fd, local: s.l.addr}
 	var ok bool
@@ -112,16 +111,17 @@ func (s *server) handle(fd int, sa unix.Sockaddr) {
 		return
 	}
 	c.others = others
-	if s.o.lookup {
-		s.inflight.Add(1)
-		go func() {
-			defer s.inflight.Done()
+	// The rest runs beside the accept loop: the lookup (-h) may wait on
+	// DNS, and a spawn waits for the child's exec, which overlaps with
+	// the next accept.
+	s.inflight.Add(1)
+	go func() {
+		defer s.inflight.Done()
+		if s.o.lookup {
 			c.remoteHost = lookupName(ip, s.o.paranoid)
-			s.start(c)
-		}()
-		return
-	}
-	s.start(c)
+		}
+		s.start(c)
+	}()
 }
 
 // writeAll writes str to the blocking socket fd; errors are the client's

@@ -8,12 +8,15 @@ import (
 // limits counts live connections, in total and per client IP. A slot is
 // taken at accept and given back when the child is reaped, or at once when
 // the connection ends before a child exists (denied, rejected, spawn
-// failure). The mutex also orders spawn+register against reap, so that a
-// child that ends at once is never reaped before its pid is known.
+// failure).
 type limits struct {
-	mu       sync.Mutex
-	max      int // -c
-	maxPerIP int // -C; 0 = no limit
+	// spawning orders spawn+register against reap: spawners hold it
+	// shared (they run in parallel), the reaper exclusively, so a child
+	// that ends at once is never reaped before its pid is known.
+	spawning sync.RWMutex
+	mu       sync.Mutex // the fields below
+	max      int        // -c
+	maxPerIP int        // -C; 0 = no limit
 	live     int
 	perIP    map[netip.Addr]int
 	children map[int]child
@@ -57,7 +60,29 @@ func (l *limits) take(ip netip.Addr) (others int, ok bool) {
 	return others, true
 }
 
-// release gives back a slot taken for ip. The caller holds l.mu.
+// register records a spawned child.
+func (l *limits) register(pid int, ip netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.children[pid] = child{ip: ip}
+	return l.live
+}
+
+// reaped forgets a child and gives back its slot. It returns false for a
+// pid that is not ours.
+func (l *limits) reaped(pid int) (live int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.children[pid]
+	if !ok {
+		return l.live, false
+	}
+	delete(l.children, pid)
+	l.releaseLocked(c.ip)
+	return l.live, true
+}
+
+// releaseLocked gives back a slot taken for ip. The caller holds l.mu.
 func (l *limits) releaseLocked(ip netip.Addr) {
 	l.live--
 	if n := l.perIP[ip] - 1; n > 0 {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tlschain/tlschain/pkg/logline"
 )
 
 // signals handles SIGCHLD (reap), SIGHUP (re-open the rules) and
@@ -31,7 +33,7 @@ func (s *server) signals(ch <-chan os.Signal) {
 // left), frees their slots and logs one end line each.
 func (s *server) reap() {
 	var lines []string
-	s.lim.mu.Lock()
+	s.lim.spawning.Lock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -41,21 +43,17 @@ func (s *server) reap() {
 		if err != nil || pid <= 0 {
 			break
 		}
-		c, ok := s.lim.children[pid]
-		if !ok {
+		live, ok := s.lim.reaped(pid)
+		if !ok || s.log.Level < logline.Normal {
 			continue
 		}
-		delete(s.lim.children, pid)
-		s.lim.releaseLocked(c.ip)
-		if s.log.Level >= 1 {
-			status := "exitcode " + strconv.Itoa(ws.ExitStatus())
-			if ws.Signaled() {
-				status = "signal " + strconv.Itoa(int(ws.Signal()))
-			}
-			lines = append(lines, "pid "+strconv.Itoa(pid)+" "+status+" count "+strconv.Itoa(s.lim.live)+s.maxText)
+		status := "exitcode " + strconv.Itoa(ws.ExitStatus())
+		if ws.Signaled() {
+			status = "signal " + strconv.Itoa(int(ws.Signal()))
 		}
+		lines = append(lines, "pid "+strconv.Itoa(pid)+" "+status+" count "+strconv.Itoa(live)+s.maxText)
 	}
-	s.lim.mu.Unlock()
+	s.lim.spawning.Unlock()
 	s.wake()
 	for _, l := range lines {
 		s.log.Info("end", l)

@@ -43,20 +43,19 @@ func (s *server) start(c *conn) {
 		return
 	}
 	ch := &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}}
-	// Spawn and register under the lock the reaper takes: a child that
-	// ends at once is never reaped before its pid is known.
-	s.lim.mu.Lock()
+	// Spawn and register while the reaper waits: a child that ends at
+	// once is never reaped before its pid is known.
+	s.lim.spawning.RLock()
 	pid, err := chain.Spawn(ch)
+	live := 0
+	if err == nil {
+		live = s.lim.register(pid, ip)
+	}
+	s.lim.spawning.RUnlock()
 	if err != nil {
-		s.lim.releaseLocked(ip)
-		s.lim.mu.Unlock()
-		s.wake()
-		s.log.Warn("drop ip " + ipText + " port " + portText + ": " + err.Error())
+		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
 		return
 	}
-	s.lim.children[pid] = child{ip: ip}
-	live := s.lim.live
-	s.lim.mu.Unlock()
 	if s.log.Level >= logline.Normal {
 		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", ipText, "port", portText,
 			"count", strconv.Itoa(live)+s.maxText)
