@@ -38,6 +38,13 @@ const (
 	GoMaxProcs    = "GOMAXPROCS"
 )
 
+// Variables set by proxy-server: the proxy's own address, from the real
+// connection, when a PROXY header replaced TCPREMOTEIP and TCPREMOTEPORT.
+const (
+	ProxyRemoteIP   = "PROXYREMOTEIP"
+	ProxyRemotePort = "PROXYREMOTEPORT"
+)
+
 // Variables read by the TLS programs.
 const (
 	CertFile      = "CERTFILE"

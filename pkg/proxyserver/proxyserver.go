@@ -1,0 +1,212 @@
+// Package proxyserver is the program proxy-server: it reads the PROXY
+// protocol header a proxy such as haproxy sends first on a connection,
+// puts the client's addresses in TCPREMOTEIP/TCPREMOTEPORT and
+// TCPLOCALIP/TCPLOCALPORT, then execs prog with fds 0 and 1 untouched and
+// positioned just after the header. See doc/proxy-server.md.
+package proxyserver
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/fdutil"
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/proxyproto"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+const name = "proxy-server"
+
+const usage = "proxy-server [-12osqv] [-t ms] [--before-tlsd|--after-tlsd] prog..."
+
+const help = "usage: " + usage + `
+
+  -1           accept PROXY protocol version 1 only (also --only-v1)
+  -2           accept PROXY protocol version 2 only (also --only-v2)
+  -t ms        the whole header must arrive within ms milliseconds, else exit 99; 0 waits forever
+  -o           optional header: a connection that does not start with one passes on unchanged (fd 0 must be a socket)
+  -s           set the SSL_* variables from a v2 SSL TLV (the proxy terminated TLS)
+  --before-tlsd  the header comes on the raw connection, before tlsd (fd 0 must be a socket)
+  --after-tlsd   the header comes inside the TLS session, after tlsd (fd 0 is tlsd's pipe)
+  -q           log nothing but errors
+  -v           log the header's TLVs too
+  -h           print this help
+`
+
+// Chain positions.
+const (
+	anywhere = iota
+	beforeTLSD
+	afterTLSD
+)
+
+type config struct {
+	versions int
+	timeout  int // ms, 0 = none
+	optional bool
+	sslVars  bool
+	position int
+	verbose  int
+	prog     []string
+}
+
+var errHelp = errors.New("help")
+
+func parseArgs(args []string) (config, error) {
+	cfg := config{versions: proxyproto.Both, timeout: 5000, verbose: logline.Normal}
+	p := getopt.New(args, "12ost:qvh", "only-v1", "only-v2", "before-tlsd", "after-tlsd", "help")
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return cfg, err
+		}
+		switch o.Name {
+		case "1", "only-v1":
+			cfg.versions = proxyproto.V1
+		case "2", "only-v2":
+			cfg.versions = proxyproto.V2
+		case "t":
+			if cfg.timeout, err = getopt.Int(o, 0, 86400000); err != nil {
+				return cfg, err
+			}
+		case "o":
+			cfg.optional = true
+		case "s":
+			cfg.sslVars = true
+		case "before-tlsd":
+			cfg.position = beforeTLSD
+		case "after-tlsd":
+			cfg.position = afterTLSD
+		case "q":
+			cfg.verbose = logline.Quiet
+		case "v":
+			cfg.verbose = logline.Verbose
+		case "h", "help":
+			return cfg, errHelp
+		}
+	}
+	// tlsd removes or replaces every SSL_* variable, and in delayed mode
+	// (-n) they would describe a session that has not happened: -s there
+	// could only mislead.
+	if cfg.sslVars && cfg.position == beforeTLSD {
+		return cfg, errors.New("options -s and --before-tlsd conflict: tlsd replaces the SSL_* variables")
+	}
+	// Nothing can be peeked at on tlsd's pipe.
+	if cfg.optional && cfg.position == afterTLSD {
+		return cfg, errors.New("options -o and --after-tlsd conflict: -o needs the socket on fd 0")
+	}
+	cfg.prog = p.Rest()
+	if len(cfg.prog) == 0 {
+		return cfg, errors.New("no program to run")
+	}
+	return cfg, nil
+}
+
+// Main reads the header from fd 0, rewrites the environment and execs the
+// rest of argv. It returns only on failure.
+func Main(argv, envp []string) int {
+	cfg, err := parseArgs(argv[1:])
+	if err == errHelp {
+		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	log := logline.New(name)
+	log.Level = cfg.verbose
+	env, err := run(&cfg, envp, log)
+	if err != nil {
+		return exitcode.Report(name, err)
+	}
+	return exitcode.Report(name, chain.Exec(cfg.prog, env))
+}
+
+// run reads the header and returns prog's environment.
+func run(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
+	fd := ucspi.ServerReadFD
+	if (cfg.optional || cfg.position == beforeTLSD) && !fdutil.IsSocket(fd) {
+		why := "--before-tlsd"
+		if cfg.optional {
+			why = "-o"
+		}
+		return nil, exitcode.UsageError("fd 0 is not a socket, as " + why + " requires")
+	}
+	var deadline time.Time
+	if cfg.timeout > 0 {
+		deadline = time.Now().Add(time.Duration(cfg.timeout) * time.Millisecond)
+	}
+	peer := peerOf(envp)
+	if cfg.optional {
+		present, err := headerAhead(fd, cfg.versions, deadline)
+		if err != nil {
+			return nil, readError(err, peer, cfg.timeout)
+		}
+		if !present {
+			log.Info("header none", peer)
+			return ucspi.Without(envp, ucspi.ProxyRemoteIP, ucspi.ProxyRemotePort), nil
+		}
+	}
+	h, _, err := proxyproto.Read(fd, cfg.versions, deadline)
+	if err != nil {
+		return nil, readError(err, peer, cfg.timeout)
+	}
+	e := ucspi.NewEnv(envp)
+	applyHeader(e, h, cfg.sslVars)
+	logHeader(log, h, peer)
+	return e.Environ(), nil
+}
+
+// readError classifies a failed read: a bad header is a denial (1, as in
+// s6-networking), a timeout an access timeout (99), a system call 111.
+func readError(err error, peer string, timeout int) error {
+	const op = "read PROXY header from"
+	var pe *proxyproto.Error
+	switch {
+	case errors.As(err, &pe):
+		return exitcode.New(exitcode.Denied, op, peer, err)
+	case err == proxyproto.ErrTimeout:
+		return exitcode.New(exitcode.AccessTimeout, op, peer, errors.New("timed out after "+strconv.Itoa(timeout)+" ms"))
+	}
+	return exitcode.Temp(op, peer, err)
+}
+
+// peerOf names the real peer (the proxy) for log lines.
+func peerOf(envp []string) string {
+	ip, ok := ucspi.Getenv(envp, ucspi.TCPRemoteIP)
+	if !ok {
+		return "fd 0"
+	}
+	port, _ := ucspi.Getenv(envp, ucspi.TCPRemotePort)
+	return "ip " + logline.Safe(ip) + " port " + logline.Safe(port)
+}
+
+func logHeader(log *logline.Logger, h *proxyproto.Header, peer string) {
+	v := "v" + strconv.Itoa(h.Version)
+	if !h.Proxied() {
+		log.Info("header", v, "local", peer)
+	} else {
+		log.Info("header", v, "ip", h.Src.Addr().Unmap().String(), "port", strconv.Itoa(int(h.Src.Port())), "proxy", peer)
+	}
+	if log.Level < logline.Verbose || h.Version != 2 {
+		return
+	}
+	f := []string{"tlv", "alpn", logline.Safe(h.ALPN), "authority", logline.Safe(h.Authority),
+		"unique-id", logline.Safe(h.UniqueID), "netns", logline.Safe(h.NetNS)}
+	if h.CRC {
+		f = append(f, "crc32c", "ok")
+	}
+	if s := h.SSL; s != nil {
+		f = append(f, "ssl", strconv.Itoa(int(s.Client)), "verify", strconv.FormatUint(uint64(s.Verify), 10),
+			"version", logline.Safe(s.Version), "cipher", logline.Safe(s.Cipher), "cn", logline.Safe(s.CN))
+	}
+	log.Debug(f...)
+}
