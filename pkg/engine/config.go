@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/ticketkeys"
+)
+
+// namedCert is one certificate chain with the SNI name it serves.
+type namedCert struct {
+	name string // "" default, "host.example", "*.example"
+	cert *tls.Certificate
+}
+
+// signerFunc makes the crypto.Signer for pair i (the remote signer over
+// the key channel in the engine; a local key in tests).
+type signerFunc func(index int, pub crypto.PublicKey) crypto.Signer
+
+// buildConfig turns the setup into a tls.Config. Errors are
+// configuration errors (96) naming the bad record.
+func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion: o.minVersion,
+		NextProtos: o.alpn,
+		// Renegotiation: a server never renegotiates in crypto/tls; the
+		// client's default RenegotiateNever refuses a server's request.
+		Renegotiation: tls.RenegotiateNever,
+		// CurvePreferences stays nil: Go's defaults, X25519MLKEM768 first.
+	}
+	var certs []namedCert
+	for i, p := range s.Pairs {
+		c, err := parseChain(p.CertPEM)
+		if err != nil {
+			return nil, exitcode.Config("use", pairName(i, p.Name), err)
+		}
+		c.PrivateKey = signer(i, c.Leaf.PublicKey)
+		if i == 0 && len(s.OCSP) > 0 {
+			c.OCSPStaple = s.OCSP
+		}
+		certs = append(certs, namedCert{name: strings.ToLower(p.Name), cert: c})
+	}
+	var pool *x509.CertPool
+	if len(s.CAs) > 0 {
+		pool = x509.NewCertPool()
+		for i, ca := range s.CAs {
+			if !pool.AppendCertsFromPEM(ca) {
+				return nil, exitcode.Config("use", "CA record "+strconv.Itoa(i), errors.New("no certificate in it"))
+			}
+		}
+	}
+	if len(s.TicketKeys) > 0 {
+		keys, err := ticketkeys.Parse(s.TicketKeys)
+		if err != nil {
+			return nil, exitcode.Config("use", "the session-ticket keys", err)
+		}
+		cfg.SetSessionTicketKeys(keys)
+	}
+	if o.server {
+		if len(certs) == 0 {
+			return nil, exitcode.Config("start", "a TLS server", errors.New("no certificate in the setup"))
+		}
+		if len(s.TicketKeys) == 0 {
+			// Go's automatic ticket keys live and die with this process,
+			// so no other engine could ever resume a session from them:
+			// sending tickets would only cost time and bytes.
+			cfg.SessionTicketsDisabled = true
+		}
+		if o.clientCert || o.optionalCert {
+			if pool == nil {
+				return nil, exitcode.Config("verify", "client certificates", errors.New("no CA certificates in the setup (CAFILE or CADIR)"))
+			}
+			cfg.ClientCAs = pool
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+			if o.clientCert {
+				cfg.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+		}
+		sel, err := newSelector(certs, o.sniLevel)
+		if err != nil {
+			return nil, err
+		}
+		cfg.GetCertificate = sel.get
+		return cfg, nil
+	}
+	cfg.ServerName = o.serverName
+	cfg.InsecureSkipVerify = o.noVerify
+	if !o.noVerify {
+		if pool == nil {
+			return nil, exitcode.Config("verify", "the server certificate", errors.New("no CA certificates in the setup (CAFILE, CADIR or the system bundle)"))
+		}
+		cfg.RootCAs = pool
+	}
+	if o.clientCert {
+		if len(certs) == 0 {
+			return nil, exitcode.Config("send", "a client certificate", errors.New("no certificate in the setup"))
+		}
+		cfg.Certificates = []tls.Certificate{*certs[0].cert}
+	}
+	return cfg, nil
+}
+
+func pairName(i int, name string) string {
+	if name == "" {
+		return "certificate record " + strconv.Itoa(i) + " (default)"
+	}
+	return "certificate record " + strconv.Itoa(i) + " (" + strconv.Quote(name) + ")"
+}
+
+// parseChain parses a PEM chain, leaf first, and checks the leaf's key
+// is one the key holder can sign with.
+func parseChain(b []byte) (*tls.Certificate, error) {
+	c := &tls.Certificate{}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type == "CERTIFICATE" {
+			c.Certificate = append(c.Certificate, blk.Bytes)
+		}
+	}
+	if len(c.Certificate) == 0 {
+		return nil, errors.New("no CERTIFICATE block")
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil, errors.New("bad leaf certificate: " + err.Error())
+	}
+	switch leaf.PublicKey.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return nil, errors.New("unsupported public key type in the leaf certificate")
+	}
+	c.Leaf = leaf
+	return c, nil
+}
+
+// selector picks the server certificate for a ClientHello's SNI name.
+type selector struct {
+	level int
+	def   []*tls.Certificate            // pairs named ""
+	exact map[string][]*tls.Certificate // "host.example"
+	wild  map[string][]*tls.Certificate // "*.example" stored as "example"
+}
+
+// errNoCertificate fails a handshake whose SNI matches no pair (-z 2, or
+// no default pair).
+var errNoCertificate = errors.New("no certificate for server name")
+
+func newSelector(certs []namedCert, level int) (*selector, error) {
+	s := &selector{level: level, exact: map[string][]*tls.Certificate{}, wild: map[string][]*tls.Certificate{}}
+	for _, c := range certs {
+		switch {
+		case c.name == "":
+			s.def = append(s.def, c.cert)
+		case strings.HasPrefix(c.name, "*."):
+			s.wild[c.name[2:]] = append(s.wild[c.name[2:]], c.cert)
+		default:
+			s.exact[c.name] = append(s.exact[c.name], c.cert)
+		}
+	}
+	if level < 2 && len(s.def) == 0 {
+		return nil, exitcode.Config("select", "certificates", errors.New("no default pair (CERTFILE/KEYFILE) for SNI level "+strconv.Itoa(level)))
+	}
+	if level == 2 && len(s.exact)+len(s.wild) == 0 {
+		return nil, exitcode.Config("select", "certificates", errors.New("no named pair (CERTFILE:name/KEYFILE:name) for SNI level 2"))
+	}
+	return s, nil
+}
+
+// candidates returns the pairs for server name sni in preference order:
+// exact name, then a one-label wildcard, then (level < 2) the default.
+func (s *selector) candidates(sni string) []*tls.Certificate {
+	sni = strings.ToLower(strings.TrimSuffix(sni, "."))
+	if s.level >= 1 && sni != "" {
+		if c := s.exact[sni]; len(c) > 0 {
+			return c
+		}
+		if i := strings.IndexByte(sni, '.'); i > 0 {
+			if c := s.wild[sni[i+1:]]; len(c) > 0 {
+				return c
+			}
+		}
+	}
+	if s.level < 2 {
+		return s.def
+	}
+	return nil
+}
+
+// get is the GetCertificate callback: among the candidates it takes the
+// first the client can use (an ECDSA and an RSA pair for one name work
+// side by side), else the first.
+func (s *selector) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := s.candidates(hello.ServerName)
+	if len(c) == 0 {
+		return nil, errNoCertificate
+	}
+	for _, x := range c {
+		if hello.SupportsCertificate(x) == nil {
+			return x, nil
+		}
+	}
+	return c[0], nil
+}

@@ -1,0 +1,256 @@
+// Package engine is tlswrap, the TLS engine: one unprivileged process per
+// connection that holds the TLS session and moves bytes between the
+// network (fd 0/1) and two cleartext pipes to the app (fd 3 in, fd 4 out).
+// Its spawner (tlsd, tlsc) keeps the private keys and signs for it over
+// the key channel (fd 6, pkg/keysign); the app, or the spawner for it,
+// starts the handshake over the control socket (fd 5, UCSPI-TLS). It is
+// the only package of the suite that imports crypto/tls.
+// doc/tlswrap.md documents the fd interface.
+package engine
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"errors"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+// The engine's fds (doc/tlswrap.md).
+const (
+	netReadFD  = 0
+	netWriteFD = 1
+	fromAppFD  = 3 // cleartext from the app: the engine reads it
+	toAppFD    = 4 // cleartext to the app: the engine writes it
+	controlFD  = 5 // UCSPI-TLS control socket
+	keysFD     = 6 // key channel
+)
+
+// bufSize is the relay buffer for each direction: large enough that one
+// read from the app fills four full TLS records (doc/tlswrap.md has the
+// measurements).
+const bufSize = 256 << 10
+
+// lingerTime bounds how long the engine keeps reading (and discarding)
+// from the peer once the app is gone and the engine has sent its FIN, so
+// that it does not close a socket with unread data, which makes the kernel
+// send a reset that can destroy the app's last bytes at the peer.
+const lingerTime = 5 * time.Second
+
+// Main runs tlswrap. It returns the exit code.
+func Main(argv, envp []string) int {
+	o, err := parseOptions(argv[1:])
+	if err == errHelp {
+		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	e := &engine{o: o, log: logline.New(name)}
+	e.log.Level = o.level
+	e.peer = peerFields(envp)
+	return e.run()
+}
+
+type engine struct {
+	o    *options
+	log  *logline.Logger
+	peer []string // "ip", addr, "port", port
+}
+
+// peerFields returns the log fields naming the peer.
+func peerFields(envp []string) []string {
+	var f []string
+	if ip, ok := ucspi.Getenv(envp, ucspi.TCPRemoteIP); ok {
+		f = append(f, "ip", logline.Safe(ip))
+	}
+	if port, ok := ucspi.Getenv(envp, ucspi.TCPRemotePort); ok {
+		f = append(f, "port", logline.Safe(port))
+	}
+	return f
+}
+
+func (e *engine) warn(fields ...string) {
+	e.log.Warn(append(e.peer[:len(e.peer):len(e.peer)], fields...)...)
+}
+func (e *engine) info(fields ...string) {
+	e.log.Debug(append(e.peer[:len(e.peer):len(e.peer)], fields...)...)
+}
+
+func (e *engine) fatal(err error) int {
+	msg := name + ": fatal: "
+	for i := 0; i < len(e.peer); i += 2 {
+		msg += e.peer[i] + " " + e.peer[i+1] + " "
+	}
+	os.Stderr.WriteString(msg + err.Error() + "\n")
+	return exitcode.Code(err)
+}
+
+func (e *engine) run() int {
+	if err := harden(); err != nil {
+		return e.fatal(err)
+	}
+	if err := checkFDs(); err != nil {
+		return e.fatal(err)
+	}
+	// The network may be fd 1: a write to a peer that reset must be an
+	// EPIPE error, not a SIGPIPE death (Go raises it for fds 1 and 2).
+	signal.Ignore(syscall.SIGPIPE)
+
+	setup, err := keysign.ReadSetup(keysFD)
+	if err != nil {
+		return e.fatal(exitcode.New(exitcode.TLSSetup, "read", "the setup from the key channel", err))
+	}
+	cfg, err := buildConfig(e.o, setup, func(i int, pub crypto.PublicKey) crypto.Signer {
+		return keysign.NewSigner(keysFD, i, pub)
+	})
+	if err != nil {
+		return e.fatal(err)
+	}
+	setup = nil
+
+	cmd, err := readCommand()
+	if err != nil {
+		return e.fatal(err)
+	}
+	if cmd == 0 {
+		e.info("declined")
+		return exitcode.OK
+	}
+
+	conn, err := newFDConn(netReadFD, netWriteFD)
+	if err != nil {
+		return e.fatal(exitcode.New(exitcode.TLSSetup, "use", "the network fds", err))
+	}
+	app, err := newAppFiles()
+	if err != nil {
+		return e.fatal(err)
+	}
+	landlocked, err := jail(e.o)
+	if err != nil {
+		return e.fatal(err)
+	}
+	if !landlocked {
+		e.info("jail", "none", "reason", "no-landlock")
+	}
+
+	var tc *tls.Conn
+	if e.o.server {
+		tc = tls.Server(conn, cfg)
+	} else {
+		tc = tls.Client(conn, cfg)
+	}
+	ctx := context.Background()
+	if e.o.handshake > 0 {
+		conn.SetDeadline(time.Now().Add(e.o.handshake))
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		e.warn("handshake failed:", e.handshakeError(err))
+		return exitcode.TLSSession
+	}
+	conn.SetDeadline(time.Time{})
+	// No more signatures: TLS 1.3 signs once per full handshake, and
+	// neither side renegotiates.
+	unix.Close(keysFD)
+
+	cs := tc.ConnectionState()
+	if cmd == 'Y' {
+		writeAll(controlFD, ucspi.EncodeReport(buildReport(&cs, e.o.server, e.o.serverName)))
+	}
+	unix.Close(controlFD)
+	resumed := "0"
+	if cs.DidResume {
+		resumed = "1"
+	}
+	sni := cs.ServerName
+	if !e.o.server {
+		sni = e.o.serverName
+	}
+	e.info("session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
+		"sni", logline.Safe(sni), "resumed", resumed)
+
+	r := &relay{e: e, tc: tc, conn: conn, app: app}
+	code := r.run()
+	e.info("end", "in", strconv.FormatInt(conn.in.Load(), 10), "out", strconv.FormatInt(conn.out.Load(), 10), "exitcode", strconv.Itoa(code))
+	return code
+}
+
+// handshakeError turns a handshake error into log text.
+func (e *engine) handshakeError(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "deadline of " + strconv.FormatInt(e.o.handshake.Milliseconds(), 10) + " ms exceeded"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "peer closed the connection"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by peer"
+	}
+	return sanitize(err.Error(), 200)
+}
+
+// readCommand reads the one command byte from the control socket: 'y' or
+// 'Y' start the handshake; EOF before a byte declines TLS (0).
+func readCommand() (byte, error) {
+	var b [1]byte
+	for {
+		n, err := unix.Read(controlFD, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ECONNRESET {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, exitcode.New(exitcode.TLSSetup, "read", "the control socket", err)
+		}
+		if n == 0 {
+			return 0, nil
+		}
+		if b[0] != 'y' && b[0] != 'Y' {
+			return 0, exitcode.New(exitcode.Usage, "use", "the control command "+strconv.Quote(string(b[:])), errors.New("want y or Y"))
+		}
+		return b[0], nil
+	}
+}
+
+// writeAll writes b to a blocking fd. Errors are dropped: a reader that
+// went away did not want the report.
+func writeAll(fd int, b []byte) {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		b = b[n:]
+	}
+}
+
+// appFiles are the cleartext pipes, pollable so the idle timeout works.
+type appFiles struct {
+	r, w *os.File
+}
+
+func newAppFiles() (*appFiles, error) {
+	for _, fd := range []int{fromAppFD, toAppFD} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, exitcode.New(exitcode.TLSSetup, "use", "fd "+strconv.Itoa(fd), err)
+		}
+	}
+	return &appFiles{r: os.NewFile(fromAppFD, "from-app"), w: os.NewFile(toAppFD, "to-app")}, nil
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"crypto/tls"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
+)
+
+const name = "tlswrap"
+
+const usage = "tlswrap -s|-c [ -k name ] [ -N ] [ -y | -Y ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
+
+const help = "usage: " + usage + `
+
+  -s         server side of TLS
+  -c         client side of TLS
+  -k name    client: send name as SNI and verify the server certificate for it
+  -N         client: do not verify the server certificate
+  -y         server: require a client certificate; client: send the certificate of pair 0
+  -Y         server: ask for an optional client certificate
+  -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
+  -K ms      handshake deadline in milliseconds, 0 = none (default 0)
+  -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
+  -S         on EOF from the app send close_notify and close (default: TCP half-close)
+  -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
+  -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
+  -a protos  ALPN protocols, comma-separated, most preferred first
+  -j         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
+  -M mib     limit the engine's data segment to mib MiB, 0 = no limit (default 256)
+  -q         log warnings only
+  -v         log one info line per session and its end
+`
+
+// options is the parsed command line.
+type options struct {
+	server       bool
+	serverName   string
+	noVerify     bool
+	clientCert   bool // -y
+	optionalCert bool // -Y
+	sniLevel     int
+	handshake    time.Duration
+	idle         time.Duration
+	closeNotify  bool
+	strictEOF    bool
+	minVersion   uint16
+	alpn         []string
+	requireJail  bool
+	memLimitMiB  int
+	level        int
+	help         bool
+}
+
+// errHelp is returned for -h: print the help, exit 0.
+var errHelp = errors.New("help")
+
+// parseOptions reads tlswrap's command line (without argv[0]). tlswrap
+// takes no operands.
+func parseOptions(args []string) (*options, error) {
+	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
+	side := ""
+	p := getopt.New(args, "hsck:NyYz:K:I:SJm:a:jM:qv")
+	for {
+		opt, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch opt.Name {
+		case "h":
+			return nil, errHelp
+		case "s", "c":
+			if side != "" && side != opt.Name {
+				return nil, errors.New("options -s and -c exclude each other")
+			}
+			side = opt.Name
+		case "k":
+			if opt.Arg == "" || strings.ContainsAny(opt.Arg, "\x00/ ") {
+				return nil, errors.New("option -k needs a server name, not " + quote(opt.Arg))
+			}
+			o.serverName = opt.Arg
+		case "N":
+			o.noVerify = true
+		case "y":
+			o.clientCert, o.optionalCert = true, false
+		case "Y":
+			o.optionalCert, o.clientCert = true, false
+		case "z":
+			n, err := getopt.Int(opt, 0, 2)
+			if err != nil {
+				return nil, err
+			}
+			o.sniLevel = n
+		case "K":
+			n, err := getopt.Int(opt, 0, 86400000)
+			if err != nil {
+				return nil, err
+			}
+			o.handshake = time.Duration(n) * time.Millisecond
+		case "I":
+			n, err := getopt.Int(opt, 0, 86400*366)
+			if err != nil {
+				return nil, err
+			}
+			o.idle = time.Duration(n) * time.Second
+		case "S":
+			o.closeNotify = true
+		case "J":
+			o.strictEOF = true
+		case "m":
+			switch opt.Arg {
+			case "1.2":
+				o.minVersion = tls.VersionTLS12
+			case "1.3":
+				o.minVersion = tls.VersionTLS13
+			default:
+				return nil, errors.New("option -m needs 1.2 or 1.3, not " + quote(opt.Arg))
+			}
+		case "a":
+			o.alpn = nil
+			for _, a := range strings.Split(opt.Arg, ",") {
+				if a == "" || len(a) > 255 {
+					return nil, errors.New("option -a needs protocol names of 1 to 255 bytes, not " + quote(opt.Arg))
+				}
+				o.alpn = append(o.alpn, a)
+			}
+		case "j":
+			o.requireJail = true
+		case "M":
+			n, err := getopt.Int(opt, 0, 1<<20)
+			if err != nil {
+				return nil, err
+			}
+			if n != 0 && n < minMemLimitMiB {
+				return nil, errors.New("option -M needs 0 or at least " + itoa(minMemLimitMiB) + " MiB")
+			}
+			o.memLimitMiB = n
+		case "q":
+			o.level = logline.Quiet
+		case "v":
+			o.level = logline.Verbose
+		}
+	}
+	if len(p.Rest()) > 0 {
+		return nil, errors.New("unexpected operand " + quote(p.Rest()[0]))
+	}
+	switch side {
+	case "":
+		return nil, errors.New("one of -s and -c is needed")
+	case "s":
+		o.server = true
+		if o.serverName != "" || o.noVerify {
+			return nil, errors.New("options -k and -N are for the client side (-c)")
+		}
+	case "c":
+		if o.optionalCert {
+			return nil, errors.New("option -Y is for the server side (-s)")
+		}
+		if o.serverName == "" && !o.noVerify {
+			return nil, errors.New("option -c needs -k name (or -N: no verification)")
+		}
+	}
+	return o, nil
+}
+
+// minMemLimitMiB is the smallest data limit -M accepts: below it the Go
+// runtime cannot map its first heap arenas (measured; doc/tlswrap.md).
+const minMemLimitMiB = 32
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return "\"" + sanitize(s, 43) + "\""
+}
