@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/tlschain/tlschain/pkg/cdb"
@@ -166,5 +167,23 @@ func TestLookupBigFilePread(t *testing.T) {
 	r, err := db.Lookup(Query{IP: "1.2.3.4"})
 	if err != nil || !slices.Equal(r.Env, []string{"X=1"}) {
 		t.Fatalf("got %+v, %v", r, err)
+	}
+}
+
+// BenchmarkLookup is tcpserver's per-connection cost: a miss on every key
+// down to the default, in a database of 10,000 rules.
+func BenchmarkLookup(b *testing.B) {
+	var recs []string
+	for i := range 10000 {
+		recs = append(recs, "10."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256)+".1", "+N=1\x00")
+	}
+	recs = append(recs, "", "+DEFAULT=1\x00")
+	db, _ := writeDB(b, recs...)
+	q := Query{IP: "192.0.2.77"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := db.Lookup(q); err != nil || r.Key != "" {
+			b.Fatal(r, err)
+		}
 	}
 }
