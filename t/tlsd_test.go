@@ -667,3 +667,63 @@ func TestTLSDResumption(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestTLSDEngineUIDPool: with --engine-uids each live engine has its own
+// uid from TLS_UID .. TLS_UID+n-1; a full pool refuses the connection
+// (111); a slot is free again when its engine ends.
+func TestTLSDEngineUIDPool(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	lockDir := t.TempDir() + "/uids"
+	app := `read kids < /proc/$$/task/$$/children
+for k in $kids; do [ "$(cat /proc/$k/comm)" = tlswrap ] && grep ^Uid: /proc/$k/status; done
+echo READY; exec cat`
+	s := tlsdServe(t, tlsdEnv(dir, "TLS_UID=5000", "TLS_GID=5000"), "--engine-uids", "3", "--engine-uid-dir", lockDir, "sh", "-c", app)
+	open := func() (*tls.Conn, string, error) {
+		c, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
+		if err != nil {
+			return nil, "", err
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		var got strings.Builder
+		sc := bufio.NewScanner(c)
+		for sc.Scan() && sc.Text() != "READY" {
+			got.WriteString(sc.Text() + "\n")
+		}
+		if sc.Err() != nil {
+			c.Close()
+			return nil, "", sc.Err()
+		}
+		return c, statusField(got.String(), "Uid"), nil
+	}
+	var conns []*tls.Conn
+	uids := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		c, uid, err := open()
+		if err != nil {
+			t.Fatalf("connection %d: %v; stderr %s", i, err, s.Stderr)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		uids[uid] = true
+	}
+	if !uids["5000 5000 5000 5000"] || !uids["5001 5001 5001 5001"] || !uids["5002 5002 5002 5002"] {
+		t.Errorf("engine uids %v", uids)
+	}
+	if c, _, err := open(); err == nil {
+		c.Close()
+		t.Errorf("a fourth engine started with a pool of 3")
+	}
+	waitLog(t, s, `tlsd: fatal: unable to find a free engine uid in 5000..5002: all in use`)
+	waitLog(t, s, `exitcode 111`)
+	conns[1].Close()
+	if !waitFor(10*time.Second, func() bool {
+		c, _, err := open()
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Errorf("the freed slot was not reused; stderr %s", s.Stderr)
+	}
+}
