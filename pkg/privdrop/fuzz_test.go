@@ -35,7 +35,7 @@ func FuzzFromEnv(f *testing.F) {
 			}
 			return
 		}
-		if c.UID < 0 || c.UID > maxID || c.GID < 0 || c.GID > maxID {
+		if c.UID < 0 || int64(c.UID) > maxID || c.GID < 0 || int64(c.GID) > maxID {
 			t.Fatalf("%q: ids out of range: %+v", env, c)
 		}
 		list := make([]string, len(c.Groups))

@@ -3,6 +3,7 @@ package privdrop
 import (
 	"errors"
 	"os"
+	"runtime"
 
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
@@ -95,11 +96,14 @@ func Main(argv, envp []string) int {
 			return exitcode.Report(name, err)
 		}
 	}
-	if err := Apply(cred); err != nil {
+	// Drop on this thread only and exec from it: execve passes on the
+	// calling thread's credentials and ends the others (see ApplyThread).
+	runtime.LockOSThread()
+	if err := ApplyThread(cred); err != nil {
 		return exitcode.Report(name, err)
 	}
 	if cfg.noNewPrivs {
-		if err := NoNewPrivs(); err != nil {
+		if err := NoNewPrivsThread(); err != nil {
 			return exitcode.Report(name, err)
 		}
 	}

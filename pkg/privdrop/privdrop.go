@@ -157,7 +157,8 @@ const maxID = 1<<32 - 2
 
 func parseID(what, s string) (int, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n > maxID {
+	// The second test is for 32-bit platforms, where int stops at 2^31-1.
+	if err != nil || n > maxID || n > uint64(^uint(0)>>1) {
 		return 0, exitcode.UsageError("bad " + what + ": " + strconv.Quote(s))
 	}
 	return int(n), nil

@@ -46,15 +46,15 @@ func TestUser(t *testing.T) {
 	db := testDB(t)
 	for _, tc := range []struct {
 		in       string
-		uid, gid int
+		uid, gid int64
 		code     int
 	}{
 		{"qmaild", 1001, 2001, 0},
 		{"nobody", 65534, 65534, 0},
 		{"root", 0, 0, 0},
 		{"1001", 1001, -1, 0},
-		{"123", 123, -1, 0}, // digits are a uid even if a user has that name
-		{"4294967294", 4294967294, -1, 0},
+		{"123", 123, -1, 0},                  // digits are a uid even if a user has that name
+		{"4294967294", 4294967294, -1, 0},    // fails where int has 32 bits, see below
 		{"4294967295", 0, 0, exitcode.Usage}, // (uid_t)-1 means "no change"
 		{"99999999999999999999", 0, 0, exitcode.Usage},
 		{"nosuch", 0, 0, exitcode.Usage},
@@ -66,11 +66,17 @@ func TestUser(t *testing.T) {
 		{"short", 0, 0, exitcode.Usage},
 	} {
 		uid, gid, err := db.User(tc.in)
+		if tc.uid > int64(^uint(0)>>1) {
+			if exitcode.Code(err) != exitcode.Usage {
+				t.Errorf("User(%q) on a 32-bit int: %v, want a usage error", tc.in, err)
+			}
+			continue
+		}
 		if code := exitcode.Code(err); code != tc.code {
 			t.Errorf("User(%q): code %d (%v), want %d", tc.in, code, err, tc.code)
 			continue
 		}
-		if err == nil && (uid != tc.uid || gid != tc.gid) {
+		if err == nil && (int64(uid) != tc.uid || int64(gid) != tc.gid) {
 			t.Errorf("User(%q) = %d, %d, want %d, %d", tc.in, uid, gid, tc.uid, tc.gid)
 		}
 	}

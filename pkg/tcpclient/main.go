@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -87,7 +88,9 @@ func Main(argv, envp []string) int {
 		return exitcode.Report(name, exitcode.Temp("move socket to", "fd 6 and 7", err))
 	}
 	// After connect: a port below 1024 (-p) needs the privileges dropped here.
-	if err := privdrop.Apply(cred); err != nil {
+	// This thread only, then exec from it (privdrop.ApplyThread).
+	runtime.LockOSThread()
+	if err := privdrop.ApplyThread(cred); err != nil {
 		return exitcode.Report(name, err)
 	}
 	return exitcode.Report(name, chain.Exec(cfg.prog, env))

@@ -1,0 +1,75 @@
+#!/bin/sh
+# hop benchmark of make bench: what one extra Go chainloader hop costs, in
+# milliseconds: `privdrop -u 65534 -g 65534 true` against `true` run
+# directly, and against skarnet's C s6-applyuidgid doing the same drop.
+# Goal: privdrop's hop <= 1.5 ms. Uses hyperfine when installed, else a
+# bounded shell loop (coarser: the shell's fork is in every sample).
+# Needs root for the id change; without root it times `privdrop true`.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${TLSCHAIN_BIN:-}
+RUNS=${BENCH_HOP_RUNS:-1000}
+W=$(mktemp -d /tmp/tlschain-bench-hop.XXXXXX)
+trap 'rm -rf "$W"' EXIT INT TERM
+
+if [ -z "$BIN" ] || [ ! -x "$BIN/privdrop" ]; then
+	BIN=$W/bin
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/" ./cmd/privdrop || exit 111
+fi
+TRUE=/bin/true
+[ -x "$TRUE" ] || TRUE=$(command -v true)
+S6=$(command -v s6-applyuidgid || true)
+
+if [ "$(id -u)" = 0 ]; then
+	IDS="-u 65534 -g 65534"
+else
+	IDS=""
+	echo "(not root: privdrop runs without an id change)"
+fi
+
+# label|command, one per line
+{
+	echo "true|$TRUE"
+	echo "privdrop $IDS true|$BIN/privdrop $IDS $TRUE"
+	[ -n "$IDS" ] && echo "privdrop -u nobody true|$BIN/privdrop -u nobody $TRUE"
+	[ -n "$IDS" ] && echo "GOMAXPROCS=1 privdrop $IDS true|env GOMAXPROCS=1 $BIN/privdrop $IDS $TRUE"
+	[ -n "$S6" ] && [ -n "$IDS" ] && echo "s6-applyuidgid $IDS true|$S6 $IDS $TRUE"
+	[ -n "$S6" ] && [ -z "$IDS" ] && echo "s6-applyuidgid true|$S6 $TRUE"
+} >"$W/cmds"
+
+# median_ms LABEL CMD: prints the median wall time of CMD in ms.
+if command -v hyperfine >/dev/null 2>&1; then
+	median_ms() {
+		hyperfine -N --style none --warmup 50 --runs "$RUNS" --export-csv "$W/out.csv" "$2" >/dev/null 2>&1 || { echo "-"; return; }
+		awk -F, 'NR==2 { printf "%.3f", $4 * 1000 }' "$W/out.csv"
+	}
+	HOW="hyperfine -N, $RUNS runs, median"
+else
+	median_ms() {
+		n=$((RUNS / 4)); [ "$n" -gt 0 ] || n=1
+		t0=$(date +%s%N); i=0
+		while [ $i -lt $n ]; do $2 || { echo "-"; return; }; i=$((i + 1)); done
+		t1=$(date +%s%N)
+		awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }'
+	}
+	HOW="shell loop, $((RUNS / 4)) runs, mean (includes the shell's fork)"
+fi
+
+# Two interleaved rounds; the second round's numbers are reported
+# (caches warm), the first only warms up.
+for round in 1 2; do
+	: >"$W/res"
+	while IFS='|' read -r label cmd; do
+		echo "$label|$(median_ms "$label" "$cmd")" >>"$W/res"
+	done <"$W/cmds"
+done
+
+echo "## one chainloader hop ($HOW)"
+echo
+base=$(awk -F'|' 'NR==1 { print $2 }' "$W/res")
+awk -F'|' -v base="$base" '
+	BEGIN { printf "| %-40s | %9s | %9s |\n", "command", "ms", "hop ms"; printf "|%s|%s|%s|\n", "------------------------------------------", "-----------", "-----------" }
+	{ hop = ($2 == "-" || NR == 1) ? "" : sprintf("%.3f", $2 - base); printf "| %-40s | %9s | %9s |\n", $1, $2, hop }
+' "$W/res"
+echo
+echo "privdrop binary: $(wc -c <"$BIN/privdrop") bytes; goal: hop <= 1.5 ms"
