@@ -202,3 +202,21 @@ func main() {
 		t.Errorf("bad chroot: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
+
+// privdrop and tcpclient run once per connection: they stay inside the
+// chainloader import budget (STYLE §10).
+func TestPrivdropTcpclientImportBudget(t *testing.T) {
+	heavy := map[string]bool{"fmt": true, "flag": true, "log": true, "os/user": true, "regexp": true,
+		"encoding/json": true, "net/http": true, "os/exec": true, "crypto/tls": true}
+	for _, prog := range []string{"privdrop", "tcpclient"} {
+		out, err := exec.Command("go", "list", "-deps", "../cmd/"+prog).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", prog, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if heavy[dep] || (prog == "privdrop" && dep == "net") {
+				t.Errorf("%s links %s", prog, dep)
+			}
+		}
+	}
+}

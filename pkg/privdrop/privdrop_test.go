@@ -253,6 +253,12 @@ func TestApplyRefusesRoot(t *testing.T) {
 	if err := Apply(Cred{}); err != nil {
 		t.Fatalf("Apply(zero) = %v", err)
 	}
+	if err := ApplyThread(Cred{Set: true, UID: 0, GID: 0}); exitcode.Code(err) != exitcode.Usage {
+		t.Fatalf("ApplyThread(uid 0) = %v", err)
+	}
+	if err := ApplyThread(Cred{}); err != nil {
+		t.Fatalf("ApplyThread(zero) = %v", err)
+	}
 }
 
 func TestMainUsage(t *testing.T) {
