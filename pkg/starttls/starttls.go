@@ -1,0 +1,181 @@
+// Package starttls is ucspi-starttls: it speaks the cleartext part of
+// SMTP, POP3 or IMAP for an unmodified app, advertises and performs
+// STARTTLS through the UCSPI-TLS control fd of tlsd -n, then restarts the
+// app fresh on the encrypted channel. See doc/ucspi-starttls.md.
+package starttls
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/fdutil"
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/lineproto"
+	"github.com/tlschain/tlschain/pkg/lineproto/imap"
+	"github.com/tlschain/tlschain/pkg/lineproto/pop3"
+	"github.com/tlschain/tlschain/pkg/lineproto/smtp"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/ucspi"
+)
+
+const name = "ucspi-starttls"
+
+const usage = "ucspi-starttls [-s] [-m] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
+
+const help = "usage: " + usage + `
+
+  -s       server mode: stand between a client and prog (default)
+  -c       client mode (planned; refused for now)
+  -m       mandatory: require STARTTLS before authentication and mail (also UCSPITLS=! or @)
+  -t secs  cleartext-phase timeout: client silence, app greeting, handshake report (default 300)
+  -l bytes longest command line, CRLF included (default smtp 512, pop3 512, imap 8192)
+  -q       quiet: warnings only
+  -v       verbose: log each STARTTLS step
+`
+
+// Exit codes of the session itself; otherwise the app's own exit status.
+const (
+	// Refused: the session was ended by policy (commands pipelined after
+	// STARTTLS, PREAUTH in mandatory mode) or by a silent client.
+	Refused = exitcode.Denied
+)
+
+type config struct {
+	proto     string
+	mandatory bool
+	timeout   time.Duration
+	maxLine   int
+	level     int
+	prog      []string
+}
+
+func parseArgs(args []string) (*config, error) {
+	c := &config{timeout: 300 * time.Second, level: logline.Normal}
+	p := getopt.New(args, "scmqvt:l:h")
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch o.Name {
+		case "s":
+		case "c":
+			return nil, exitcode.UsageError("client mode -c is not implemented yet")
+		case "m":
+			c.mandatory = true
+		case "q":
+			c.level = logline.Quiet
+		case "v":
+			c.level = logline.Verbose
+		case "t":
+			n, err := getopt.Int(o, 1, 86400)
+			if err != nil {
+				return nil, err
+			}
+			c.timeout = time.Duration(n) * time.Second
+		case "l":
+			n, err := getopt.Int(o, 64, 1<<20)
+			if err != nil {
+				return nil, err
+			}
+			c.maxLine = n
+		case "h":
+			return nil, errHelp
+		}
+	}
+	rest := p.Rest()
+	if len(rest) < 2 {
+		return nil, exitcode.UsageError("need a protocol and a program")
+	}
+	switch rest[0] {
+	case "smtp", "pop3", "imap":
+		c.proto = rest[0]
+	default:
+		return nil, exitcode.UsageError("unknown protocol " + rest[0] + " (smtp, pop3 or imap)")
+	}
+	c.prog = rest[1:]
+	return c, nil
+}
+
+var errHelp = exitcode.UsageError("help")
+
+// Main runs one connection. It returns the app's exit status, or one of
+// the codes in doc/ucspi-starttls.md.
+func Main(argv, envp []string) int {
+	cfg, err := parseArgs(argv[1:])
+	if err == errHelp {
+		writeStdout(help)
+		return exitcode.OK
+	}
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
+	}
+	log := logline.New(name)
+	log.Level = cfg.level
+	env := ucspi.NewEnv(envp)
+
+	// UCSPITLS: unset or "-" = no STARTTLS, "!" or "@" = required, any
+	// other value (empty too) = offered (DESIGN §3.4).
+	policy, set := env.Get(ucspi.UCSPITLS)
+	offered := set && policy != "-"
+	mandatory := cfg.mandatory || set && (policy == "!" || policy == "@")
+	tls := &tlsFDs{ctl: -1, rd: -1, wr: -1}
+	if offered || mandatory {
+		tls, err = getTLSFDs(env)
+		if err != nil {
+			if mandatory {
+				return exitcode.Report(name, err)
+			}
+			log.Debug("starttls not offered:", err.Error())
+			tls = &tlsFDs{ctl: -1, rd: -1, wr: -1}
+		}
+	}
+	lc := lineproto.Config{TLS: tls.ctl >= 0, Mandatory: mandatory, MaxLine: cfg.maxLine}
+	var p lineproto.Session
+	switch cfg.proto {
+	case "smtp":
+		p = smtp.New(lc)
+	case "pop3":
+		p = pop3.New(lc)
+	default:
+		p = imap.New(lc)
+	}
+
+	// The app never gets the UCSPI-TLS fds: ucspi-starttls owns TLS.
+	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	path, err := chain.LookPath(cfg.prog[0], env.Environ())
+	if err != nil {
+		return exitcode.Report(name, err)
+	}
+	peer, _ := env.Get(ucspi.TCPRemoteIP)
+	s := &session{
+		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path,
+		peer: logline.Safe(peer), pid: strconv.Itoa(getpid()),
+	}
+	return s.run()
+}
+
+// tlsFDs are the UCSPI-TLS fds from tlsd -n.
+type tlsFDs struct{ ctl, rd, wr int }
+
+func getTLSFDs(env *ucspi.Env) (*tlsFDs, error) {
+	var fds [3]int
+	for i, n := range []string{ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD} {
+		v, ok := env.Get(n)
+		if !ok {
+			return nil, exitcode.UsageError(n + " not set: run under tlsd -n")
+		}
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 0 || !fdutil.Valid(fd) {
+			return nil, exitcode.UsageError(n + " is not an open fd: " + logline.Safe(v))
+		}
+		fdutil.SetCloexec(fd, true)
+		fds[i] = fd
+	}
+	return &tlsFDs{ctl: fds[0], rd: fds[1], wr: fds[2]}, nil
+}
