@@ -30,11 +30,11 @@ import (
 type engineDouble struct {
 	t       *testing.T
 	cmd     *exec.Cmd
-	client  net.Conn  // the client's end of the raw connection
-	srvRaw  *os.File  // our copy of ucspi-starttls's fd 0/1 (the engine's network side)
-	ctl     *os.File  // our end of SSLCTLFD
-	tlsIn   *os.File  // write end of SSLREADFD's pipe (what the engine decrypts)
-	tlsOut  *os.File  // read end of SSLWRITEFD's pipe (what the engine encrypts)
+	client  net.Conn // the client's end of the raw connection
+	srvRaw  *os.File // our copy of ucspi-starttls's fd 0/1 (the engine's network side)
+	ctl     *os.File // our end of SSLCTLFD
+	tlsIn   *os.File // write end of SSLREADFD's pipe (what the engine decrypts)
+	tlsOut  *os.File // read end of SSLWRITEFD's pipe (what the engine encrypts)
 	rd      *bufio.Reader
 	stderr  *syncBuffer
 	done    chan struct{}
@@ -736,4 +736,3 @@ func TestStarttlsDataThroughput(t *testing.T) {
 	d := time.Since(start)
 	t.Logf("DATA through ucspi-starttls: %d bytes in %v = %.0f MB/s", total, d, float64(total)/d.Seconds()/1e6)
 }
-
