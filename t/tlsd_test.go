@@ -584,6 +584,19 @@ func TestTLSDEngineProcess(t *testing.T) {
 			t.Errorf("app NoNewPrivs %q: setuid programs of the app (qmail-queue) would break", n)
 		}
 	})
+	// An fd tlsd inherited goes on to prog (doc/ucspi.md), never to the
+	// engine: fd 7 is the one the engine would keep.
+	t.Run("inherited fd", func(t *testing.T) {
+		wrap := `exec 7</etc/hostname; exec tlsd sh -c "$1; ls -l /proc/self/fd"`
+		s := serve(t, env, "127.0.0.1", "0", "sh", "-c", wrap, "sh", appEngine)
+		engine, app := engineOf(t, s)
+		if strings.Contains(engine, "/etc/hostname") {
+			t.Errorf("the engine got tlsd's inherited fd:\n%s", engine)
+		}
+		if !regexp.MustCompile(` 7 -> /etc/hostname`).MatchString(app) {
+			t.Errorf("prog lost tlsd's inherited fd 7:\n%s", app)
+		}
+	})
 	t.Run("default identity", func(t *testing.T) {
 		s := tlsdServe(t, tlsdEnv(dir), "sh", "-c", appEngine)
 		engine, _ := engineOf(t, s)

@@ -1,6 +1,8 @@
 package tlsspawn
 
 import (
+	"strconv"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/chain"
@@ -33,20 +35,64 @@ func AppEnv(c *Config, env *ucspi.Env, vars []ucspi.Var) []string {
 	return env.Environ()
 }
 
-// Hygiene marks every fd from 3 up close-on-exec except keep: nothing
-// the spawner inherited by accident reaches the engine or the app.
-func Hygiene(keep ...int) error {
-	if err := fdutil.CloexecFrom(3, keep...); err != nil {
-		return exitcode.New(exitcode.TLSSetup, "set close-on-exec on", "inherited fds", err)
+// Inherited holds the fds from 3 up that the spawner inherited open
+// across exec. The contract (doc/ucspi.md) passes them on to prog, but the
+// engine must not get them: they are close-on-exec while the engine is
+// spawned and open again for prog's exec.
+type Inherited []int
+
+// HoldInherited finds the inherited fds and marks them close-on-exec.
+func HoldInherited() (Inherited, error) {
+	d, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// No /proc: mark everything close-on-exec; prog loses them.
+		if err := fdutil.CloexecFrom(3); err != nil {
+			return nil, exitcode.New(exitcode.TLSSetup, "set close-on-exec on", "inherited fds", err)
+		}
+		return nil, nil
 	}
-	return nil
+	defer unix.Close(d)
+	var fds Inherited
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.ReadDirent(d, buf)
+		if err != nil {
+			return nil, exitcode.New(exitcode.TLSSetup, "list", "/proc/self/fd", err)
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			fd, err := strconv.Atoi(name)
+			if err != nil || fd < 3 || fd == d {
+				continue
+			}
+			flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+			if err != nil || flags&unix.FD_CLOEXEC != 0 {
+				continue
+			}
+			if err := fdutil.SetCloexec(fd, true); err != nil {
+				return nil, exitcode.New(exitcode.TLSSetup, "set close-on-exec on fd", name, err)
+			}
+			fds = append(fds, fd)
+		}
+	}
+	return fds, nil
+}
+
+// Release makes the held fds inheritable again, for prog.
+func (h Inherited) Release() {
+	for _, fd := range h {
+		fdutil.SetCloexec(fd, false)
+	}
 }
 
 // HandOver puts the app's pipe ends at readFD and writeFD (replacing the
 // network fds there), closes network fds left elsewhere, reaps an engine
-// that is already gone, drops the app's privileges and execs argv. It
+// that is already gone, gives prog back the fds it inherited, drops the app's privileges and execs argv. It
 // returns only on failure.
-func HandOver(c *Config, s *Session, readFD, writeFD int, cred privdrop.Cred, argv, envv []string) error {
+func HandOver(c *Config, s *Session, held Inherited, readFD, writeFD int, cred privdrop.Cred, argv, envv []string) error {
 	r, w := s.AppRead, s.AppWrite
 	// The pipe ends are at the lowest free numbers, which may be the
 	// targets themselves (tlsc -6 3 -7 4 leaves 6 and 7 free): lift them
@@ -74,6 +120,7 @@ func HandOver(c *Config, s *Session, readFD, writeFD int, cred privdrop.Cred, ar
 		}
 	}
 	ReapIfDone(s.Pid)
+	held.Release()
 	if err := privdrop.Apply(cred); err != nil {
 		return err
 	}

@@ -28,7 +28,8 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	log := logline.New(name)
 	log.Level = c.Verbosity
 	env := ucspi.NewEnv(envp)
-	if err := Hygiene(); err != nil {
+	held, err := HoldInherited()
+	if err != nil {
 		return exitcode.Report(name, err)
 	}
 	cred, err := c.App.Resolve(envp)
@@ -68,7 +69,7 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 		log.Debug(append(peer(env), "tls", varValue(s.Vars, ucspi.SSLProtocol), varValue(s.Vars, ucspi.SSLCipher))...)
 	}
 	envv := AppEnv(c, env, s.Vars)
-	return exitcode.Report(name, HandOver(c, s, appRead, appWrite, cred, prog, envv))
+	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, cred, prog, envv))
 }
 
 // peer returns the "ip X port Y" fields of a log line, with the engine's
