@@ -158,16 +158,18 @@ func TestTCPServerEnv(t *testing.T) {
 }
 
 // -l sets TCPLOCALHOST; -h looks the client up (127.0.0.1 is localhost in
-// /etc/hosts).
+// /etc/hosts), -p confirms the name, and =host rules match it.
 func TestTCPServerNames(t *testing.T) {
 	hosts, _ := os.ReadFile("/etc/hosts")
 	if !regexp.MustCompile(`(?m)^127\.0\.0\.1\s+localhost\b`).Match(hosts) {
 		t.Skip("/etc/hosts does not name 127.0.0.1 localhost")
 	}
-	s := serve(t, baseEnv(), "-h", "-l", "me.example", "127.0.0.1", "0", "env")
+	cdb := filepath.Join(t.TempDir(), "rules.cdb")
+	makeRules(t, cdb, "=localhost:allow,VIA=\"name\"\n")
+	s := serve(t, baseEnv(), "-hp", "-x", cdb, "-l", "me.example", "127.0.0.1", "0", "env")
 	m := envMap(string(dial(t, s.Addr, nil)))
-	if m["TCPLOCALHOST"] != "me.example" || m["TCPREMOTEHOST"] != "localhost" {
-		t.Errorf("TCPLOCALHOST=%q TCPREMOTEHOST=%q", m["TCPLOCALHOST"], m["TCPREMOTEHOST"])
+	if m["TCPLOCALHOST"] != "me.example" || m["TCPREMOTEHOST"] != "localhost" || m["VIA"] != "name" {
+		t.Errorf("TCPLOCALHOST=%q TCPREMOTEHOST=%q VIA=%q", m["TCPLOCALHOST"], m["TCPREMOTEHOST"], m["VIA"])
 	}
 }
 
