@@ -140,8 +140,9 @@ func TestPrivdropRefusals(t *testing.T) {
 	if res.Code != 100 {
 		t.Errorf("uid without gid: exit %d, stderr %q", res.Code, res.Stderr)
 	}
-	// Not root any more: the kernel's EPERM, 111, naming the step.
-	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "65534", "-g", "65534", bin("privdrop"), "-u", "1", "-g", "1", "true")
+	// Not root any more: the kernel's EPERM, 111, naming the step. The
+	// inner privdrop is a copy in a directory nobody can reach.
+	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "65534", "-g", "65534", pdPublicCopy(t, "privdrop"), "-u", "1", "-g", "1", "true")
 	if res.Code != 111 || res.Stderr != "privdrop: fatal: unable to set supplementary groups to 1: operation not permitted\n" {
 		t.Errorf("unprivileged: exit %d, stderr %q", res.Code, res.Stderr)
 	}
@@ -219,4 +220,27 @@ func TestPrivdropTcpclientImportBudget(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pdPublicCopy copies a suite binary into a fresh directory any user may
+// enter (the test binaries' own directory may be private to root).
+func pdPublicCopy(t *testing.T, prog string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tlschain-pub-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin(prog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, prog)
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

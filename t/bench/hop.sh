@@ -8,7 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${TLSCHAIN_BIN:-}
-RUNS=${BENCH_HOP_RUNS:-1000}
+RUNS=${BENCH_HOP_RUNS:-300}
+ROUNDS=${BENCH_ROUNDS:-3}
 W=$(mktemp -d /tmp/tlschain-bench-hop.XXXXXX)
 trap 'rm -rf "$W"' EXIT INT TERM
 
@@ -27,20 +28,21 @@ else
 	echo "(not root: privdrop runs without an id change)"
 fi
 
-# label|command, one per line
+# label|env|command, one per line (env: extra variables for the command,
+# set on hyperfine itself so that no `env` exec is timed)
 {
-	echo "true|$TRUE"
-	echo "privdrop $IDS true|$BIN/privdrop $IDS $TRUE"
-	[ -n "$IDS" ] && echo "privdrop -u nobody true|$BIN/privdrop -u nobody $TRUE"
-	[ -n "$IDS" ] && echo "GOMAXPROCS=1 privdrop $IDS true|env GOMAXPROCS=1 $BIN/privdrop $IDS $TRUE"
-	[ -n "$S6" ] && [ -n "$IDS" ] && echo "s6-applyuidgid $IDS true|$S6 $IDS $TRUE"
-	[ -n "$S6" ] && [ -z "$IDS" ] && echo "s6-applyuidgid true|$S6 $TRUE"
+	echo "true|X=|$TRUE"
+	echo "privdrop $IDS true|X=|$BIN/privdrop $IDS $TRUE"
+	[ -n "$IDS" ] && echo "privdrop -u nobody true|X=|$BIN/privdrop -u nobody $TRUE"
+	[ -n "$IDS" ] && echo "GOMAXPROCS=1 privdrop $IDS true|GOMAXPROCS=1|$BIN/privdrop $IDS $TRUE"
+	[ -n "$S6" ] && [ -n "$IDS" ] && echo "s6-applyuidgid $IDS true|X=|$S6 $IDS $TRUE"
+	[ -n "$S6" ] && [ -z "$IDS" ] && echo "s6-applyuidgid true|X=|$S6 $TRUE"
 } >"$W/cmds"
 
-# median_ms LABEL CMD: prints the median wall time of CMD in ms.
+# median_ms ENV CMD: prints the median wall time of CMD in ms.
 if command -v hyperfine >/dev/null 2>&1; then
 	median_ms() {
-		hyperfine -N --style none --warmup 50 --runs "$RUNS" --export-csv "$W/out.csv" "$2" >/dev/null 2>&1 || { echo "-"; return; }
+		env "$1" hyperfine -N --style none --warmup 30 --runs "$RUNS" --export-csv "$W/out.csv" "$2" >/dev/null 2>&1 || { echo "-"; return; }
 		awk -F, 'NR==2 { printf "%.3f", $4 * 1000 }' "$W/out.csv"
 	}
 	HOW="hyperfine -N, $RUNS runs, median"
@@ -48,23 +50,30 @@ else
 	median_ms() {
 		n=$((RUNS / 4)); [ "$n" -gt 0 ] || n=1
 		t0=$(date +%s%N); i=0
-		while [ $i -lt $n ]; do $2 || { echo "-"; return; }; i=$((i + 1)); done
+		while [ $i -lt $n ]; do env "$1" $2 || { echo "-"; return; }; i=$((i + 1)); done
 		t1=$(date +%s%N)
 		awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / n / 1e6 }'
 	}
-	HOW="shell loop, $((RUNS / 4)) runs, mean (includes the shell's fork)"
+	HOW="shell loop, $((RUNS / 4)) runs, mean (includes the shell's fork and env's exec)"
 fi
 
-# Two interleaved rounds; the second round's numbers are reported
-# (caches warm), the first only warms up.
-for round in 1 2; do
-	: >"$W/res"
-	while IFS='|' read -r label cmd; do
-		echo "$label|$(median_ms "$label" "$cmd")" >>"$W/res"
+# ROUNDS interleaved rounds (every command once per round, so that load
+# from elsewhere hits all of them alike); the median of the rounds'
+# medians is reported.
+: >"$W/all"
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	while IFS='|' read -r label envv cmd; do
+		echo "$label|$(median_ms "$envv" "$cmd")" >>"$W/all"
 	done <"$W/cmds"
+	r=$((r + 1))
 done
+while IFS='|' read -r label envv cmd; do
+	m=$(awk -F'|' -v l="$label" '$1 == l { print $2 }' "$W/all" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "-") }')
+	echo "$label|$m"
+done <"$W/cmds" >"$W/res"
 
-echo "## one chainloader hop ($HOW)"
+echo "## one chainloader hop ($HOW; median of $ROUNDS rounds)"
 echo
 base=$(awk -F'|' 'NR==1 { print $2 }' "$W/res")
 awk -F'|' -v base="$base" '
