@@ -12,7 +12,7 @@ import (
 // "  -c n     meaning" or "  --close-notify  meaning".
 var optionToken = regexp.MustCompile(`^\s+(--?[A-Za-z0-9][A-Za-z0-9-]*)`)
 
-// TestDocsMatchUsage checks, for every program, that "prog -h" exits 0 and
+// TestDocsMatchUsage checks, for every program, that "prog --help" exits 0 and
 // prints "usage: <synopsis>", that doc/<prog>.md shows that synopsis in its
 // Synopsis section, and that every option -h lists appears in the doc's
 // Options section.
@@ -28,9 +28,14 @@ func TestDocsMatchUsage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no doc page: %v", err)
 			}
-			r := run(t, baseEnv(), "", bin(prog), "-h")
+			// --help everywhere; -h where the letter is free (tcpserver's
+			// -h is ucspi-tcp's reverse lookup).
+			r := run(t, baseEnv(), "", bin(prog), "--help")
 			if r.Code != 0 {
-				t.Fatalf("%s -h exited %d; stderr %q", prog, r.Code, r.Stderr)
+				r = run(t, baseEnv(), "", bin(prog), "-h")
+			}
+			if r.Code != 0 {
+				t.Fatalf("%s --help and -h exited %d; stderr %q", prog, r.Code, r.Stderr)
 			}
 			ls := lines(r.Stdout)
 			if len(ls) == 0 || !strings.HasPrefix(ls[0], "usage: ") {
