@@ -76,6 +76,15 @@ func TestTLSCOpenSSLServer(t *testing.T) {
 	if _, ok := m["CAFILE"]; ok {
 		t.Error("CAFILE reached the app")
 	}
+	// Without CAFILE/CADIR: the system's CAs, SSL_CERT_FILE first.
+	sys := baseEnv("SSL_CERT_FILE=" + dir + "/ca.crt")
+	if r := tlscRun(t, sys, port, "-k", "localhost", "sh", "-c", appGet); r.Code != 0 {
+		t.Errorf("SSL_CERT_FILE: exit %d %s", r.Code, r.Stderr)
+	}
+	sys = baseEnv("SSL_CERT_FILE=" + dir + "/rogue.crt")
+	if r := tlscRun(t, sys, port, "-k", "localhost", "true"); r.Code != 98 {
+		t.Errorf("SSL_CERT_FILE without our CA: exit %d %s", r.Code, r.Stderr)
+	}
 	// -m 1.3 against a server that stops at 1.2 fails; TLS 1.2 works.
 	port12 := sServer(t, dir, "server", "-tls1_2")
 	if r := tlscRun(t, env, port12, "-k", "localhost", "sh", "-c", appGet); r.Code != 0 || !strings.Contains(r.Stdout, "SSL_PROTOCOL=TLSv1.2") {

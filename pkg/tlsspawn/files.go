@@ -204,7 +204,7 @@ func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
 		}
 	}
 	if haveDir {
-		if err := m.loadCADir(dir); err != nil {
+		if err := m.loadDir(ucspi.CADir, dir); err != nil {
 			return err
 		}
 	}
@@ -214,6 +214,18 @@ func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
 	if c.Server {
 		return exitcode.Config("verify client certificates", "",
 			errors.New(ucspi.CAFile+" and "+ucspi.CADir+" not set"))
+	}
+	// The system's CAs: SSL_CERT_FILE / SSL_CERT_DIR as OpenSSL and Go
+	// read them, else the first bundle that exists.
+	if f, ok := env.Get(ucspi.SSLCertFile); ok && f != "" {
+		pem, err := readFile(ucspi.SSLCertFile, f)
+		if err != nil {
+			return err
+		}
+		return m.addCA(ucspi.SSLCertFile, f, pem)
+	}
+	if d, ok := env.Get(ucspi.SSLCertDir); ok && d != "" {
+		return m.loadDir(ucspi.SSLCertDir, d)
 	}
 	for _, b := range bundles {
 		pem, err := os.ReadFile(b)
@@ -225,13 +237,13 @@ func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
 		errors.New("set "+ucspi.CAFile+" or "+ucspi.CADir+", or use --no-verify-cert"))
 }
 
-// loadCADir reads every regular file of dir (following symlinks, each file
+// loadDir reads every regular file of dir (following symlinks, each file
 // once: OpenSSL's hash links point at files that are there too) that holds
 // a PEM certificate.
-func (m *Material) loadCADir(dir string) error {
+func (m *Material) loadDir(what, dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return exitcode.Config("read "+ucspi.CADir, dir, err)
+		return exitcode.Config("read "+what, dir, err)
 	}
 	type fileID struct{ dev, ino uint64 }
 	seen := map[fileID]bool{}
@@ -251,21 +263,21 @@ func (m *Material) loadCADir(dir string) error {
 		}
 		seen[id] = true
 		if n++; n > maxCADirFiles {
-			return exitcode.Config("read "+ucspi.CADir, dir, errors.New("too many files"))
+			return exitcode.Config("read "+what, dir, errors.New("too many files"))
 		}
-		pem, err := readFile(ucspi.CADir+" file", p)
+		pem, err := readFile(what+" file", p)
 		if err != nil {
 			return err
 		}
 		if !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")) {
 			continue
 		}
-		if err := m.addCA(ucspi.CADir+" file", p, pem); err != nil {
+		if err := m.addCA(what+" file", p, pem); err != nil {
 			return err
 		}
 	}
 	if len(m.Setup.CAs) == 0 {
-		return exitcode.Config("use "+ucspi.CADir, dir, errors.New("no PEM certificates in it"))
+		return exitcode.Config("use "+what, dir, errors.New("no PEM certificates in it"))
 	}
 	return nil
 }

@@ -222,6 +222,22 @@ func TestLoad(t *testing.T) {
 				t.Errorf("material %+v", m)
 			}
 		}},
+		{name: "client SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + b.cert}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 1 {
+				t.Errorf("%d CAs", len(m.Setup.CAs))
+			}
+		}},
+		{name: "client SSL_CERT_DIR", env: []string{"SSL_CERT_DIR=" + cadir}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 1 {
+				t.Errorf("%d CAs", len(m.Setup.CAs))
+			}
+		}},
+		{name: "client CAFILE beats SSL_CERT_FILE", env: []string{"CAFILE=" + a.cert, "SSL_CERT_FILE=" + dir + "/nope"}, check: func(t *testing.T, m *Material) {
+			if len(m.Setup.CAs) != 1 {
+				t.Errorf("%d CAs", len(m.Setup.CAs))
+			}
+		}},
+		{name: "client bad SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + dir + "/nope"}, code: 96, msg: "unable to read SSL_CERT_FILE"},
 		{name: "client without any CA", bundles: []string{dir + "/nope"}, code: 96, msg: "--no-verify-cert"},
 		{name: "client no verify", opts: func(c *Config) { c.NoVerify = true }, check: func(t *testing.T, m *Material) {
 			if len(m.Setup.CAs) != 0 {

@@ -57,6 +57,11 @@ const (
 	SSLGID        = "SSL_GID"
 	TicketKeyFile = "TLS_TICKETKEYS"
 	UCSPITLS      = "UCSPITLS"
+	// SSLCertFile and SSLCertDir name the system CA bundle and directory
+	// in OpenSSL's and Go's convention; tlsc reads them when CAFILE and
+	// CADIR are unset.
+	SSLCertFile = "SSL_CERT_FILE"
+	SSLCertDir  = "SSL_CERT_DIR"
 )
 
 // Variables of the UCSPI-TLS delayed mode.
