@@ -343,3 +343,18 @@ func (b *Base) Long(complete bool, tooLong func()) bool {
 
 // Discarding says whether a too-long line is being discarded.
 func (b *Base) Discarding() bool { return b.discardCl }
+
+// Keyword returns the first word of a capability line, upper case: the
+// text before the first space, tab or other control byte, so that
+// "STARTTLS\r" or " STLS" are recognised as what a client would read.
+func Keyword(s string) string {
+	for len(s) > 0 && (s[0] <= ' ' || s[0] == 0x7f) {
+		s = s[1:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return upper(s[:i])
+		}
+	}
+	return upper(s)
+}

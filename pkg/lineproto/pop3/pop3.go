@@ -214,10 +214,7 @@ func RewriteCapa(lines []string, offer, hideLogin bool) []string {
 	out := make([]string, 0, len(lines)+2)
 	out = append(out, lines[0])
 	for _, l := range lines[1:] {
-		kw := lineproto.Upper(l)
-		if i := strings.IndexByte(kw, ' '); i >= 0 {
-			kw = kw[:i]
-		}
+		kw := lineproto.Keyword(l)
 		if kw == "STLS" || kw == "." || hideLogin && (kw == "USER" || kw == "SASL") {
 			continue
 		}

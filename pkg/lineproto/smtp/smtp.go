@@ -252,8 +252,8 @@ func RewriteEHLO(lines []string, offer, hideAuth bool) []string {
 	out = append(out, text(lines[0]))
 	for _, l := range lines[1:] {
 		t := text(l)
-		kw := lineproto.Upper(t)
-		if i := strings.IndexAny(kw, " ="); i >= 0 {
+		kw := lineproto.Keyword(t)
+		if i := strings.IndexByte(kw, '='); i >= 0 {
 			kw = kw[:i]
 		}
 		if kw == "STARTTLS" || hideAuth && kw == "AUTH" {
