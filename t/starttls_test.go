@@ -736,3 +736,24 @@ func TestStarttlsDataThroughput(t *testing.T) {
 	d := time.Since(start)
 	t.Logf("DATA through ucspi-starttls: %d bytes in %v = %.0f MB/s", total, d, float64(total)/d.Seconds()/1e6)
 }
+
+// TestStarttlsDoc: the doc's synopsis is the usage line, and every option
+// -h prints is documented.
+func TestStarttlsDoc(t *testing.T) {
+	r := run(t, baseEnv(), "", bin("ucspi-starttls"), "-h")
+	doc, err := os.ReadFile("../doc/ucspi-starttls.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := strings.TrimPrefix(lines(r.Stdout)[0], "usage: ")
+	if !strings.Contains(string(doc), "\n    "+usage+"\n") {
+		t.Fatalf("doc synopsis is not %q", usage)
+	}
+	for _, l := range lines(r.Stdout)[1:] {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "-") {
+			if !strings.Contains(string(doc), "- `"+f[0]) {
+				t.Errorf("option %s not in doc/ucspi-starttls.md", f[0])
+			}
+		}
+	}
+}
