@@ -358,3 +358,55 @@ func Keyword(s string) string {
 	}
 	return upper(s)
 }
+
+// Values of WantClient's max that ask for message text (SMTP DATA): as
+// many whole lines as the buffer holds, in one piece, stopping after a
+// line that is just "." (the end of the text) when it starts a line.
+const (
+	Text    = -1 // the next byte starts a line
+	TextMid = -2 // the next byte continues a line
+)
+
+// Block returns the next fragment as Fragment(0) does, extended by every
+// further whole line already buffered, up to the buffer's size. It stops
+// after a "." line (CRLF or LF), the first line counting only when
+// atStart. Message text thus moves in large pieces instead of a line at a
+// time.
+func (r *Reader) Block(atStart bool) ([]byte, bool, error) {
+	frag, complete, err := r.Fragment(0)
+	if err != nil || !complete || atStart && IsDot(frag) {
+		return frag, complete, err
+	}
+	start := r.r - len(frag)
+	for {
+		held := r.buf[r.r:r.w]
+		i := bytes.IndexByte(held, '\n')
+		if i < 0 {
+			break
+		}
+		r.r += i + 1
+		if IsDot(held[:i+1]) {
+			break
+		}
+	}
+	return r.buf[start:r.r], true, nil
+}
+
+// IsDot says whether line (terminator included) is the "." that ends
+// message text.
+func IsDot(line []byte) bool {
+	s := string(line)
+	return s == ".\r\n" || s == ".\n"
+}
+
+// Read reads the next piece for a session that asked for max (see
+// WantClient, Text, TextMid).
+func (r *Reader) Read(max int) ([]byte, bool, error) {
+	switch max {
+	case Text:
+		return r.Block(true)
+	case TextMid:
+		return r.Block(false)
+	}
+	return r.Fragment(max)
+}

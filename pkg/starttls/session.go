@@ -41,7 +41,7 @@ func newReader(src io.Reader) *reader {
 	r := &reader{rd: lineproto.NewReader(src, 0), req: make(chan int), out: make(chan fragment, 1)}
 	go func() {
 		for max := range r.req {
-			b, c, err := r.rd.Fragment(max)
+			b, c, err := r.rd.Read(max)
 			r.out <- fragment{b, c, err}
 		}
 	}()

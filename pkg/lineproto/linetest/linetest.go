@@ -72,7 +72,7 @@ func Run(s lineproto.Session, steps []Step) Result {
 				rd = lineproto.NewReader(bytes.NewReader(pending), 0)
 				pending = nil
 			}
-			b, c, err := rd.Fragment(max)
+			b, c, err := rd.Read(max)
 			if len(b) > 0 && err != lineproto.ErrTruncated {
 				s.Client(b, c)
 			}

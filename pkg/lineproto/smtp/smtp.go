@@ -70,8 +70,10 @@ func (s *Session) WantClient() (bool, int) {
 		return false, 0
 	case s.bdat > 0:
 		return true, min(s.bdat, lineproto.DefaultBuffer)
+	case s.data && s.atStart:
+		return true, lineproto.Text
 	case s.data:
-		return true, 0
+		return true, lineproto.TextMid
 	case s.wait != waitNone:
 		return false, 0
 	}
@@ -89,8 +91,12 @@ func (s *Session) Client(frag []byte, complete bool) {
 		return
 	}
 	if s.data {
+		// frag is whole lines (Reader.Block) or a piece of a long one; it
+		// ends with the "." line if the text ends in it.
 		s.ToApp = append(s.ToApp, frag...)
-		if s.atStart && complete && string(lineproto.Trim(frag)) == "." {
+		n := len(frag)
+		if complete && (s.atStart && lineproto.IsDot(frag) ||
+			n >= 4 && string(frag[n-4:]) == "\n.\r\n" || n >= 3 && string(frag[n-3:]) == "\n.\n") {
 			s.data = false
 			s.wait = waitReply
 		}

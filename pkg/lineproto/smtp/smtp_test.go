@@ -87,6 +87,13 @@ var sessionTests = []struct {
 		app:    "DATA\r\nSTARTTLS\r\n.x\r\n.\r\n",
 	},
 	{
+		name:   "DATA end and a pipelined command in one flight",
+		cfg:    lineproto.Config{TLS: true},
+		steps:  []linetest.Step{{App: greet}, {Client: "DATA\r\n"}, {App: "354 go\r\n"}, {Client: "a\r\n\r\n.\r\nQUIT\r\n"}, {App: "250 got\r\n221 bye\r\n"}},
+		client: greet + "354 go\r\n250 got\r\n221 bye\r\n",
+		app:    "DATA\r\na\r\n\r\n.\r\nQUIT\r\n",
+	},
+	{
 		name:   "BDAT chunk passed raw",
 		cfg:    lineproto.Config{TLS: true},
 		steps:  []linetest.Step{{App: greet}, {Client: "BDAT 12 LAST\r\nSTARTTLS\r\nab"}, {App: "250 got\r\n"}},
