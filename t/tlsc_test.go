@@ -170,3 +170,22 @@ func TestTLSCFDs(t *testing.T) {
 		t.Errorf("exit %d stdout %q stderr %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// TestTLSCDelayed: tlsc -n gives the app the raw connection and the
+// UCSPI-TLS fds; its 'Y' starts TLS with the server's certificate
+// verified, and the report comes back on SSLCTLFD.
+func TestTLSCDelayed(t *testing.T) {
+	dir := certDir(t)
+	s := tlsdServe(t, tlsdEnv(dir), "-n", "bash", "-c", `echo greeting; printf y >&$SSLCTLFD; echo hello >&$SSLWRITEFD`)
+	app := `read g <&6; echo "plain $g"; printf Y >&$SSLCTLFD; tr '\0' '\n' <&$SSLCTLFD; cat <&$SSLREADFD`
+	r := tlscRun(t, baseEnv("CAFILE="+dir+"/ca.crt"), s.Port, "-n", "-k", "localhost", "bash", "-c", app)
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "plain greeting\n") || !strings.Contains(r.Stdout, "SSL_PROTOCOL=TLSv1.3\n") ||
+		!strings.HasSuffix(r.Stdout, "\nhello\n") || !strings.Contains(r.Stdout, "SSL_PEER_CERT_HASH="+certs(t).Server.Hash()) {
+		t.Errorf("exit %d stdout %q stderr %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Verification still applies: a wrong name gives an empty report.
+	r = tlscRun(t, baseEnv("CAFILE="+dir+"/ca.crt"), s.Port, "-n", "-k", "other.test", "bash", "-c", app)
+	if strings.Contains(r.Stdout, "SSL_PROTOCOL") || strings.Contains(r.Stdout, "hello") {
+		t.Errorf("-k other.test: stdout %q", r.Stdout)
+	}
+}

@@ -740,3 +740,106 @@ echo READY; exec cat`
 		t.Errorf("the freed slot was not reused; stderr %s", s.Stderr)
 	}
 }
+
+// appUCSPITLS is a delayed-mode app (bash: the fds are above 9, which
+// dash cannot redirect): a cleartext greeting on the raw
+// connection, then 'Y', the report and hello inside TLS.
+const appUCSPITLS = `echo plain-greeting
+printf Y >&$SSLCTLFD
+tr '\0' '\n' <&$SSLCTLFD >&$SSLWRITEFD
+echo hello >&$SSLWRITEFD
+env | grep '^SSL.*FD=' >&$SSLWRITEFD`
+
+// TestTLSDDelayed: tlsd -n execs the app at once with the raw connection
+// and the UCSPI-TLS fds; the app's 'Y' starts TLS and gets the report;
+// the key stays out of the engine (a key holder signs).
+func TestTLSDDelayed(t *testing.T) {
+	dir := certDir(t)
+	mark := "TLSD_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	s := tlsdServe(t, tlsdEnv(dir, mark), "-n", "bash", "-c", appUCSPITLS)
+	raw, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	greeting := make([]byte, len("plain-greeting\n"))
+	if _, err := io.ReadFull(raw, greeting); err != nil || string(greeting) != "plain-greeting\n" {
+		t.Fatalf("cleartext greeting %q %v", greeting, err)
+	}
+	c := tls.Client(raw, localhostTLS(t))
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("TLS after the greeting: %v (got %q); stderr %s", err, out, s.Stderr)
+	}
+	m := envMap(string(out))
+	if m["SSL_PROTOCOL"] != "TLSv1.3" || m["SSL_TLS_SNI_SERVERNAME"] != "localhost" || !strings.Contains(string(out), "\nhello\n") {
+		t.Errorf("report and data:\n%s", out)
+	}
+	for _, k := range []string{"SSLCTLFD", "SSLREADFD", "SSLWRITEFD"} {
+		if _, err := strconv.Atoi(m[k]); err != nil {
+			t.Errorf("%s = %q", k, m[k])
+		}
+	}
+	if code := endCode(t, s); code != 0 {
+		t.Errorf("exit %d; stderr %s", code, s.Stderr)
+	}
+	noKeyHolder(t, mark)
+}
+
+// noKeyHolder waits until no key holder with mark in its environment is
+// left: it must end with its engine.
+func noKeyHolder(t *testing.T, mark string) {
+	t.Helper()
+	left := func() []string {
+		var pids []string
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			cmd, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+			if err != nil || !strings.Contains(string(cmd), "--key-holder") {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+			if strings.Contains(string(env), mark+"\x00") {
+				pids = append(pids, d.Name())
+			}
+		}
+		return pids
+	}
+	if !waitFor(5*time.Second, func() bool { return len(left()) == 0 }) {
+		t.Errorf("key holders still running: %v", left())
+	}
+}
+
+// TestTLSDDelayedDecline: an app that closes SSLCTLFD without a command
+// keeps its cleartext session; the engine (and the key holder) go away
+// without touching the connection.
+func TestTLSDDelayedDecline(t *testing.T) {
+	dir := certDir(t)
+	app := `eval "exec $SSLCTLFD>&-"; echo plain; exec cat`
+	mark := "TLSD_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	s := tlsdServe(t, tlsdEnv(dir, mark), "-n", "bash", "-c", app)
+	out := dial(t, s.Addr, []byte("still plain\n"))
+	if string(out) != "plain\nstill plain\n" {
+		t.Errorf("got %q; stderr %s", out, s.Stderr)
+	}
+	if code := endCode(t, s); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if strings.Contains(s.Stderr.String(), "warning") || strings.Contains(s.Stderr.String(), "fatal") {
+		t.Errorf("a decline logged a problem:\n%s", s.Stderr)
+	}
+	noKeyHolder(t, mark)
+}
+
+// TestTLSDDelayedMailfront: mailfront's starttls-ucspi plugin (written
+// for ucspi-ssl's sslserver -n) works unchanged under tlsd -n.
+func TestTLSDDelayedMailfront(t *testing.T) {
+	need(t, "swaks", "/usr/sbin/mailfront")
+	dir := certDir(t)
+	s := tlsdServe(t, tlsdEnv(dir, "UCSPITLS="), "-n", "/usr/sbin/mailfront", "smtp", "echo", "accept", "starttls-ucspi")
+	r := run(t, os.Environ(), "", "swaks", "--server", s.Addr, "--tls", "--quit-after", "EHLO", "--tls-verify", "--tls-ca-path", dir+"/ca.crt", "--ehlo", "localhost")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "STARTTLS") || !strings.Contains(r.Stdout, "~> EHLO") {
+		t.Errorf("swaks exit %d:\n%s\n%s\nserver: %s", r.Code, r.Stdout, r.Stderr, s.Stderr)
+	}
+}

@@ -19,10 +19,11 @@ import (
 
 const name = "tlsc"
 
-const usage = "tlsc [-qvyYSsJjZzU] [-k servername] [--no-verify-cert] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
 const help = "usage: " + usage + `
 
+  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
   -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
   --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)
   -y          send the client certificate CERTFILE/KEYFILE when the server asks
@@ -105,13 +106,17 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	if err := c.Check(); err != nil {
 		return nil, nil, err
 	}
+	prog := p.Rest()
+	c.Args = args[:len(args)-len(prog)]
+	if c.KeyHolder {
+		return c, nil, nil
+	}
 	// Without -k there is no name to check the certificate against.
 	// TCPREMOTEHOST is not used: it comes from reverse DNS, which whoever
 	// owns the address controls.
 	if c.ServerName == "" && !c.NoVerify {
 		return nil, nil, errors.New("no server name to verify: give -k name (or --no-verify-cert)")
 	}
-	prog := p.Rest()
 	if len(prog) == 0 {
 		return nil, nil, errors.New("no program to run")
 	}
@@ -157,6 +162,9 @@ func Main(argv, envp []string) int {
 	}
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
+	}
+	if c.KeyHolder {
+		return tlsspawn.ServeKeys(name, c, envp)
 	}
 	return tlsspawn.Run(name, c, prog, envp, ucspi.ClientReadFD, ucspi.ClientWriteFD)
 }

@@ -12,7 +12,7 @@ func FuzzParseArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		args := strings.Split(s, "\x00")
 		c, prog, err := parseArgs(args)
-		if err != nil {
+		if err != nil || c.KeyHolder {
 			return
 		}
 		if len(prog) == 0 || c.SNILevel < 0 || c.SNILevel > 2 || c.ClientCert && c.RequestCert {

@@ -17,10 +17,11 @@ import (
 
 const name = "tlsd"
 
-const usage = "tlsd [-qvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsd [-nqvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
 const help = "usage: " + usage + `
 
+  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
   -y          require a client certificate, verified against CAFILE/CADIR
   -Y          request a client certificate; a client without one is accepted
   -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory)
@@ -93,6 +94,10 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 		return nil, nil, err
 	}
 	prog := p.Rest()
+	c.Args = args[:len(args)-len(prog)]
+	if c.KeyHolder {
+		return c, nil, nil
+	}
 	if len(prog) == 0 {
 		return nil, nil, errors.New("no program to run")
 	}
@@ -109,6 +114,9 @@ func Main(argv, envp []string) int {
 	}
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
+	}
+	if c.KeyHolder {
+		return tlsspawn.ServeKeys(name, c, envp)
 	}
 	return tlsspawn.Run(name, c, prog, envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
 }

@@ -16,6 +16,15 @@ import (
 type Config struct {
 	Server bool // tlsd; false for tlsc
 
+	// Delayed is -n: exec prog at once with the UCSPI-TLS fds; prog
+	// starts TLS itself (doc/ucspi-tls.md).
+	Delayed bool
+	// KeyHolder is the internal --key-holder mode: serve the key channel
+	// on fd 0 for the engine of a delayed-mode session. Args are the
+	// options the key holder is started with (the program's own).
+	KeyHolder bool
+	Args      []string
+
 	// Engine options, passed on to tlswrap.
 	ServerName     string // tlsc -k: SNI sent and name verified
 	NoVerify       bool   // tlsc --no-verify-cert
@@ -81,7 +90,7 @@ func NewConfig(server bool) *Config {
 // Common option letters (both programs): the short-option string and the
 // long names each program adds to its own.
 const (
-	CommonShort = "qvK:I:sSjJzZm:a:u:g:G:U"
+	CommonShort = "nqvK:I:sSjJzZm:a:u:g:G:U"
 )
 
 // CommonLong are the long options both programs accept.
@@ -89,7 +98,11 @@ var CommonLong = []string{
 	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
 	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
 	"engine-uid-dir=", "engine-gomaxprocs=", "require-jail", "engine-memory=",
+	"delayed", KeyHolderOption,
 }
+
+// KeyHolderOption is the long option of the internal key-holder mode.
+const KeyHolderOption = "key-holder"
 
 // ErrNotMine is returned by Option for an option it does not handle.
 var ErrNotMine = errors.New("not a common option")
@@ -99,6 +112,10 @@ var ErrNotMine = errors.New("not a common option")
 func (c *Config) Option(o getopt.Opt) error {
 	var err error
 	switch o.Name {
+	case "n", "delayed":
+		c.Delayed = true
+	case KeyHolderOption:
+		c.KeyHolder = true
 	case "q":
 		c.Verbosity = logline.Quiet
 	case "v":

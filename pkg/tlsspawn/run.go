@@ -53,6 +53,14 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	if err != nil {
 		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "find", EngineName, errors.Unwrap(err)))
 	}
+	if c.Delayed {
+		st, err := startEngine(c, id, enginePath, EngineEnv(c, env))
+		closeAll(id.LockFD) // the engine holds the slot now
+		if err != nil {
+			return exitcode.Report(name, err)
+		}
+		return runDelayed(name, c, st, held, cred, prog, env)
+	}
 	s, err := Handshake(c, m, keys, id, enginePath, EngineEnv(c, env))
 	closeAll(id.LockFD) // the engine holds the slot now
 	if err != nil {

@@ -66,12 +66,19 @@ func EngineEnv(c *Config, env *ucspi.Env) []string {
 	return out
 }
 
-// Handshake spawns the engine on the network fds with id's credentials,
-// asks it for TLS with a report ('Y'), serves the key channel while it
-// works and returns the session once the report is complete. The control
-// and key fds are closed on return. On failure the engine has been waited
-// for and the error is a *FailedError or an *exitcode.Error.
-func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string) (*Session, error) {
+// started is an engine just spawned, and the spawner's ends of its fds.
+type started struct {
+	pid      int
+	appRead  int // the app reads the peer's cleartext here
+	appWrite int // the app writes cleartext for the peer here
+	ctl      int // the control socket (UCSPI-TLS: SSLCTLFD)
+	key      int // the key channel
+}
+
+// startEngine creates the pipes and sockets and spawns the engine on the
+// network fds with id's credentials. The engine's ends are closed in the
+// spawner once it runs.
+func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string) (*started, error) {
 	fromAppR, fromAppW, err := fdutil.Pipe()
 	if err != nil {
 		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
@@ -107,7 +114,21 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 		closeAll(fromAppW, toAppR, ctl, key)
 		return nil, exitcode.New(exitcode.TLSSetup, "spawn", enginePath, errors.Unwrap(err))
 	}
-	s := &Session{Pid: pid, AppRead: toAppR, AppWrite: fromAppW}
+	return &started{pid: pid, appRead: toAppR, appWrite: fromAppW, ctl: ctl, key: key}, nil
+}
+
+// Handshake spawns the engine on the network fds with id's credentials,
+// asks it for TLS with a report ('Y'), serves the key channel while it
+// works and returns the session once the report is complete. The control
+// and key fds are closed on return. On failure the engine has been waited
+// for and the error is a *FailedError or an *exitcode.Error.
+func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string) (*Session, error) {
+	st, err := startEngine(c, id, enginePath, engineEnv)
+	if err != nil {
+		return nil, err
+	}
+	pid, ctl, key := st.pid, st.ctl, st.key
+	s := &Session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
 
 	served := make(chan error, 1)
 	go func() { served <- keysign.Serve(key, keys, &m.Setup) }()
@@ -117,7 +138,7 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 	// ends Serve at once in every other case (a failed handshake, an
 	// engine that went away) without closing an fd it still reads.
 	unix.Shutdown(key, unix.SHUT_RDWR)
-	serr := <-served
+	<-served // the engine's own exit code says more than the key channel's end
 	closeAll(ctl, key)
 
 	if rerr == nil && len(report) > 0 {
@@ -139,7 +160,6 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 		}
 		return nil, exitcode.New(code, "read the handshake report from", EngineName, rerr)
 	}
-	_ = serr // the engine's own exit code says more than the key channel's end
 	return nil, engineFailed(wait(pid))
 }
 
