@@ -843,3 +843,62 @@ func TestTLSDDelayedMailfront(t *testing.T) {
 		t.Errorf("swaks exit %d:\n%s\n%s\nserver: %s", r.Code, r.Stdout, r.Stderr, s.Stderr)
 	}
 }
+
+// TestTLSDOptions: ALPN, minimum version, OCSP stapling and the idle
+// limit reach the engine and do what their doc says.
+func TestTLSDOptions(t *testing.T) {
+	dir := certDir(t)
+	t.Run("alpn", func(t *testing.T) {
+		s := tlsdServe(t, tlsdEnv(dir), "-a", "h2,http/1.1", "sh", "-c", "echo ALPN=$SSL_ALPN")
+		cfg := localhostTLS(t)
+		cfg.NextProtos = []string{"http/1.1"}
+		out, st, err := tlsDial(t, s.Addr, cfg, nil)
+		if err != nil || string(out) != "ALPN=http/1.1\n" || st.NegotiatedProtocol != "http/1.1" {
+			t.Errorf("%q %v", out, err)
+		}
+		cfg.NextProtos = []string{"smtp"}
+		if _, _, err := tlsDial(t, s.Addr, cfg, nil); err == nil {
+			t.Error("no common ALPN protocol, yet a session")
+		}
+	})
+	t.Run("min version", func(t *testing.T) {
+		s := tlsdServe(t, tlsdEnv(dir), "-m", "1.3", "sh", "-c", appHello)
+		cfg := localhostTLS(t)
+		cfg.MaxVersion = tls.VersionTLS12
+		if _, _, err := tlsDial(t, s.Addr, cfg, nil); err == nil {
+			t.Error("-m 1.3 accepted TLS 1.2")
+		}
+		if out, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil); err != nil || string(out) != "hello\n" {
+			t.Errorf("-m 1.3 with TLS 1.3: %q %v", out, err)
+		}
+	})
+	t.Run("ocsp", func(t *testing.T) {
+		need(t, "openssl")
+		// A real OCSP response for the server certificate (serial 100).
+		os.WriteFile(dir+"/index.txt", []byte("V\t301231000000Z\t\t64\tunknown\t/CN=localhost\n"), 0o644)
+		r := run(t, os.Environ(), "", "openssl", "ocsp", "-index", dir+"/index.txt", "-rsigner", dir+"/ca.crt", "-rkey", dir+"/ca.key",
+			"-CA", dir+"/ca.crt", "-issuer", dir+"/ca.crt", "-cert", dir+"/server.crt", "-respout", dir+"/ocsp.der", "-ndays", "1")
+		if r.Code != 0 {
+			t.Fatalf("openssl ocsp: %s", r.Stderr)
+		}
+		s := tlsdServe(t, tlsdEnv(dir), "-O", dir+"/ocsp.der", "sh", "-c", appHello)
+		r = sClient(t, s.Addr, "-status", "-CAfile", dir+"/ca.crt")
+		if !strings.Contains(r.Stdout, "OCSP Response Status: successful") || !strings.Contains(r.Stdout, "Cert Status: good") {
+			t.Errorf("no stapled OCSP response:\n%s", r.Stdout)
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		s := tlsdServe(t, tlsdEnv(dir), "-I", "1", "cat")
+		c, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		io.ReadAll(c)
+		if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+			t.Errorf("an idle session ended after %v with -I 1", d)
+		}
+	})
+}
