@@ -402,7 +402,10 @@ func TestTLSWrapClientSide(t *testing.T) {
 	// A server whose name does not match -k: 98, nothing reported.
 	f2, peer2 := netPair(t)
 	e2 := startEngine(t, f2, &keysign.Setup{CAs: [][]byte{p.caPEM}}, engineCred(), "-c", "-k", "mail.example.net")
-	go func() { tls.Server(peer2, &tls.Config{Certificates: []tls.Certificate{srvCert}}).Handshake(); peer2.Close() }()
+	go func() {
+		tls.Server(peer2, &tls.Config{Certificates: []tls.Certificate{srvCert}}).Handshake()
+		peer2.Close()
+	}()
 	if b := e2.command('Y'); len(b) != 0 {
 		t.Fatalf("report after a failed verification: %q", b)
 	}
