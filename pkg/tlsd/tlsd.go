@@ -42,11 +42,11 @@ const help = "usage: " + usage + `
   -U          run prog as UID, GID, GIDLIST from the environment
   -q          log warnings only
   -v          log more
-  --engine-uids n       run each engine as its own uid, TLS_UID .. TLS_UID+n-1
-  --engine-uid-dir dir  lock files of --engine-uids (default /run/tlschain/engine-uids)
-  --engine-gomaxprocs n GOMAXPROCS for the engine (default 1; empty = unset)
-  --require-jail        fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
-  --engine-memory mib   cap the engine's data segment at mib MiB (default: the engine's, 256)
+  --engine-uids n        run each engine as its own uid, TLS_UID .. TLS_UID+n-1
+  --engine-uid-dir dir   lock files of --engine-uids (default /run/tlschain/engine-uids)
+  --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
+  --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
+  --engine-memory mib    cap the engine's data segment at mib MiB (default: the engine's, 256)
   -h          print this help
 `
 
