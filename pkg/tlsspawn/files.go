@@ -310,7 +310,7 @@ func splitPEM(b []byte, max int) (chunk, rest []byte, err error) {
 		return nil, nil, errors.New("a certificate larger than 1 MiB")
 	}
 	i += len(end)
-	for i < len(b) && (b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && i < max && (b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return b[:i], b[i:], nil
