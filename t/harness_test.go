@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			panic(err)
 		}
+		// 0755, not MkdirTemp's 0700: tlsd spawns the engine as an
+		// unprivileged uid, which must be able to exec it.
+		os.Chmod(dir, 0o755)
 		buildEach(dir)
 		binDir = dir
 		code := m.Run()
