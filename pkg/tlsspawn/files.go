@@ -11,6 +11,7 @@ import (
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/ticketkeys"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -76,9 +77,8 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(keys) == 0 || len(keys)%32 != 0 || len(keys) > keysign.MaxMessage {
-				return nil, exitcode.Config("use "+ucspi.TicketKeyFile, path,
-					errors.New("not a ticket key file: size is not a multiple of 32 bytes"))
+			if _, err := ticketkeys.Parse(keys); err != nil {
+				return nil, exitcode.Config("use "+ucspi.TicketKeyFile, path, err)
 			}
 			m.Setup.TicketKeys = keys
 		}

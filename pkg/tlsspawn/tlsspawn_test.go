@@ -211,7 +211,7 @@ func TestLoad(t *testing.T) {
 				t.Errorf("%d ticket key bytes", len(m.Setup.TicketKeys))
 			}
 		}},
-		{name: "bad ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/badtickets"}, base...), code: 96, msg: "multiple of 32"},
+		{name: "bad ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/badtickets"}, base...), code: 96, msg: "ticket key file must hold 1 to 8 keys"},
 		{name: "ocsp", server: true, opts: func(c *Config) { c.OCSPFile = dir + "/ocsp.der" }, env: base, check: func(t *testing.T, m *Material) {
 			if len(m.Setup.OCSP) != 2 {
 				t.Error("no OCSP staple")
