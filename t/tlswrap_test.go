@@ -113,6 +113,10 @@ type engineProc struct {
 	code   int
 }
 
+// twExtraEnv is added to the engine's environment (GOMAXPROCS in the
+// measurements).
+var twExtraEnv []string
+
 // engineCred is the identity tests run the engine with: never root.
 func engineCred() *syscall.Credential {
 	if os.Geteuid() != 0 {
@@ -143,7 +147,7 @@ func startEngine(t *testing.T, netFile *os.File, setup *keysign.Setup, cred *sys
 	cmd := exec.Command(bin("tlswrap"), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = netFile, netFile, e.Stderr
 	cmd.ExtraFiles = []*os.File{pr3, pw4, ctlEng, keyEng}
-	cmd.Env = []string{"TCPREMOTEIP=192.0.2.7", "TCPREMOTEPORT=50124"}
+	cmd.Env = append([]string{"TCPREMOTEIP=192.0.2.7", "TCPREMOTEPORT=50124"}, twExtraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -821,3 +825,78 @@ func TestTLSWrapKeyNotInMemory(t *testing.T) {
 // keep imports used in every build
 var _ = errors.New
 var _ crypto.Signer = (*ecdsa.PrivateKey)(nil)
+
+// TestTLSWrapThroughput measures (TLSCHAIN_BENCH=1; t/bench/engine.sh):
+// 1 GiB peer → engine → app against an in-process Go TLS loopback in the
+// same run, start-up to report with GOMAXPROCS 1 and 2, and the
+// Private_Dirty of an idle engine.
+func TestTLSWrapThroughput(t *testing.T) {
+	if os.Getenv("TLSCHAIN_BENCH") == "" {
+		t.Skip("set TLSCHAIN_BENCH=1 (t/bench/engine.sh)")
+	}
+	const size = 1 << 30
+	p := twTestPKI(t)
+	buf := make([]byte, 256<<10)
+	send := func(w io.Writer) {
+		for n := 0; n < size; n += len(buf) {
+			w.Write(buf)
+		}
+	}
+	mbs := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
+
+	// In-process Go TLS over loopback TCP: the ceiling.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srvCert, _ := tls.X509KeyPair(p.server.CertPEM, p.server.KeyPEM)
+	go func() {
+		c, _ := ln.Accept()
+		s := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{srvCert}})
+		io.CopyBuffer(io.Discard, s, make([]byte, 256<<10))
+		s.Close()
+	}()
+	raw, _ := net.Dial("tcp", ln.Addr().String())
+	c := goClient(t, p, raw, nil)
+	c.Handshake()
+	start := time.Now()
+	send(c)
+	c.CloseWrite()
+	io.ReadAll(c)
+	inproc := time.Since(start)
+	ln.Close()
+	t.Logf("in-process Go TLS loopback: %.0f MB/s (%s)", mbs(inproc), tls.CipherSuiteName(c.ConnectionState().CipherSuite))
+
+	for _, procs := range []string{"1", "2"} {
+		twExtraEnv = []string{"GOMAXPROCS=" + procs}
+		e, c, _, _ := session(t)
+		pid := e.cmd.Process.Pid
+		sm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+		if m := regexp.MustCompile(`Private_Dirty:\s+(\d+) kB`).FindSubmatch(sm); m != nil {
+			t.Logf("GOMAXPROCS=%s idle engine Private_Dirty %s kB", procs, m[1])
+		}
+		done := make(chan int64)
+		go func() { n, _ := io.CopyBuffer(io.Discard, e.fromEn, make([]byte, 256<<10)); done <- n }()
+		start := time.Now()
+		send(c)
+		c.CloseWrite()
+		n := <-done
+		d := time.Since(start)
+		e.toEng.Close()
+		e.wait(30 * time.Second)
+		t.Logf("GOMAXPROCS=%s engine relay: %.0f MB/s (%d bytes), %.0f%% of in-process", procs, mbs(d), n, 100*inproc.Seconds()/d.Seconds())
+
+		// Start-up: spawn to report, 30 times.
+		var total time.Duration
+		for i := 0; i < 30; i++ {
+			f, peer := netPair(t)
+			start := time.Now()
+			e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+			go goClient(t, p, peer, nil).Handshake()
+			e.report()
+			total += time.Since(start)
+			e.toEng.Close()
+			peer.Close()
+			e.wait(10 * time.Second)
+		}
+		t.Logf("GOMAXPROCS=%s spawn to report (handshake incl.): %.2f ms mean of 30", procs, total.Seconds()*1000/30)
+	}
+	twExtraEnv = nil
+}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -120,7 +121,6 @@ func (e *engine) run() int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	setup = nil
 
 	cmd, err := readCommand()
 	if err != nil {
@@ -181,6 +181,12 @@ func (e *engine) run() int {
 	}
 	e.info("session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
 		"sni", logline.Safe(sni), "resumed", resumed)
+
+	// The setup, the parsed CAs and the handshake's garbage are dead now:
+	// one collection returns their pages, so an idle engine keeps only
+	// what the session needs (doc/tlswrap.md has the numbers).
+	cfg, setup = nil, nil
+	debug.FreeOSMemory()
 
 	r := &relay{e: e, tc: tc, conn: conn, app: app}
 	code := r.run()

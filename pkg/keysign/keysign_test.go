@@ -296,3 +296,34 @@ func TestServeEngineGone(t *testing.T) {
 		t.Fatalf("mismatched setup: %v", err)
 	}
 }
+
+// BenchmarkRemoteSign is the cost of one ECDSA P-256 signature over the
+// key channel; BenchmarkLocalSign the signature alone.
+func BenchmarkRemoteSign(b *testing.B) {
+	pairs := []Pair{testPair(b, ecKey, "SEC1")}
+	keys, _ := LoadKeys(pairs)
+	p, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	done := make(chan error, 1)
+	go func() { done <- Serve(p[0], keys, &Setup{Pairs: pairs}) }()
+	ReadSetup(p[1])
+	s := NewSigner(p[1], 0, ecKey.Public())
+	d := sha256.Sum256([]byte("x"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Sign(nil, d[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	syscall.Shutdown(p[1], syscall.SHUT_RDWR)
+	<-done
+	syscall.Close(p[0])
+	syscall.Close(p[1])
+}
+
+func BenchmarkLocalSign(b *testing.B) {
+	d := sha256.Sum256([]byte("x"))
+	for i := 0; i < b.N; i++ {
+		ecKey.Sign(rand.Reader, d[:], crypto.SHA256)
+	}
+}
