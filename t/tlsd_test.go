@@ -902,3 +902,28 @@ func TestTLSDOptions(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSDNotRoot: a tlsd that does not run as root runs the engine as its
+// own uid and ignores TLS_UID (even 0).
+func TestTLSDNotRoot(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	os.Chmod(dir+"/server.key", 0o644) // readable by the unprivileged tlsd
+	os.Chmod(dir+"/..", 0o755)         // t.TempDir's parent is 0700
+	env := tlsdEnv(dir, "TLS_UID=0", "TLS_GID=0")
+	s := serve(t, env, "-u", "4000", "-g", "4000", "-c", "10", "127.0.0.1", "0", "tlsd", "sh", "-c", appEngine)
+	c, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
+	if err != nil {
+		t.Fatalf("%v; stderr %s", err, s.Stderr)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	out, _ := io.ReadAll(c)
+	engine, app, _ := strings.Cut(string(out), "APP\n")
+	if u := statusField(engine, "Uid"); u != "4000 4000 4000 4000" {
+		t.Errorf("engine Uid %q:\n%s", u, out)
+	}
+	if u := statusField(app, "Uid"); u != "4000 4000 4000 4000" {
+		t.Errorf("app Uid %q", u)
+	}
+}
