@@ -927,3 +927,30 @@ func TestTLSDNotRoot(t *testing.T) {
 		t.Errorf("app Uid %q", u)
 	}
 }
+
+// TestTLSDExitCodes: the codes of doc/tlsd.md that need a running chain.
+func TestTLSDExitCodes(t *testing.T) {
+	dir := certDir(t)
+	t.Run("prog not found", func(t *testing.T) {
+		s := tlsdServe(t, tlsdEnv(dir), "-v", "no-such-prog-tlschain")
+		tlsDial(t, s.Addr, localhostTLS(t), nil)
+		if code := endCode(t, s); code != 127 {
+			t.Errorf("exit %d, want 127", code)
+		}
+		waitLog(t, s, `tlsd: info: ip 127\.0\.0\.1 port \d+ tls TLSv1\.3 TLS_\w+\n`)
+		waitLog(t, s, `tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH`)
+	})
+	t.Run("engine not found", func(t *testing.T) {
+		lone := t.TempDir()
+		data, err := os.ReadFile(bin("tlsd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(lone+"/tlsd", data, 0o755)
+		env := []string{"PATH=/usr/bin:/bin", "CERTFILE=" + dir + "/server.crt", "KEYFILE=" + dir + "/server.key"}
+		r := run(t, env, "", lone+"/tlsd", "true")
+		if r.Code != 97 || !strings.Contains(r.Stderr, "tlsd: fatal: unable to find tlswrap") {
+			t.Errorf("exit %d %q", r.Code, r.Stderr)
+		}
+	})
+}
