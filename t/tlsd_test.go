@@ -163,7 +163,7 @@ func TestTLSDGnuTLS(t *testing.T) {
 
 func TestTLSDGoClientAndEnv(t *testing.T) {
 	dir := certDir(t)
-	s := tlsdServe(t, tlsdEnv(dir, "CAFILE="+dir+"/ca.crt", "TLS_UID=4321", "TLS_GID=4322", "SSL_UID=1"), "sh", "-c", appEnv)
+	s := tlsdServe(t, tlsdEnv(dir, "CAFILE="+dir+"/ca.crt", "TLS_UID=4321", "TLS_GID=4322", "SSL_UID=1", "SSLCTLFD=5"), "sh", "-c", appEnv)
 	out, st, err := tlsDial(t, s.Addr, localhostTLS(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestTLSDGoClientAndEnv(t *testing.T) {
 		t.Errorf("SSL_TLS_SNI_SERVERNAME %q", env["SSL_TLS_SNI_SERVERNAME"])
 	}
 	for k := range env {
-		if strings.HasPrefix(k, "CERTFILE") || strings.HasPrefix(k, "KEYFILE") || k == "CAFILE" || k == "TLS_UID" || k == "TLS_GID" || k == "SSL_UID" {
+		if strings.HasPrefix(k, "CERTFILE") || strings.HasPrefix(k, "KEYFILE") || k == "CAFILE" || k == "TLS_UID" || k == "TLS_GID" || k == "SSL_UID" || k == "SSLCTLFD" {
 			t.Errorf("app environment has %s", k)
 		}
 	}

@@ -76,6 +76,9 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	if log.Level >= logline.Verbose {
 		log.Debug(append(peer(env), "tls", varValue(s.Vars, ucspi.SSLProtocol), varValue(s.Vars, ucspi.SSLCipher))...)
 	}
+	// Immediate mode: prog has no UCSPI-TLS fds; names from an earlier
+	// hop would point at nothing (or at the wrong fd).
+	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
 	envv := AppEnv(c, env, s.Vars)
 	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, cred, prog, envv))
 }
