@@ -737,7 +737,7 @@ func procStatus(pid int) map[string]string {
 // The engine's identity and confinement as the kernel sees them.
 func TestTLSWrapHardening(t *testing.T) {
 	needRoot(t)
-	e, c, _, _ := session(t)
+	e, c, _, _ := session(t, "-v", "-j")
 	pid := e.cmd.Process.Pid
 	st := procStatus(pid)
 	if !strings.HasPrefix(st["Uid"], "65534\t") || !strings.HasPrefix(st["Gid"], "65534\t") || st["Groups"] != "" || st["NoNewPrivs"] != "1" {
@@ -764,7 +764,9 @@ func TestTLSWrapHardening(t *testing.T) {
 	}
 	c.Close()
 	e.toEng.Close()
-	e.wait(10 * time.Second)
+	if code := e.wait(10 * time.Second); code != 0 || strings.Contains(e.Stderr.String(), "jail none") {
+		t.Fatalf("exit %d with -j: %s", code, e.Stderr)
+	}
 }
 
 // readMemory returns the engine's readable private memory, read as root

@@ -347,7 +347,7 @@ var optionTests = []struct {
 	{[]string{"-s"}, true},
 	{[]string{"-c", "-k", "mx.example"}, true},
 	{[]string{"-c", "-N"}, true},
-	{[]string{"-sy", "-z2", "-K", "5000", "-I", "300", "-SJ", "-m", "1.3", "-a", "smtp,h2", "-j", "-M", "64", "-v"}, true},
+	{[]string{"-sy", "-z2", "-K", "5000", "-I", "300", "-SJ", "-m", "1.3", "-a", "smtp,h2", "-j", "-M", "128", "-v"}, true},
 	{[]string{"-s", "-M", "0"}, true},
 	{nil, false},
 	{[]string{"-s", "-c"}, false},
@@ -358,6 +358,7 @@ var optionTests = []struct {
 	{[]string{"-s", "-m", "1.1"}, false},
 	{[]string{"-s", "-a", "a,,b"}, false},
 	{[]string{"-s", "-M", "8"}, false},
+	{[]string{"-s", "-M", "96"}, false},
 	{[]string{"-s", "-K", "-1"}, false},
 	{[]string{"-s", "operand"}, false},
 	{[]string{"-s", "-x"}, false},
@@ -376,7 +377,7 @@ func TestOptions(t *testing.T) {
 	}
 	o, _ := parseOptions(optionTests[3].args)
 	if !o.clientCert || o.sniLevel != 2 || o.handshake != 5*time.Second || o.idle != 300*time.Second || !o.closeNotify ||
-		!o.strictEOF || o.minVersion != tls.VersionTLS13 || len(o.alpn) != 2 || !o.requireJail || o.memLimitMiB != 64 {
+		!o.strictEOF || o.minVersion != tls.VersionTLS13 || len(o.alpn) != 2 || !o.requireJail || o.memLimitMiB != 128 {
 		t.Errorf("%+v", o)
 	}
 	if _, err := parseOptions([]string{"-h"}); err != errHelp {

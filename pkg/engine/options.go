@@ -171,7 +171,7 @@ func parseOptions(args []string) (*options, error) {
 
 // minMemLimitMiB is the smallest data limit -M accepts: below it the Go
 // runtime cannot map its first heap arenas (measured; doc/tlswrap.md).
-const minMemLimitMiB = 32
+const minMemLimitMiB = 128
 
 func quote(s string) string {
 	if len(s) > 40 {
