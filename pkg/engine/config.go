@@ -11,7 +11,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/tlschain/tlschain/pkg/dane"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/ticketkeys"
@@ -30,6 +32,14 @@ type signerFunc func(index int, pub crypto.PublicKey) crypto.Signer
 // buildConfig turns the setup into a tls.Config. Errors are
 // configuration errors (96) naming the bad record.
 func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, error) {
+	cfg, _, err := buildConfigV(o, s, signer)
+	return cfg, err
+}
+
+// buildConfigV is buildConfig that also returns the client's verifier,
+// when the engine checks the server itself (DANE records or -V); nil
+// otherwise.
+func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, *verifier, error) {
 	cfg := &tls.Config{
 		MinVersion: o.minVersion,
 		NextProtos: o.alpn,
@@ -42,7 +52,7 @@ func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, 
 	for i, p := range s.Pairs {
 		c, err := parseChain(p.CertPEM)
 		if err != nil {
-			return nil, exitcode.Config("use", pairName(i, p.Name), err)
+			return nil, nil, exitcode.Config("use", pairName(i, p.Name), err)
 		}
 		c.PrivateKey = signer(i, c.Leaf.PublicKey)
 		if i == 0 && len(s.OCSP) > 0 {
@@ -55,20 +65,20 @@ func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, 
 		pool = x509.NewCertPool()
 		for i, ca := range s.CAs {
 			if !pool.AppendCertsFromPEM(ca) {
-				return nil, exitcode.Config("use", "CA record "+strconv.Itoa(i), errors.New("no certificate in it"))
+				return nil, nil, exitcode.Config("use", "CA record "+strconv.Itoa(i), errors.New("no certificate in it"))
 			}
 		}
 	}
 	if len(s.TicketKeys) > 0 {
 		keys, err := ticketkeys.Parse(s.TicketKeys)
 		if err != nil {
-			return nil, exitcode.Config("use", "the session-ticket keys", err)
+			return nil, nil, exitcode.Config("use", "the session-ticket keys", err)
 		}
 		cfg.SetSessionTicketKeys(keys)
 	}
 	if o.server {
 		if len(certs) == 0 {
-			return nil, exitcode.Config("start", "a TLS server", errors.New("no certificate in the setup"))
+			return nil, nil, exitcode.Config("start", "a TLS server", errors.New("no certificate in the setup"))
 		}
 		if len(s.TicketKeys) == 0 {
 			// Go's automatic ticket keys live and die with this process,
@@ -78,7 +88,7 @@ func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, 
 		}
 		if o.clientCert || o.optionalCert {
 			if pool == nil {
-				return nil, exitcode.Config("verify", "client certificates", errors.New("no CA certificates in the setup (CAFILE or CADIR)"))
+				return nil, nil, exitcode.Config("verify", "client certificates", errors.New("no CA certificates in the setup (CAFILE or CADIR)"))
 			}
 			cfg.ClientCAs = pool
 			cfg.ClientAuth = tls.VerifyClientCertIfGiven
@@ -88,26 +98,46 @@ func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, 
 		}
 		sel, err := newSelector(certs, o.sniLevel)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.GetCertificate = sel.get
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	cfg.ServerName = o.serverName
-	cfg.InsecureSkipVerify = o.noVerify
-	if !o.noVerify {
+	var tlsa []dane.Record
+	if s.TLSA != "" {
+		rs, err := dane.Parse(s.TLSA)
+		if err != nil {
+			return nil, nil, exitcode.Config("use", "the TLSA records", err)
+		}
+		tlsa = dane.Usable(rs)
+	}
+	var v *verifier
+	switch {
+	case o.noVerify:
+		cfg.InsecureSkipVerify = true
+	case o.verifyReport || len(tlsa) > 0:
+		// The engine checks the server itself (verify.go): DANE replaces
+		// PKIX (RFC 7672 §3.1), and -V reports instead of failing.
+		if pool == nil && len(tlsa) == 0 && !o.verifyReport {
+			return nil, nil, exitcode.Config("verify", "the server certificate", errors.New("no CA certificates in the setup (CAFILE, CADIR or the system bundle)"))
+		}
+		v = &verifier{roots: pool, name: o.serverName, base: s.TLSABase, tlsa: tlsa, report: o.verifyReport, now: time.Now}
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = v.verifyConnection
+	default:
 		if pool == nil {
-			return nil, exitcode.Config("verify", "the server certificate", errors.New("no CA certificates in the setup (CAFILE, CADIR or the system bundle)"))
+			return nil, nil, exitcode.Config("verify", "the server certificate", errors.New("no CA certificates in the setup (CAFILE, CADIR or the system bundle)"))
 		}
 		cfg.RootCAs = pool
 	}
 	if o.clientCert {
 		if len(certs) == 0 {
-			return nil, exitcode.Config("send", "a client certificate", errors.New("no certificate in the setup"))
+			return nil, nil, exitcode.Config("send", "a client certificate", errors.New("no certificate in the setup"))
 		}
 		cfg.Certificates = []tls.Certificate{*certs[0].cert}
 	}
-	return cfg, nil
+	return cfg, v, nil
 }
 
 func pairName(i int, name string) string {

@@ -115,7 +115,7 @@ func (e *engine) run() int {
 	if err != nil {
 		return e.fatal(exitcode.New(exitcode.TLSSetup, "read", "the setup from the key channel", err))
 	}
-	cfg, err := buildConfig(e.o, setup, func(i int, pub crypto.PublicKey) crypto.Signer {
+	cfg, ver, err := buildConfigV(e.o, setup, func(i int, pub crypto.PublicKey) crypto.Signer {
 		return keysign.NewSigner(keysFD, i, pub)
 	})
 	if err != nil {
@@ -168,7 +168,7 @@ func (e *engine) run() int {
 
 	cs := tc.ConnectionState()
 	if cmd == 'Y' {
-		writeAll(controlFD, ucspi.EncodeReport(buildReport(&cs, e.o.server, e.o.serverName)))
+		writeAll(controlFD, ucspi.EncodeReport(buildReport(&cs, e.o.server, e.o.serverName, peerVerify(e.o, ver))))
 	}
 	unix.Close(controlFD)
 	resumed := "0"
@@ -180,7 +180,7 @@ func (e *engine) run() int {
 		sni = e.o.serverName
 	}
 	e.info("session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
-		"sni", logline.Safe(sni), "resumed", resumed)
+		"sni", logline.Safe(sni), "resumed", resumed, "verify", peerVerify(e.o, ver))
 
 	// The setup, the parsed CAs and the handshake's garbage are dead now:
 	// one collection returns their pages, so an idle engine keeps only

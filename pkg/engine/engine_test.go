@@ -269,9 +269,9 @@ func TestTicketResumption(t *testing.T) {
 		if sst.DidResume != (i == 1) {
 			t.Fatalf("engine %d: resumed %v", i, sst.DidResume)
 		}
-		rep := buildReport(&sst, true, "")
-		if want := map[bool]string{false: "0", true: "1"}[i == 1]; rep[len(rep)-1].Value != want {
-			t.Fatalf("SSL_SESSION_RESUMED %v", rep[len(rep)-1])
+		rep := buildReport(&sst, true, "", "")
+		if want := map[bool]string{false: "0", true: "1"}[i == 1]; rep[len(rep)-2].Value != want {
+			t.Fatalf("SSL_SESSION_RESUMED %v", rep[len(rep)-2])
 		}
 	}
 }
@@ -322,7 +322,7 @@ func TestDNFormats(t *testing.T) {
 func TestReportAllVars(t *testing.T) {
 	cs := &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "x\ny"}
 	for _, server := range []bool{true, false} {
-		vars := buildReport(cs, server, "k")
+		vars := buildReport(cs, server, "k", "verified")
 		if len(vars) != len(ucspi.ReportVars) {
 			t.Fatalf("%d vars, want %d", len(vars), len(ucspi.ReportVars))
 		}
@@ -363,6 +363,9 @@ var optionTests = []struct {
 	{[]string{"-s", "operand"}, false},
 	{[]string{"-s", "-x"}, false},
 	{[]string{"-c", "-k", "a b"}, false},
+	{[]string{"-c", "-k", "mx.example", "-V"}, true},
+	{[]string{"-c", "-N", "-V"}, false},
+	{[]string{"-s", "-V"}, false},
 }
 
 func TestOptions(t *testing.T) {
@@ -386,7 +389,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestHelpListsOptions(t *testing.T) {
-	for _, c := range "sckNyYzKISJmajMqv" {
+	for _, c := range "sckNVyYzKISJmajMqv" {
 		if !strings.Contains(help, "\n  -"+string(c)+" ") {
 			t.Errorf("help lacks -%c", c)
 		}

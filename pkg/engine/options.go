@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N ] [ -y | -Y ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
+const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -20,6 +20,7 @@ const help = "usage: " + usage + `
   -c         client side of TLS
   -k name    client: send name as SNI and verify the server certificate for it
   -N         client: do not verify the server certificate
+  -V         client: verify the server certificate but never fail on it: report the result as SSL_PEER_VERIFY
   -y         server: require a client certificate; client: send the certificate of pair 0
   -Y         server: ask for an optional client certificate
   -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
@@ -40,6 +41,7 @@ type options struct {
 	server       bool
 	serverName   string
 	noVerify     bool
+	verifyReport bool // -V
 	clientCert   bool // -y
 	optionalCert bool // -Y
 	sniLevel     int
@@ -63,7 +65,7 @@ var errHelp = errors.New("help")
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
 	side := ""
-	p := getopt.New(args, "hsck:NyYz:K:I:SJm:a:jM:qv")
+	p := getopt.New(args, "hsck:NVyYz:K:I:SJm:a:jM:qv")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -87,6 +89,8 @@ func parseOptions(args []string) (*options, error) {
 			o.serverName = opt.Arg
 		case "N":
 			o.noVerify = true
+		case "V":
+			o.verifyReport = true
 		case "y":
 			o.clientCert, o.optionalCert = true, false
 		case "Y":
@@ -155,12 +159,15 @@ func parseOptions(args []string) (*options, error) {
 		return nil, errors.New("one of -s and -c is needed")
 	case "s":
 		o.server = true
-		if o.serverName != "" || o.noVerify {
-			return nil, errors.New("options -k and -N are for the client side (-c)")
+		if o.serverName != "" || o.noVerify || o.verifyReport {
+			return nil, errors.New("options -k, -N and -V are for the client side (-c)")
 		}
 	case "c":
 		if o.optionalCert {
 			return nil, errors.New("option -Y is for the server side (-s)")
+		}
+		if o.noVerify && o.verifyReport {
+			return nil, errors.New("options -N and -V exclude each other")
 		}
 		if o.serverName == "" && !o.noVerify {
 			return nil, errors.New("option -c needs -k name (or -N: no verification)")

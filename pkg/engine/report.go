@@ -152,7 +152,8 @@ func dnSlash(n pkix.Name) string {
 
 // buildReport returns every report variable, a bare NAME where it does
 // not apply, so the spawner removes stale values.
-func buildReport(cs *tls.ConnectionState, server bool, clientSNI string) []ucspi.Var {
+// verify is SSL_PEER_VERIFY's value (client side; "" on the server).
+func buildReport(cs *tls.ConnectionState, server bool, clientSNI, verify string) []ucspi.Var {
 	set := func(n, v string) ucspi.Var { return ucspi.Var{Name: n, Value: sanitize(v, maxValue)} }
 	unset := func(n string) ucspi.Var { return ucspi.Var{Name: n, Unset: true} }
 	opt := func(n, v string) ucspi.Var {
@@ -205,6 +206,22 @@ func buildReport(cs *tls.ConnectionState, server bool, clientSNI string) []ucspi
 	if cs.DidResume {
 		resumed = "1"
 	}
-	vars = append(vars, opt(ucspi.SSLALPN, cs.NegotiatedProtocol), set(ucspi.SSLSessionResumed, resumed))
+	vars = append(vars, opt(ucspi.SSLALPN, cs.NegotiatedProtocol), set(ucspi.SSLSessionResumed, resumed),
+		opt(ucspi.SSLPeerVerify, verify))
 	return vars
+}
+
+// peerVerify returns SSL_PEER_VERIFY: the verifier's result, "verified"
+// when crypto/tls checked the server (the handshake would have failed
+// otherwise), "none" with -N, "" on the server side.
+func peerVerify(o *options, v *verifier) string {
+	switch {
+	case o.server:
+		return ""
+	case v != nil:
+		return v.result
+	case o.noVerify:
+		return verifyNone
+	}
+	return verifiedPKIX
 }

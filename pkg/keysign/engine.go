@@ -45,6 +45,12 @@ func ReadSetupFrom(r io.Reader) (*Setup, error) {
 			s.OCSP = data
 		case TypeTicketKeys:
 			s.TicketKeys = data
+		case TypeDANE:
+			i := indexNUL(data)
+			if i < 0 {
+				return nil, errBadDANEField
+			}
+			s.TLSABase, s.TLSA = string(data[:i]), string(data[i+1:])
 		case TypeEnd:
 			return s, nil
 		default:

@@ -25,6 +25,7 @@ const (
 	TypeCA         = 'A' // holder → engine: CA certificates (PEM) to verify the peer with
 	TypeOCSP       = 'O' // holder → engine: OCSP staple (DER) for key 0
 	TypeTicketKeys = 'T' // holder → engine: N×32 bytes of session-ticket keys, newest first
+	TypeDANE       = 'D' // holder → engine: TLSA base name, NUL, TLSA records in pkg/dane's text form
 	TypeEnd        = 'E' // holder → engine: end of setup
 	TypeSign       = 's' // engine → holder: index(u16) hash(u8) pss(u8) digest
 	TypeReply      = 'r' // holder → engine: status(u8) signature

@@ -30,6 +30,11 @@ type Setup struct {
 	CAs        [][]byte // PEM bundles to verify the peer with
 	OCSP       []byte   // DER OCSP response for pair 0
 	TicketKeys []byte   // N×32 bytes, newest first (pkg/ticketkeys)
+	// TLSABase and TLSA are the DANE records to match the server with
+	// (client side): the TLSA base name (RFC 7671 §7: the name DANE-TA
+	// chains are checked against) and the records as pkg/dane's text.
+	TLSABase string
+	TLSA     string
 }
 
 // Keys holds the parsed private keys, in the order of the pairs given to
@@ -71,6 +76,7 @@ var (
 	ErrUnexpected   = errors.New("unexpected message on the key channel")
 	ErrNoPairs      = errors.New("no certificate in the setup")
 	errBadCertField = errors.New("certificate record without a NUL after the name")
+	errBadDANEField = errors.New("DANE record without a NUL after the TLSA base name")
 )
 
 // LoadKeys parses each pair's key (RSA PKCS#1 or PKCS#8, EC SEC1 or PKCS#8,
@@ -227,6 +233,11 @@ func WriteSetup(w io.Writer, s *Setup) error {
 	}
 	if len(s.TicketKeys) > 0 {
 		if err := WriteMessage(w, TypeTicketKeys, s.TicketKeys); err != nil {
+			return err
+		}
+	}
+	if s.TLSA != "" {
+		if err := WriteMessage(w, TypeDANE, append(append([]byte(s.TLSABase), 0), s.TLSA...)); err != nil {
 			return err
 		}
 	}

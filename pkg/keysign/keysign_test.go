@@ -75,6 +75,8 @@ func TestSetupRoundTrip(t *testing.T) {
 		CAs:        [][]byte{[]byte("CA1"), []byte("CA2")},
 		OCSP:       []byte("ocsp"),
 		TicketKeys: bytes.Repeat([]byte{7}, 64),
+		TLSABase:   "mx.example.net",
+		TLSA:       "3 1 1 ab;2 0 1 cd",
 	}
 	var b bytes.Buffer
 	if err := WriteSetup(&b, in); err != nil {
@@ -88,8 +90,12 @@ func TestSetupRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(out.Pairs) != 2 || out.Pairs[1].Name != "*.example.com" || string(out.Pairs[1].CertPEM) != "PEM1" ||
-		out.Pairs[1].KeyPEM != nil || len(out.CAs) != 2 || string(out.OCSP) != "ocsp" || len(out.TicketKeys) != 64 {
+		out.Pairs[1].KeyPEM != nil || len(out.CAs) != 2 || string(out.OCSP) != "ocsp" || len(out.TicketKeys) != 64 ||
+		out.TLSABase != "mx.example.net" || out.TLSA != "3 1 1 ab;2 0 1 cd" {
 		t.Fatalf("got %+v", out)
+	}
+	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'D', 0, 0, 0, 1, 'x'})); err != errBadDANEField {
+		t.Fatalf("DANE record without NUL: %v", err)
 	}
 	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'C', 0, 0, 0, 1, 'x'})); err != errBadCertField {
 		t.Fatalf("cert without NUL: %v", err)

@@ -86,6 +86,24 @@ const (
 	SSLALPN            = "SSL_ALPN"
 	SSLSessionResumed  = "SSL_SESSION_RESUMED"
 	SSLVersionIface    = "SSL_VERSION_INTERFACE"
+	// SSLPeerVerify is the client side's check of the server:
+	// verified (PKIX and name), dane-ee, dane-ta, untrusted:<reason>
+	// (only with tlsc --verify-report) or none (--no-verify-cert).
+	SSLPeerVerify = "SSL_PEER_VERIFY"
+)
+
+// Variables of outbound STARTTLS and DANE (tlsa-lookup, tlsc,
+// ucspi-starttls -c).
+const (
+	// TLSA holds the server's TLSA records as pkg/dane's text:
+	// "3 1 1 <hex>;2 0 1 <hex>". Set only from a DNSSEC-secure answer.
+	TLSA = "TLSA"
+	// TLSABaseName is the TLSA base name (the MX host): DANE-TA chains
+	// are checked against it.
+	TLSABaseName = "TLSA_BASENAME"
+	// StarttlsPolicy is ucspi-starttls -c's policy when -p is not given:
+	// none, may, encrypt, verify, dane, dane-only.
+	StarttlsPolicy = "STARTTLS_POLICY"
 )
 
 // CertFilePrefix and KeyFilePrefix start the per-name SNI pairs
@@ -101,6 +119,7 @@ var ReportVars = []string{
 	SSLProtocol, SSLCipher, SSLSNIServerName, SSLPeerCertHash,
 	SSLPeerCertSubject, SSLClientSDN, SSLClientSDNCN, SSLClientIDN,
 	SSLClientVerify, SSLServerSDN, SSLALPN, SSLSessionResumed,
+	SSLPeerVerify,
 }
 
 // TCPVars lists the variables tcpserver and tcpclient own; each connection
