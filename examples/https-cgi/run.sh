@@ -1,0 +1,14 @@
+#!/bin/sh
+# https-cgi — HTTPS in front of a CGI-style app: one HTTP/1.0 request on fd 0, the reply on fd 1
+# The same service for runit or daemontools: copy this file to ./run
+# (and a log/run with svlogd -tt or multilog t). Reads ./env as envdir does.
+exec 2>&1
+for f in ./env/*; do
+	n=${f##*/}
+	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
+done
+fatal() { echo "https-cgi: fatal: $*"; exit 100; }
+[ -r "$CERTFILE" ] || fatal "unable to read CERTFILE $CERTFILE"
+[ -r "$KEYFILE" ] || fatal "unable to read KEYFILE $KEYFILE"
+id -u "$APPUSER" >/dev/null 2>&1 || fatal "unknown user $APPUSER"
+exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 10000 -I 60 -a http/1.1 -u "$APPUSER" ./httpd
