@@ -19,13 +19,14 @@ import (
 
 const name = "tlsc"
 
-const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert|--verify-report] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
 const help = "usage: " + usage + `
 
   -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
   -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
   --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)
+  --verify-report   with -n: verify the server (PKIX, or DANE from TLSA) but never fail on it; report SSL_PEER_VERIFY for the app to decide
   -y          send the client certificate CERTFILE/KEYFILE when the server asks
   -Y          send no client certificate (default)
   -K ms       handshake deadline in milliseconds; 0 = none (default)
@@ -62,7 +63,7 @@ const maxFD = 1 << 20
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(false)
-	long := append([]string{"help", "no-verify-cert", "server-name="}, tlsspawn.CommonLong...)
+	long := append([]string{"help", "no-verify-cert", "verify-report", "server-name="}, tlsspawn.CommonLong...)
 	p := getopt.New(args, "hyYk:6:7:"+tlsspawn.CommonShort, long...)
 	for {
 		o, err := p.Next()
@@ -93,6 +94,8 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 			c.ServerName = o.Arg
 		case "no-verify-cert":
 			c.NoVerify = true
+		case "verify-report":
+			c.VerifyReport = true
 		case "6":
 			if c.NetRead, err = getopt.Int(o, 0, maxFD); err != nil {
 				return nil, nil, err

@@ -24,6 +24,9 @@ var parseTests = []struct {
 	{"tlsd's option", []string{"-k", "x", "-O", "f", "prog"}, "unknown option -O"},
 	{"no prog", []string{"-k", "x"}, "no program"},
 	{"help", []string{"--help"}, "help"},
+	{"verify report", []string{"-n", "-k", "mx.example", "--verify-report", "prog"}, ""},
+	{"verify report without -n", []string{"-k", "mx.example", "--verify-report", "prog"}, "needs -n"},
+	{"verify report and no verify", []string{"-n", "--no-verify-cert", "--verify-report", "prog"}, "exclude each other"},
 }
 
 func TestParseArgs(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tlschain/tlschain/pkg/dane"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/ticketkeys"
@@ -61,6 +62,11 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 			return nil, err
 		}
 	}
+	if !c.Server && !c.NoVerify {
+		if err := m.loadTLSA(c, env); err != nil {
+			return nil, err
+		}
+	}
 	if c.Server && c.OCSPFile != "" {
 		der, err := readFile("OCSP staple", c.OCSPFile)
 		if err != nil {
@@ -84,6 +90,29 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 		}
 	}
 	return m, nil
+}
+
+// loadTLSA takes the server's TLSA records from TLSA (set by tlsa-lookup
+// from a DNSSEC-secure answer) for the engine's DANE check, with the base
+// name from TLSA_BASENAME, else -k. Records with unknown parameters are
+// passed on (the engine ignores them); bad syntax is a configuration
+// error rather than a silent fall back to PKIX.
+func (m *Material) loadTLSA(c *Config, env *ucspi.Env) error {
+	text, ok := env.Get(ucspi.TLSA)
+	if !ok || text == "" {
+		return nil
+	}
+	rs, err := dane.Parse(text)
+	if err != nil {
+		return exitcode.Config("use", ucspi.TLSA, err)
+	}
+	base, _ := env.Get(ucspi.TLSABaseName)
+	if base == "" {
+		base = c.ServerName
+	}
+	m.Setup.TLSABase = base
+	m.Setup.TLSA = dane.Format(rs)
+	return nil
 }
 
 // loadDefaultPair reads CERTFILE and KEYFILE. An empty KEYFILE means the

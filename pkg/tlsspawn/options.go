@@ -28,6 +28,7 @@ type Config struct {
 	// Engine options, passed on to tlswrap.
 	ServerName     string // tlsc -k: SNI sent and name verified
 	NoVerify       bool   // tlsc --no-verify-cert
+	VerifyReport   bool   // tlsc --verify-report: report SSL_PEER_VERIFY, never fail on it
 	ClientCert     bool   // tlsd -y: require one; tlsc -y: send CERTFILE/KEYFILE
 	RequestCert    bool   // tlsd -Y: ask for an optional client certificate
 	SNILevel       int    // tlsd -k 0|1|2
@@ -195,6 +196,12 @@ func (c *Config) Check() error {
 	if c.Server && c.ClientCert && c.RequestCert {
 		return errors.New("options -y and -Y exclude each other")
 	}
+	if c.NoVerify && c.VerifyReport {
+		return errors.New("options --no-verify-cert and --verify-report exclude each other")
+	}
+	if c.VerifyReport && !c.Delayed {
+		return errors.New("option --verify-report needs -n: only a delayed-mode app reads the report")
+	}
 	if !c.Server && c.NetRead == c.NetWrite {
 		return errors.New("options -6 and -7 need two different fds")
 	}
@@ -219,6 +226,9 @@ func (c *Config) EngineArgs() []string {
 		}
 		if c.NoVerify {
 			a = append(a, "-N")
+		}
+		if c.VerifyReport {
+			a = append(a, "-V")
 		}
 		if c.ClientCert {
 			a = append(a, "-y")

@@ -108,6 +108,12 @@ func TestEngineArgs(t *testing.T) {
 	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
+	c = NewConfig(false)
+	c.ServerName, c.VerifyReport = "mx.example", true
+	want = []string{"tlswrap", "-c", "-k", "mx.example", "-V"}
+	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("client args %q, want %q", got, want)
+	}
 }
 
 // pki writes a throwaway CA-less pair of self-signed ECDSA certificates.
@@ -250,6 +256,25 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "client cert missing", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, code: 100, msg: "CERTFILE not set"},
+		{name: "client TLSA", opts: func(c *Config) { c.ServerName = "mx.test" },
+			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 " + strings.Repeat("AB", 32) + ";9 9 9 00"}, check: func(t *testing.T, m *Material) {
+				if m.Setup.TLSABase != "mx.test" || m.Setup.TLSA != "3 1 1 "+strings.Repeat("ab", 32)+";9 9 9 00" {
+					t.Errorf("TLSA %q base %q", m.Setup.TLSA, m.Setup.TLSABase)
+				}
+			}},
+		{name: "client TLSA base name", opts: func(c *Config) { c.ServerName = "mx.test" },
+			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 00", "TLSA_BASENAME=mx.base.test"}, check: func(t *testing.T, m *Material) {
+				if m.Setup.TLSABase != "mx.base.test" {
+					t.Errorf("base %q", m.Setup.TLSABase)
+				}
+			}},
+		{name: "client TLSA ignored without verification", opts: func(c *Config) { c.NoVerify = true },
+			env: []string{"TLSA=3 1 1 00"}, check: func(t *testing.T, m *Material) {
+				if m.Setup.TLSA != "" {
+					t.Error("TLSA sent for --no-verify-cert")
+				}
+			}},
+		{name: "client bad TLSA", env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 xyz"}, code: 96, msg: "unable to use TLSA"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
