@@ -22,17 +22,19 @@ import (
 
 const name = "ucspi-starttls"
 
-const usage = "ucspi-starttls [-s] [-m] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
+const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-e name] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
 
 const help = "usage: " + usage + `
 
   -s       server mode: stand between a client and prog (default)
-  -c       client mode (planned; refused for now)
+  -c       client mode: under tlsc -n, STARTTLS for an unmodified client prog (smtp)
   -m       mandatory: require STARTTLS before authentication and mail (also UCSPITLS=! or @)
   -t secs  cleartext-phase timeout: client silence, app greeting, handshake report (default 300)
   -l bytes longest command line, CRLF included (default smtp 512, pop3 512, imap 8192)
   -q       quiet: warnings only
   -v       verbose: log each STARTTLS step
+  -p policy  client mode: none, may, encrypt, verify, dane, dane-only (default $STARTTLS_POLICY, else may)
+  -e name  client mode: the EHLO name (default $TCPLOCALHOST, else localhost)
 `
 
 // Exit codes of the session itself; otherwise the app's own exit status.
@@ -49,11 +51,14 @@ type config struct {
 	maxLine   int
 	level     int
 	prog      []string
+	client    bool   // -c
+	policy    string // -p (client mode)
+	helo      string // -e (client mode)
 }
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{timeout: 300 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:h")
+	p := getopt.New(args, "scmqvt:l:hp:e:")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -64,8 +69,13 @@ func parseArgs(args []string) (*config, error) {
 		}
 		switch o.Name {
 		case "s":
+			c.client = false
 		case "c":
-			return nil, exitcode.UsageError("client mode -c is not implemented yet")
+			c.client = true
+		case "p":
+			c.policy = o.Arg
+		case "e":
+			c.helo = o.Arg
 		case "m":
 			c.mandatory = true
 		case "q":
@@ -114,6 +124,9 @@ func Main(argv, envp []string) int {
 	}
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
+	}
+	if cfg.client {
+		return clientMain(cfg, envp)
 	}
 	log := logline.New(name)
 	log.Level = cfg.level
