@@ -29,7 +29,7 @@ func stcData(name string) string {
 func stcServer(t *testing.T, dir, stem string, offer bool) int {
 	t.Helper()
 	need(t, "/usr/sbin/mailfront")
-	env := baseEnv("CERTFILE="+dir+"/"+stem+".crt", "KEYFILE="+dir+"/"+stem+".key", )
+	env := baseEnv("CERTFILE="+dir+"/"+stem+".crt", "KEYFILE="+dir+"/"+stem+".key")
 	if offer {
 		env = append(env, "UCSPITLS=")
 	}
@@ -362,4 +362,3 @@ func TestStarttlsClientEHLOName(t *testing.T) {
 		}
 	}
 }
-
