@@ -362,3 +362,84 @@ func TestStarttlsClientEHLOName(t *testing.T) {
 		}
 	}
 }
+
+// fakeDNS answers every TLSA query on 127.0.0.1 with records, the AD bit
+// set when secure, or rcode when it is not 0.
+func fakeDNS(t *testing.T, secure bool, rcode int, rdata ...[]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			end := 12
+			for end < n && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			end += 5
+			if end > n {
+				continue
+			}
+			b := append([]byte(nil), q[:end]...)
+			flags := uint16(0x8180) | uint16(rcode)
+			if secure {
+				flags |= 1 << 5
+			}
+			b[2], b[3] = byte(flags>>8), byte(flags)
+			b[6], b[7] = 0, byte(len(rdata))
+			for _, rd := range rdata {
+				b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
+				b = append(b, rd...)
+			}
+			pc.WriteTo(b, from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// TestTLSALookup: tlsa-lookup sets TLSA and TLSA_BASENAME only from an
+// answer with the AD bit; without AD, or with no records, it removes them
+// (a stale TLSA from the caller too); a SERVFAIL or a silent resolver is
+// a temporary failure (111), never a silent fall back.
+func TestTLSALookup(t *testing.T) {
+	rd := append([]byte{3, 1, 1}, make([]byte, 32)...)
+	show := []string{"sh", "-c", `echo "TLSA=${TLSA-unset} BASE=${TLSA_BASENAME-unset}"`}
+	tests := []struct {
+		name   string
+		secure bool
+		rcode  int
+		rdata  [][]byte
+		code   int
+		out    string
+	}{
+		{"secure", true, 0, [][]byte{rd, {2, 0, 1, 0xab}}, 0, "TLSA=3 1 1 " + strings.Repeat("00", 32) + ";2 0 1 ab BASE=mx.example\n"},
+		{"insecure", false, 0, [][]byte{rd}, 0, "TLSA=unset BASE=unset\n"},
+		{"secure denial", true, 3, nil, 0, "TLSA=unset BASE=unset\n"},
+		{"no records", true, 0, nil, 0, "TLSA=unset BASE=unset\n"},
+		{"servfail", false, 2, nil, 111, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeDNS(t, tc.secure, tc.rcode, tc.rdata...)
+			r := run(t, baseEnv("TLSA=3 1 1 stale"), "", bin("tlsa-lookup"), append([]string{"-r", addr, "-t", "2", "MX.example."}, show...)...)
+			if r.Code != tc.code || r.Stdout != tc.out {
+				t.Fatalf("exit %d stdout %q stderr %s", r.Code, r.Stdout, r.Stderr)
+			}
+		})
+	}
+	// A resolver that never answers: 111 after two tries.
+	pc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer pc.Close()
+	r := run(t, baseEnv(), "", bin("tlsa-lookup"), append([]string{"-r", pc.LocalAddr().String(), "-t", "1", "mx.example"}, show...)...)
+	if r.Code != 111 || !strings.Contains(r.Stderr, "tlsa-lookup: fatal: unable to look up TLSA _25._tcp.mx.example") {
+		t.Fatalf("silent resolver: exit %d stderr %s", r.Code, r.Stderr)
+	}
+}
