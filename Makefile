@@ -1,4 +1,4 @@
-# tlschain — see README.md. Targets: build check demo bench fuzz install clean size.
+# tlschain — see README.md. Targets: build check demo bench fuzz soak install clean size.
 GO        ?= go
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -11,7 +11,7 @@ TEST_PKGS := openssl ucspi-tcp-ipv6 gnutls-bin swaks socat stunnel4 mailfront \
 	popa3d cvm s6 execline testssl.sh hyperfine libio-socket-ssl-perl \
 	libnet-ssleay-perl procps iproute2 haproxy util-linux
 
-.PHONY: all build check deps vet unit blackbox demo bench fuzz install clean size
+.PHONY: all build check deps vet unit blackbox demo bench fuzz install clean size soak
 
 all: build
 
@@ -68,3 +68,8 @@ size: build
 
 clean:
 	rm -rf $(BIN)
+
+# soak: thousands of TLS and STARTTLS sessions above the limits, with faults
+# (loopback only, about 2 minutes; SOAK_DURATION sets the load phase).
+soak: build
+	@TLSCHAIN_BIN=$(BIN) sh t/soak/run.sh

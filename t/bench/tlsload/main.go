@@ -4,6 +4,7 @@
 //	tlsload lat  addr count             connect to first app byte, median and p90 in ms
 //	tlsload tcp  addr conc seconds      plain TCP connect-read-to-EOF, repeated
 //	tlsload bulk-inproc megabytes       Go's own TLS over loopback TCP in one process, MB/s
+//	tlsload send addr megabytes         plain TCP: send, half-close, read the reply to EOF; MB/s
 //	tlsload freeport                    print a free loopback port
 //	tlsload idle addr n seconds         hold n TLS connections open and idle, then close them
 //
@@ -56,6 +57,9 @@ func main() {
 		n, _ := strconv.Atoi(os.Args[3])
 		secs, _ := strconv.Atoi(os.Args[4])
 		os.Stdout.WriteString(strconv.Itoa(idle(os.Args[2], n, time.Duration(secs)*time.Second)) + "\n")
+	case "send":
+		mb, _ := strconv.Atoi(os.Args[3])
+		os.Stdout.WriteString(strconv.FormatFloat(send(os.Args[2], mb), 'f', 0, 64) + "\n")
 	case "bulk-inproc":
 		mb, _ := strconv.Atoi(os.Args[2])
 		os.Stdout.WriteString(strconv.FormatFloat(inproc(mb), 'f', 0, 64) + "\n")
@@ -201,4 +205,26 @@ func idle(addr string, n int, d time.Duration) int {
 		c.Close()
 	}
 	return len(conns)
+}
+
+// send writes mb MiB of zeros over plain TCP, half-closes, reads the reply
+// until EOF and returns MB/s for the whole exchange.
+func send(addr string, mb int) float64 {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	buf := make([]byte, 256<<10)
+	total := int64(mb) << 20
+	t0 := time.Now()
+	for sent := int64(0); sent < total; sent += int64(len(buf)) {
+		if _, err := c.Write(buf); err != nil {
+			return -1
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, c)
+	return float64(total) / 1e6 / time.Since(t0).Seconds()
 }
