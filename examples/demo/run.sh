@@ -57,6 +57,11 @@ if [ -s "$W/smtp.port" ] || [ -x /usr/sbin/mailfront ]; then
 	echo "STARTTLS SMTP (mailfront behind ucspi-starttls) on port $SMTP_PORT:"
 	echo "    openssl s_client -starttls smtp -connect 127.0.0.1:$SMTP_PORT -CAfile $W/ca.pem -quiet"
 	echo "    swaks --server 127.0.0.1:$SMTP_PORT --tls --to you@example.org --from me@example.org"
+	echo
+	echo "Our own outbound chain sends a message to it (tcpclient → tlsc -n → ucspi-starttls -c -p verify):"
+	printf 'Subject: demo\n\nhello over STARTTLS\n' |
+		CAFILE="$W/ca.pem" PORT=$SMTP_PORT FROM=me@example.org TO=you@example.org \
+		sh examples/outbound/send.sh localhost verify 2>&1 | sed 's/^/    /'
 else
 	echo
 	echo "(install mailfront to get the STARTTLS SMTP service too)"
