@@ -7,10 +7,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -269,9 +271,14 @@ func TestTicketResumption(t *testing.T) {
 		if sst.DidResume != (i == 1) {
 			t.Fatalf("engine %d: resumed %v", i, sst.DidResume)
 		}
-		rep := buildReport(&sst, true, "", "")
-		if want := map[bool]string{false: "0", true: "1"}[i == 1]; rep[len(rep)-2].Value != want {
-			t.Fatalf("SSL_SESSION_RESUMED %v", rep[len(rep)-2])
+		var resumed ucspi.Var
+		for _, v := range buildReport(&sst, true, "", "") {
+			if v.Name == ucspi.SSLSessionResumed {
+				resumed = v
+			}
+		}
+		if want := map[bool]string{false: "0", true: "1"}[i == 1]; resumed.Value != want {
+			t.Fatalf("SSL_SESSION_RESUMED %v", resumed)
 		}
 	}
 }
@@ -393,5 +400,26 @@ func TestHelpListsOptions(t *testing.T) {
 		if !strings.Contains(help, "\n  -"+string(c)+" ") {
 			t.Errorf("help lacks -%c", c)
 		}
+	}
+}
+
+// SSL_PEER_SPKI_HASH is the SHA-256 of the leaf's SubjectPublicKeyInfo,
+// what a TLSA "3 1 1" record holds; SSL_PEER_CERT_HASH that of the DER.
+func TestReportSPKIHash(t *testing.T) {
+	p := pair(t, ecKey, "host.example")
+	blk, _ := pem.Decode(p.CertPEM)
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	der := sha256.Sum256(leaf.Raw)
+	cs := &tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf}}
+	got := map[string]string{}
+	for _, v := range buildReport(cs, false, "k", "verified") {
+		got[v.Name] = v.Value
+	}
+	if got[ucspi.SSLPeerSPKIHash] != "SHA256:"+hex.EncodeToString(spki[:]) || got[ucspi.SSLPeerCertHash] != "SHA256:"+hex.EncodeToString(der[:]) {
+		t.Fatalf("spki %s cert %s", got[ucspi.SSLPeerSPKIHash], got[ucspi.SSLPeerCertHash])
 	}
 }

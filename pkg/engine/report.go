@@ -208,6 +208,12 @@ func buildReport(cs *tls.ConnectionState, server bool, clientSNI, verify string)
 	}
 	vars = append(vars, opt(ucspi.SSLALPN, cs.NegotiatedProtocol), set(ucspi.SSLSessionResumed, resumed),
 		opt(ucspi.SSLPeerVerify, verify))
+	if leaf != nil {
+		sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+		vars = append(vars, set(ucspi.SSLPeerSPKIHash, "SHA256:"+hex.EncodeToString(sum[:])))
+	} else {
+		vars = append(vars, unset(ucspi.SSLPeerSPKIHash))
+	}
 	return vars
 }
 

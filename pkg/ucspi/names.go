@@ -90,6 +90,11 @@ const (
 	// verified (PKIX and name), dane-ee, dane-ta, untrusted:<reason>
 	// (only with tlsc --verify-report) or none (--no-verify-cert).
 	SSLPeerVerify = "SSL_PEER_VERIFY"
+	// SSLPeerSPKIHash is "SHA256:<hex>" of the peer leaf's
+	// SubjectPublicKeyInfo DER: what a DANE "3 1 1" record or a pin
+	// names, matched from the report without the engine knowing the
+	// name (ucspi-starttls's client-certificate DANE, policy pins).
+	SSLPeerSPKIHash = "SSL_PEER_SPKI_HASH"
 )
 
 // Variables of outbound STARTTLS and DANE (tlsa-lookup, tlsc,
@@ -104,6 +109,9 @@ const (
 	// StarttlsPolicy is ucspi-starttls -c's policy when -p is not given:
 	// none, may, encrypt, verify, dane, dane-only.
 	StarttlsPolicy = "STARTTLS_POLICY"
+	// StarttlsDomain is the destination (recipient) domain whose entry
+	// ucspi-starttls -c -P looks up when -d is not given.
+	StarttlsDomain = "STARTTLS_DOMAIN"
 )
 
 // CertFilePrefix and KeyFilePrefix start the per-name SNI pairs
@@ -119,7 +127,7 @@ var ReportVars = []string{
 	SSLProtocol, SSLCipher, SSLSNIServerName, SSLPeerCertHash,
 	SSLPeerCertSubject, SSLClientSDN, SSLClientSDNCN, SSLClientIDN,
 	SSLClientVerify, SSLServerSDN, SSLALPN, SSLSessionResumed,
-	SSLPeerVerify,
+	SSLPeerVerify, SSLPeerSPKIHash,
 }
 
 // TCPVars lists the variables tcpserver and tcpclient own; each connection
