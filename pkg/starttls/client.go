@@ -116,16 +116,11 @@ func clientMain(cfg *config, envp []string) int {
 	log := logline.New(name)
 	log.Level = cfg.level
 	env := ucspi.NewEnv(envp)
-	if cfg.proto != "smtp" {
-		return exitcode.ReportUsage(name, usage, exitcode.UsageError("client mode speaks smtp only"))
+	dest, err := lookupDest(cfg, env, log)
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
 	}
-	polName := cfg.policy
-	if polName == "" {
-		polName, _ = env.Get(ucspi.StarttlsPolicy)
-	}
-	if polName == "" {
-		polName = "may"
-	}
+	polName := dest.policyName(cfg.policy, env)
 	tlsa, haveTLSA := env.Get(ucspi.TLSA)
 	pol, err := resolvePolicy(polName, tlsa, haveTLSA)
 	if err != nil {
@@ -150,6 +145,7 @@ func clientMain(cfg *config, envp []string) int {
 		pid:  strconv.Itoa(getpid()), ip: field(ip), port: field(port), host: field(host),
 		proto: "-", cipher: "-", verify: verifyCleartext,
 	}
+	dest.apply(c)
 	c.rd = lineproto.NewReader(c.conn, 0)
 	return c.run()
 }
@@ -170,7 +166,7 @@ func (c *client) maxLine() int {
 }
 
 func (c *client) run() int {
-	out, reason := c.negotiate()
+	out, reason := c.negotiateProto()
 	fields := []string{"pid", c.pid, "ip", c.ip, "port", c.port, "host", c.host, "policy", c.pol.name,
 		"tls", c.proto, "cipher", c.cipher, "verify", c.verify}
 	switch out {
@@ -185,7 +181,7 @@ func (c *client) run() int {
 		return c.answerProg(c.greeting)
 	}
 	c.log.Warn(append(fields, "deferred", reason)...)
-	return c.answerProg([]byte(replyDefer + "TLS policy " + c.pol.name + ": " + reason + "\r\n"))
+	return c.answerProg(c.deferReply(reason))
 }
 
 // negotiate runs the cleartext phase and returns what to do, with the
@@ -327,7 +323,7 @@ func (c *client) reply() (*smtpReply, error) {
 func (c *client) send(s string) error { return writeNet(c.conn.wfd, []byte(s)) }
 
 // quit ends the cleartext session politely; errors do not matter.
-func (c *client) quit() { c.send("QUIT\r\n") }
+func (c *client) quit() { c.send(c.quitCmd()) }
 
 // decline closes the UCSPI-TLS fds: the engine sees EOF on its control
 // socket and exits without touching the connection.
@@ -343,7 +339,7 @@ func (c *client) decline() {
 // quitTLS sends QUIT inside TLS and waits a little for the server to
 // close, so that the engine ends cleanly.
 func (c *client) quitTLS() {
-	writeNet(c.tls.wr, []byte("QUIT\r\n"))
+	writeNet(c.tls.wr, []byte(c.quitCmd()))
 	unix.Close(c.tls.wr)
 	drain(c.tls.rd, 2*time.Second)
 	unix.Close(c.tls.rd)
