@@ -16,7 +16,7 @@ const (
 // policy is the client's TLS security level in Postfix's sense
 // (smtp_tls_security_level), resolved against the TLSA records.
 type policy struct {
-	name      string // as given: none, may, encrypt, verify, dane, dane-only
+	name      string // as given: none, may, encrypt, verify, secure, dane, dane-only, fingerprint
 	tls       bool   // try STARTTLS at all
 	mandatory bool   // no cleartext: defer instead
 	// accept says whether a handshake with this SSL_PEER_VERIFY value
@@ -52,9 +52,17 @@ func resolvePolicy(name string, tlsa string, haveTLSA bool) (*policy, error) {
 	case "may":
 	case "encrypt":
 		p.mandatory = true
-	case "verify":
+	case "verify", "secure":
+		// secure is verify with the MX hosts limited to the destination
+		// and its subdomains: the limit is the policy table's (-P).
 		p.mandatory = true
 		p.accept = func(v string) bool { return v == verifyPKIX }
+	case "fingerprint":
+		// The pins come from the policy table (-P); without them nothing
+		// can match, so defer before anything is sent.
+		p.mandatory = true
+		p.accept = func(string) bool { return false }
+		p.refuse = "no-pins"
 	case "dane", "dane-only":
 		switch {
 		case usable > 0:
@@ -67,7 +75,7 @@ func resolvePolicy(name string, tlsa string, haveTLSA bool) (*policy, error) {
 			p.mandatory = true
 		}
 	default:
-		return nil, exitcode.UsageError("unknown policy " + quoteArg(name) + " (none, may, encrypt, verify, dane or dane-only)")
+		return nil, exitcode.UsageError("unknown policy " + quoteArg(name) + " (none, may, encrypt, verify, secure, dane, dane-only or fingerprint)")
 	}
 	return p, nil
 }

@@ -89,6 +89,8 @@ func TestResolvePolicy(t *testing.T) {
 		{"dane", "garbage", true, true, true, "", "untrusted:x", ""},
 		{"dane-only", "", false, true, true, "no-usable-tlsa", "", ""},
 		{"dane-only", ee, true, true, true, "", "dane-ta", "untrusted:dane-mismatch"},
+		{"secure", "", false, true, true, "", "verified", "untrusted:x"},
+		{"fingerprint", "", false, true, true, "no-pins", "", "verified"},
 	}
 	for _, tc := range tests {
 		p, err := resolvePolicy(tc.name, tc.tlsa, tc.have)
@@ -100,7 +102,7 @@ func TestResolvePolicy(t *testing.T) {
 			t.Errorf("%s %q: %+v", tc.name, tc.tlsa, p)
 		}
 	}
-	if _, err := resolvePolicy("secure", "", false); err == nil {
+	if _, err := resolvePolicy("must", "", false); err == nil {
 		t.Error("unknown policy accepted")
 	}
 }

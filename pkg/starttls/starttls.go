@@ -22,7 +22,7 @@ import (
 
 const name = "ucspi-starttls"
 
-const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-e name] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
+const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-H host] [-e name] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
 
 const help = "usage: " + usage + `
 
@@ -33,8 +33,11 @@ const help = "usage: " + usage + `
   -l bytes longest command line, CRLF included (default smtp 512, pop3 512, imap 8192)
   -q       quiet: warnings only
   -v       verbose: log each STARTTLS step
-  -p policy  client mode: none, may, encrypt, verify, dane, dane-only (default $STARTTLS_POLICY, else may)
+  -p policy  client mode: none, may, encrypt, verify, secure, dane, dane-only, fingerprint (default $STARTTLS_POLICY, else may)
   -e name  client mode: the EHLO name (default $TCPLOCALHOST, else localhost)
+  -P table client mode: per-destination policy table compiled by tlspolicy (doc/policy.md)
+  -d domain  client mode: the destination domain looked up in -P (default $STARTTLS_DOMAIN)
+  -H host  client mode: the MX host name checked against the entry's mx= (default $TLSA_BASENAME, else $TCPREMOTEHOST)
 `
 
 // Exit codes of the session itself; otherwise the app's own exit status.
@@ -54,11 +57,14 @@ type config struct {
 	client    bool   // -c
 	policy    string // -p (client mode)
 	helo      string // -e (client mode)
+	table     string // -P (client mode)
+	domain    string // -d (client mode)
+	mxHost    string // -H (client mode)
 }
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{timeout: 300 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:hp:e:")
+	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -76,6 +82,12 @@ func parseArgs(args []string) (*config, error) {
 			c.policy = o.Arg
 		case "e":
 			c.helo = o.Arg
+		case "P":
+			c.table = o.Arg
+		case "d":
+			c.domain = o.Arg
+		case "H":
+			c.mxHost = o.Arg
 		case "m":
 			c.mandatory = true
 		case "q":
