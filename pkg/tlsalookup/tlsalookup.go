@@ -13,13 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/dane"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -36,8 +35,6 @@ const help = "usage: " + usage + `
   -q         log warnings only
   -v         log the outcome of each lookup
 `
-
-const resolvConf = "/etc/resolv.conf"
 
 type config struct {
 	port     int
@@ -93,7 +90,7 @@ func parseArgs(args []string) (*config, error) {
 		return nil, errors.New("need a host and a program")
 	}
 	c.host = strings.ToLower(strings.TrimSuffix(rest[0], "."))
-	if _, err := buildQuery(0, "_25._tcp."+c.host); err != nil {
+	if !tlsadns.ValidName("_25._tcp." + c.host) {
 		return nil, errors.New("bad host name " + strconv.Quote(rest[0]))
 	}
 	c.prog = rest[1:]
@@ -117,13 +114,13 @@ func Main(argv, envp []string) int {
 
 	server := c.resolver
 	if server == "" {
-		if server, err = systemResolver(); err != nil {
+		if server, err = tlsadns.SystemResolver(); err != nil {
 			return exitcode.Report(name, err)
 		}
 	}
 	ap, _ := netip.ParseAddrPort(server)
 	qname := "_" + strconv.Itoa(c.port) + "._tcp." + c.host
-	a, err := lookup(ap, qname, c.timeout)
+	a, err := tlsadns.Lookup(ap, qname, c.timeout)
 	if err != nil {
 		// RFC 7672 §2.2: a failed TLSA lookup makes the host unusable
 		// (it may be an attack on a signed zone): defer, do not go on
@@ -133,107 +130,22 @@ func Main(argv, envp []string) int {
 	records := dane.Usable(nil)
 	outcome := ""
 	switch {
-	case a.rcode == 3 || a.rcode == 0 && len(a.records) == 0:
+	case a.Rcode == 3 || a.Rcode == 0 && len(a.Records) == 0:
 		outcome = "none"
-	case a.rcode != 0:
+	case a.Rcode != 0:
 		return exitcode.Report(name, exitcode.Temp("look up", "TLSA "+qname+" at "+server,
-			errors.New("resolver answered rcode "+strconv.Itoa(a.rcode))))
-	case !a.ad:
+			errors.New("resolver answered rcode "+strconv.Itoa(a.Rcode))))
+	case !a.AD:
 		outcome = "insecure"
 	case !c.trustAny && !ap.Addr().Unmap().IsLoopback():
 		outcome = "insecure"
 		log.Warn("host", c.host, "resolver", server, "AD bit not trusted from a non-loopback resolver (use -A)")
 	default:
-		records = a.records
+		records = a.Records
 		outcome = "secure"
 		env.Set(ucspi.TLSA, dane.Format(records))
 		env.Set(ucspi.TLSABaseName, c.host)
 	}
 	log.Debug("host", c.host, "tlsa", outcome, "records", strconv.Itoa(len(records)), "usable", strconv.Itoa(len(dane.Usable(records))))
 	return exitcode.Report(name, chain.Exec(c.prog, env.Environ()))
-}
-
-// systemResolver returns the first nameserver of /etc/resolv.conf.
-func systemResolver() (string, error) {
-	b, err := os.ReadFile(resolvConf)
-	if err != nil {
-		return "", exitcode.Temp("read", resolvConf, err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "nameserver" {
-			if a, err := netip.ParseAddr(f[1]); err == nil {
-				return netip.AddrPortFrom(a.WithZone(""), 53).String(), nil
-			}
-		}
-	}
-	return "", exitcode.Config("find", "a nameserver in "+resolvConf, errors.New("none listed"))
-}
-
-// lookup sends the query over UDP, twice at most, each try within d.
-func lookup(ap netip.AddrPort, qname string, d time.Duration) (*answer, error) {
-	var lastErr error
-	for try := 0; try < 2; try++ {
-		id := uint16(time.Now().UnixNano()>>7) ^ uint16(os.Getpid())
-		q, err := buildQuery(id, qname)
-		if err != nil {
-			return nil, err
-		}
-		msg, err := exchange(ap, q, d)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		return parseReply(msg, id)
-	}
-	return nil, lastErr
-}
-
-// exchange sends q to ap over a connected UDP socket and returns the
-// first datagram that comes back within d.
-func exchange(ap netip.AddrPort, q []byte, d time.Duration) ([]byte, error) {
-	addr := ap.Addr().Unmap()
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if addr.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: addr.As4()}
-	} else {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: addr.As16()}
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	if err := unix.Connect(fd, sa); err != nil {
-		return nil, err
-	}
-	if _, err := unix.Write(fd, q); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(d)
-	buf := make([]byte, 65535)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, errors.New("timed out")
-		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, int(left/time.Millisecond)+1)
-		if err == unix.EINTR || err == nil && n == 0 {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		n, err = unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
 }

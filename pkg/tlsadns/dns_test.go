@@ -1,4 +1,4 @@
-package tlsalookup
+package tlsadns
 
 import (
 	"encoding/binary"

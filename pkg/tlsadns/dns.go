@@ -1,4 +1,7 @@
-package tlsalookup
+// Package tlsadns asks a resolver for TLSA records (RFC 6698) in one UDP
+// query with the AD bit set and parses the answer: the DNS code of
+// tlsa-lookup, shared with ucspi-starttls's client-certificate DANE check.
+package tlsadns
 
 import (
 	"encoding/binary"
