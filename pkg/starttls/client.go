@@ -245,35 +245,7 @@ func (c *client) negotiate() (outcome, string) {
 		c.decline()
 		return goDefer, "starttls-reply-multiline"
 	}
-	vars, err := c.handshake()
-	if err != nil {
-		// The connection is unusable now, whatever the policy.
-		return goDefer, "handshake-failed"
-	}
-	c.vars = vars
-	c.proto, c.cipher, c.verify = "-", "-", "unknown"
-	for _, v := range vars {
-		if v.Unset {
-			continue
-		}
-		switch v.Name {
-		case ucspi.SSLProtocol:
-			c.proto = logline.Safe(v.Value)
-		case ucspi.SSLCipher:
-			c.cipher = logline.Safe(v.Value)
-		case ucspi.SSLPeerVerify:
-			c.verify = logline.Safe(v.Value)
-		case ucspi.SSLSNIServerName:
-			if c.host == "-" {
-				c.host = logline.Safe(v.Value)
-			}
-		}
-	}
-	if !c.pol.accept(c.verify) {
-		c.quitTLS()
-		return goDefer, "verification-" + c.verify
-	}
-	return goTLS, ""
+	return c.switchTLS()
 }
 
 // noTLS is the end of a session without STARTTLS: cleartext where the
