@@ -86,6 +86,11 @@ func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config,
 			// sending tickets would only cost time and bytes.
 			cfg.SessionTicketsDisabled = true
 		}
+		if o.anyCert {
+			// -A: the certificate is asked for and reported (hashes),
+			// never verified here; the app decides (DANE client auth).
+			cfg.ClientAuth = tls.RequestClientCert
+		}
 		if o.clientCert || o.optionalCert {
 			if pool == nil {
 				return nil, nil, exitcode.Config("verify", "client certificates", errors.New("no CA certificates in the setup (CAFILE or CADIR)"))

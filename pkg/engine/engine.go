@@ -168,7 +168,11 @@ func (e *engine) run() int {
 
 	cs := tc.ConnectionState()
 	if cmd == 'Y' {
-		writeAll(controlFD, ucspi.EncodeReport(buildReport(&cs, e.o.server, e.o.serverName, peerVerify(e.o, ver))))
+		vars := buildReport(&cs, e.o.server, e.o.serverName, peerVerify(e.o, ver))
+		if e.o.anyCert {
+			vars = generous(vars)
+		}
+		writeAll(controlFD, ucspi.EncodeReport(vars))
 	}
 	unix.Close(controlFD)
 	resumed := "0"

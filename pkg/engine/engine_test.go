@@ -361,6 +361,8 @@ var optionTests = []struct {
 	{[]string{"-c"}, false},
 	{[]string{"-s", "-k", "x"}, false},
 	{[]string{"-c", "-N", "-Y"}, false},
+	{[]string{"-s", "-A"}, true},
+	{[]string{"-c", "-N", "-A"}, false},
 	{[]string{"-s", "-z", "3"}, false},
 	{[]string{"-s", "-m", "1.1"}, false},
 	{[]string{"-s", "-a", "a,,b"}, false},
@@ -421,5 +423,32 @@ func TestReportSPKIHash(t *testing.T) {
 	}
 	if got[ucspi.SSLPeerSPKIHash] != "SHA256:"+hex.EncodeToString(spki[:]) || got[ucspi.SSLPeerCertHash] != "SHA256:"+hex.EncodeToString(der[:]) {
 		t.Fatalf("spki %s cert %s", got[ucspi.SSLPeerSPKIHash], got[ucspi.SSLPeerCertHash])
+	}
+}
+
+// -A asks for any client certificate without CAs, and the report says
+// GENEROUS with the subject names removed and the hashes kept.
+func TestAnyClientCert(t *testing.T) {
+	p := pair(t, ecKey, "host.example")
+	local := func(int, crypto.PublicKey) crypto.Signer { return ecKey }
+	cfg, err := buildConfig(&options{server: true, anyCert: true, sniLevel: 1}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}}, local)
+	if err != nil || cfg.ClientAuth != tls.RequestClientCert || cfg.ClientCAs != nil {
+		t.Fatalf("config: %v %v", cfg.ClientAuth, err)
+	}
+	blk, _ := pem.Decode(p.CertPEM)
+	leaf, _ := x509.ParseCertificate(blk.Bytes)
+	cs := &tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf}}
+	got := map[string]ucspi.Var{}
+	for _, v := range generous(buildReport(cs, true, "", "")) {
+		got[v.Name] = v
+	}
+	if got[ucspi.SSLClientVerify].Value != "GENEROUS" || !got[ucspi.SSLClientSDN].Unset || !got[ucspi.SSLClientSDNCN].Unset ||
+		!got[ucspi.SSLClientIDN].Unset || got[ucspi.SSLPeerSPKIHash].Unset || got[ucspi.SSLPeerCertHash].Unset {
+		t.Fatalf("report %+v", got)
+	}
+	for _, v := range generous(buildReport(&tls.ConnectionState{Version: tls.VersionTLS13}, true, "", "")) {
+		if v.Name == ucspi.SSLClientVerify && v.Value != "NONE" {
+			t.Fatalf("no certificate: %+v", v)
+		}
 	}
 }

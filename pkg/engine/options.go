@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
+const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -23,6 +23,7 @@ const help = "usage: " + usage + `
   -V         client: verify the server certificate but never fail on it: report the result as SSL_PEER_VERIFY
   -y         server: require a client certificate; client: send the certificate of pair 0
   -Y         server: ask for an optional client certificate
+  -A         server: ask for any client certificate, verify nothing, report its hashes (SSL_CLIENT_VERIFY=GENEROUS)
   -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
   -K ms      handshake deadline in milliseconds, 0 = none (default 0)
   -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
@@ -44,6 +45,7 @@ type options struct {
 	verifyReport bool // -V
 	clientCert   bool // -y
 	optionalCert bool // -Y
+	anyCert      bool // -A: request, never verify (the app checks the hashes)
 	sniLevel     int
 	handshake    time.Duration
 	idle         time.Duration
@@ -65,7 +67,7 @@ var errHelp = errors.New("help")
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYz:K:I:SJm:a:jM:qv")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:qv")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -92,9 +94,11 @@ func parseOptions(args []string) (*options, error) {
 		case "V":
 			o.verifyReport = true
 		case "y":
-			o.clientCert, o.optionalCert = true, false
+			o.clientCert, o.optionalCert, o.anyCert = true, false, false
 		case "Y":
-			o.optionalCert, o.clientCert = true, false
+			o.optionalCert, o.clientCert, o.anyCert = true, false, false
+		case "A":
+			o.anyCert, o.clientCert, o.optionalCert = true, false, false
 		case "z":
 			n, err := getopt.Int(opt, 0, 2)
 			if err != nil {
@@ -163,8 +167,8 @@ func parseOptions(args []string) (*options, error) {
 			return nil, errors.New("options -k, -N and -V are for the client side (-c)")
 		}
 	case "c":
-		if o.optionalCert {
-			return nil, errors.New("option -Y is for the server side (-s)")
+		if o.optionalCert || o.anyCert {
+			return nil, errors.New("options -Y and -A are for the server side (-s)")
 		}
 		if o.noVerify && o.verifyReport {
 			return nil, errors.New("options -N and -V exclude each other")

@@ -231,3 +231,28 @@ func peerVerify(o *options, v *verifier) string {
 	}
 	return verifiedPKIX
 }
+
+// generous rewrites a server report for -A, where the client certificate
+// was requested but not verified: SSL_CLIENT_VERIFY becomes GENEROUS
+// (mod_ssl's optional_no_ca) when one was given, and the SSL_CLIENT_*
+// names are removed, so that no app takes an unverified subject for an
+// authenticated one. The hashes and SSL_PEER_CERT_SUBJECT stay.
+func generous(vars []ucspi.Var) []ucspi.Var {
+	given := false
+	for _, v := range vars {
+		if v.Name == ucspi.SSLPeerCertHash && !v.Unset {
+			given = true
+		}
+	}
+	for i, v := range vars {
+		switch v.Name {
+		case ucspi.SSLClientSDN, ucspi.SSLClientSDNCN, ucspi.SSLClientIDN:
+			vars[i] = ucspi.Var{Name: v.Name, Unset: true}
+		case ucspi.SSLClientVerify:
+			if given {
+				vars[i] = ucspi.Var{Name: v.Name, Value: "GENEROUS"}
+			}
+		}
+	}
+	return vars
+}

@@ -17,13 +17,15 @@ import (
 
 const name = "tlsd"
 
-const usage = "tlsd [-nqvyYSsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsd [-nqvyYASsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
 const help = "usage: " + usage + `
 
   -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
   -y          require a client certificate, verified against CAFILE/CADIR
   -Y          request a client certificate; a client without one is accepted
+  -A          request any client certificate and verify nothing: report its hashes (SSL_CLIENT_VERIFY=GENEROUS) for prog to check
+  --any-client-cert  the same as -A
   -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory)
   -K ms       handshake deadline in milliseconds; 0 = none (default)
   -I secs     idle limit after the handshake, in seconds; 0 = none (default)
@@ -55,8 +57,8 @@ var errHelp = errors.New("help")
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(true)
-	long := append([]string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert"}, tlsspawn.CommonLong...)
-	p := getopt.New(args, "hyYk:O:"+tlsspawn.CommonShort, long...)
+	long := append([]string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}, tlsspawn.CommonLong...)
+	p := getopt.New(args, "hyYAk:O:"+tlsspawn.CommonShort, long...)
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -79,6 +81,8 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 			c.ClientCert, c.RequestCert = true, false
 		case "Y", "request-client-cert":
 			c.RequestCert, c.ClientCert = true, false
+		case "A", "any-client-cert":
+			c.AnyClientCert = true
 		case "k", "sni-level":
 			if c.SNILevel, err = getopt.Int(o, 0, 2); err != nil {
 				return nil, nil, err

@@ -31,6 +31,7 @@ type Config struct {
 	VerifyReport   bool   // tlsc --verify-report: report SSL_PEER_VERIFY, never fail on it
 	ClientCert     bool   // tlsd -y: require one; tlsc -y: send CERTFILE/KEYFILE
 	RequestCert    bool   // tlsd -Y: ask for an optional client certificate
+	AnyClientCert  bool   // tlsd -A: ask for any client certificate, verify nothing (tlswrap -A)
 	SNILevel       int    // tlsd -k 0|1|2
 	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none
 	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
@@ -196,6 +197,9 @@ func (c *Config) Check() error {
 	if c.Server && c.ClientCert && c.RequestCert {
 		return errors.New("options -y and -Y exclude each other")
 	}
+	if c.Server && c.AnyClientCert && (c.ClientCert || c.RequestCert) {
+		return errors.New("option -A excludes -y and -Y")
+	}
 	if c.NoVerify && c.VerifyReport {
 		return errors.New("options --no-verify-cert and --verify-report exclude each other")
 	}
@@ -218,6 +222,8 @@ func (c *Config) EngineArgs() []string {
 			a = append(a, "-y")
 		} else if c.RequestCert {
 			a = append(a, "-Y")
+		} else if c.AnyClientCert {
+			a = append(a, "-A")
 		}
 	} else {
 		a = append(a, "-c")
