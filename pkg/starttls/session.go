@@ -310,6 +310,7 @@ func (s *session) startTLS() (int, bool) {
 	env.Unset(ucspi.UCSPITLS)
 	env.Unset(ucspi.ReportVars...)
 	env.Apply(vars)
+	s.daneClient(env, vars)
 	a, err := startApp(s.path, s.cfg.prog, env.Environ())
 	if err != nil {
 		s.log.Warn("pid", s.pid, "ip", s.peer, err.Error())

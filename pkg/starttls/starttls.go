@@ -5,7 +5,9 @@
 package starttls
 
 import (
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tlschain/tlschain/pkg/chain"
@@ -17,12 +19,13 @@ import (
 	"github.com/tlschain/tlschain/pkg/lineproto/pop3"
 	"github.com/tlschain/tlschain/pkg/lineproto/smtp"
 	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
 const name = "ucspi-starttls"
 
-const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-H host] [-e name] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
+const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-H host] [-e name] [-D prefix] [-r ip:port] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
 
 const help = "usage: " + usage + `
 
@@ -37,6 +40,8 @@ const help = "usage: " + usage + `
   -e name  client mode: the EHLO name (default $TCPLOCALHOST, else localhost)
   -P table client mode: per-destination policy table compiled by tlspolicy (doc/policy.md)
   -d domain  client mode: the destination domain looked up in -P (default $STARTTLS_DOMAIN)
+  -D prefix  server mode (smtp): DANE client authentication: match the client certificate (tlsd -A) with the TLSA records at prefix.<EHLO name>, e.g. _25._tcp
+  -r ip:port  with -D: the DNS resolver (default: the first nameserver of /etc/resolv.conf); AD is trusted from loopback only
   -H host  client mode: the MX host name checked against the entry's mx= (default $TLSA_BASENAME, else $TCPREMOTEHOST)
 `
 
@@ -48,23 +53,25 @@ const (
 )
 
 type config struct {
-	proto     string
-	mandatory bool
-	timeout   time.Duration
-	maxLine   int
-	level     int
-	prog      []string
-	client    bool   // -c
-	policy    string // -p (client mode)
-	helo      string // -e (client mode)
-	table     string // -P (client mode)
-	domain    string // -d (client mode)
-	mxHost    string // -H (client mode)
+	proto      string
+	mandatory  bool
+	timeout    time.Duration
+	maxLine    int
+	level      int
+	prog       []string
+	client     bool   // -c
+	policy     string // -p (client mode)
+	helo       string // -e (client mode)
+	table      string // -P (client mode)
+	domain     string // -d (client mode)
+	mxHost     string // -H (client mode)
+	danePrefix string // -D (server mode)
+	resolver   string // -r (server mode, with -D)
 }
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{timeout: 300 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:")
+	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -88,6 +95,16 @@ func parseArgs(args []string) (*config, error) {
 			c.domain = o.Arg
 		case "H":
 			c.mxHost = o.Arg
+		case "D":
+			if !tlsadns.ValidName(o.Arg + ".example") {
+				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + quoteArg(o.Arg))
+			}
+			c.danePrefix = strings.TrimSuffix(o.Arg, ".")
+		case "r":
+			if _, err := netip.ParseAddrPort(o.Arg); err != nil {
+				return nil, exitcode.UsageError("option -r needs ip:port, not " + quoteArg(o.Arg))
+			}
+			c.resolver = o.Arg
 		case "m":
 			c.mandatory = true
 		case "q":
@@ -121,6 +138,9 @@ func parseArgs(args []string) (*config, error) {
 		return nil, exitcode.UsageError("unknown protocol " + rest[0] + " (smtp, pop3 or imap)")
 	}
 	c.prog = rest[1:]
+	if c.danePrefix != "" && (c.client || c.proto != "smtp") {
+		return nil, exitcode.UsageError("option -D is for server mode smtp")
+	}
 	return c, nil
 }
 
@@ -173,6 +193,7 @@ func Main(argv, envp []string) int {
 
 	// The app never gets the UCSPI-TLS fds: ucspi-starttls owns TLS.
 	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	env.Unset(ucspi.SSLClientDANE, ucspi.SSLClientDANEName) // only -D sets them, after TLS
 	path, err := chain.LookPath(cfg.prog[0], env.Environ())
 	if err != nil {
 		return exitcode.Report(name, err)

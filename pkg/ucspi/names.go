@@ -95,6 +95,11 @@ const (
 	// names, matched from the report without the engine knowing the
 	// name (ucspi-starttls's client-certificate DANE, policy pins).
 	SSLPeerSPKIHash = "SSL_PEER_SPKI_HASH"
+	// SSLClientDANE is ucspi-starttls -D's check of the client
+	// certificate against the TLSA records of the EHLO name: verified,
+	// failed or none. SSLClientDANEName is the EHLO name checked.
+	SSLClientDANE     = "SSL_CLIENT_DANE"
+	SSLClientDANEName = "SSL_CLIENT_DANE_NAME"
 )
 
 // Variables of outbound STARTTLS and DANE (tlsa-lookup, tlsc,

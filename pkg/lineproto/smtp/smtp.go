@@ -50,7 +50,8 @@ type Session struct {
 	atStart bool // data: the next fragment starts a line
 	bdat    int  // BDAT bytes still to pass to the app
 	ehlo    []string
-	appMid  bool // the app's last fragment ended inside a line
+	appMid  bool   // the app's last fragment ended inside a line
+	helo    string // the EHLO/HELO name given before TLS
 }
 
 // New returns a Session for cfg.
@@ -130,6 +131,9 @@ func (s *Session) Client(frag []byte, complete bool) {
 		return
 	}
 	s.ToApp = append(s.ToApp, frag...)
+	if (verb == "EHLO" || verb == "HELO") && !s.InTLS {
+		s.helo, _, _ = strings.Cut(strings.TrimSpace(rest), " ")
+	}
 	switch verb {
 	case "EHLO":
 		s.wait = waitEHLO
@@ -311,3 +315,8 @@ func (s *Session) Timeout() []byte { return []byte(ReplyTimeout + "\r\n") }
 
 // Unavailable implements lineproto.Session.
 func (s *Session) Unavailable() []byte { return []byte(ReplyUnavailable + "\r\n") }
+
+// HeloName returns the name of the client's last EHLO or HELO before TLS
+// ("" when none was given): peer text, unchecked. ucspi-starttls -D looks
+// up the TLSA records of this name for the client certificate.
+func (s *Session) HeloName() string { return s.helo }

@@ -172,3 +172,18 @@ func TestRewriteEHLO(t *testing.T) {
 		}
 	}
 }
+
+// HeloName is the last EHLO/HELO name before TLS; one given after TLS
+// does not change it.
+func TestHeloName(t *testing.T) {
+	s := New(lineproto.Config{TLS: true})
+	linetest.Run(s, []linetest.Step{{App: greet}, {Client: "HELO first.test\r\n"}, {App: "250 ok\r\n"},
+		{Client: "EHLO  Mx.Client.test extra\r\n"}, {App: ehlo}, {Client: "STARTTLS\r\n"},
+		{App: greet}, {Client: "EHLO after.test\r\n"}, {App: ehlo}})
+	if got := s.HeloName(); got != "Mx.Client.test" {
+		t.Fatalf("HeloName %q", got)
+	}
+	if got := New(lineproto.Config{}).HeloName(); got != "" {
+		t.Fatalf("no EHLO: %q", got)
+	}
+}
