@@ -25,7 +25,7 @@ import (
 
 const name = "ucspi-starttls"
 
-const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-H host] [-e name] [-D prefix] [-r ip:port] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
+const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-H host] [-e name] [-D prefix] [-r ip:port] [-g percent] [-q|-v] [-t secs] [-l bytes] smtp|pop3|imap prog..."
 
 const help = "usage: " + usage + `
 
@@ -42,6 +42,7 @@ const help = "usage: " + usage + `
   -d domain  client mode: the destination domain looked up in -P (default $STARTTLS_DOMAIN)
   -D prefix  server mode (smtp): DANE client authentication: match the client certificate (tlsd -A) with the TLSA records at prefix.<EHLO name>, e.g. _25._tcp
   -r ip:port  with -D: the DNS resolver (default: the first nameserver of /etc/resolv.conf); AD is trusted from loopback only
+  -g percent  server mode (smtp): answer MAIL before TLS with 451 4.7.0 in percent of sessions (0-100; $STARTTLS_DEGRADE overrides; $STARTTLS_DEGRADE_EXEMPT exempts)
   -H host  client mode: the MX host name checked against the entry's mx= (default $TLSA_BASENAME, else $TCPREMOTEHOST)
 `
 
@@ -67,11 +68,12 @@ type config struct {
 	mxHost     string // -H (client mode)
 	danePrefix string // -D (server mode)
 	resolver   string // -r (server mode, with -D)
+	degrade    int    // -g (server mode): percent of degraded sessions
 }
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{timeout: 300 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:")
+	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -95,6 +97,12 @@ func parseArgs(args []string) (*config, error) {
 			c.domain = o.Arg
 		case "H":
 			c.mxHost = o.Arg
+		case "g":
+			n, err := getopt.Int(o, 0, 100)
+			if err != nil {
+				return nil, err
+			}
+			c.degrade = n
 		case "D":
 			if !tlsadns.ValidName(o.Arg + ".example") {
 				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + quoteArg(o.Arg))
@@ -184,7 +192,11 @@ func Main(argv, envp []string) int {
 	var p lineproto.Session
 	switch cfg.proto {
 	case "smtp":
-		p = smtp.New(lc)
+		sm := smtp.New(lc)
+		if err := setupDegrade(sm, cfg, env, log, tls.ctl >= 0); err != nil {
+			return exitcode.ReportUsage(name, usage, err)
+		}
+		p = sm
 	case "pop3":
 		p = pop3.New(lc)
 	default:

@@ -119,6 +119,16 @@ const (
 	StarttlsDomain = "STARTTLS_DOMAIN"
 )
 
+// Variables of ucspi-starttls's gradual cleartext degradation (server
+// mode, set by the operator or a tcprules rule).
+const (
+	// StarttlsDegrade is the percentage (0-100) of SMTP sessions whose
+	// MAIL before TLS gets a 451; it overrides -g.
+	StarttlsDegrade = "STARTTLS_DEGRADE"
+	// StarttlsDegradeExempt, set to any value, exempts the client.
+	StarttlsDegradeExempt = "STARTTLS_DEGRADE_EXEMPT"
+)
+
 // CertFilePrefix and KeyFilePrefix start the per-name SNI pairs
 // CERTFILE:name and KEYFILE:name.
 const (

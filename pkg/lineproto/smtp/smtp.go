@@ -24,6 +24,7 @@ const (
 	ReplyPipelined   = "554 5.5.1 Error: commands pipelined after STARTTLS, closing connection"
 	ReplyTimeout     = "421 4.4.2 Timeout, closing connection"
 	ReplyUnavailable = "421 4.3.0 Service not available, closing connection"
+	ReplyDegrade     = "451 4.7.0 Temporary failure: please retry with STARTTLS"
 )
 
 // DefaultMaxLine is the command line limit of RFC 5321 §4.5.3.1.4,
@@ -52,6 +53,12 @@ type Session struct {
 	ehlo    []string
 	appMid  bool   // the app's last fragment ended inside a line
 	helo    string // the EHLO/HELO name given before TLS
+
+	// DegradeMail answers MAIL before TLS with ReplyDegrade instead of
+	// passing it on (ucspi-starttls -g: gradual cleartext degradation);
+	// OnDegrade, if set, is called each time, for the log.
+	DegradeMail bool
+	OnDegrade   func()
 }
 
 // New returns a Session for cfg.
@@ -128,6 +135,13 @@ func (s *Session) Client(frag []byte, complete bool) {
 	}
 	if s.Locked() && !allowedLocked(verb) {
 		s.Reply(ReplyMandatory)
+		return
+	}
+	if verb == "MAIL" && s.DegradeMail && !s.InTLS {
+		s.Reply(ReplyDegrade)
+		if s.OnDegrade != nil {
+			s.OnDegrade()
+		}
 		return
 	}
 	s.ToApp = append(s.ToApp, frag...)

@@ -187,3 +187,24 @@ func TestHeloName(t *testing.T) {
 		t.Fatalf("no EHLO: %q", got)
 	}
 }
+
+// DegradeMail: MAIL before TLS gets the 451 and never reaches the app;
+// the same MAIL after STARTTLS passes. Other commands are untouched.
+func TestDegradeMail(t *testing.T) {
+	s := New(lineproto.Config{TLS: true})
+	s.DegradeMail = true
+	n := 0
+	s.OnDegrade = func() { n++ }
+	r := linetest.Run(s, []linetest.Step{{App: greet}, {Client: "EHLO c\r\n"}, {App: ehlo},
+		{Client: "MAIL FROM:<a@b>\r\n"}, {Client: "mail from:<a@b>\r\n"}, {Client: "NOOP\r\n"}, {App: "250 ok\r\n"},
+		{Client: "STARTTLS\r\n"}, {App: greet}, {Client: "EHLO c\r\n"}, {App: ehlo}, {Client: "MAIL FROM:<a@b>\r\n"}, {App: "250 ok\r\n"}})
+	if want := ReplyDegrade + "\r\n" + ReplyDegrade + "\r\n250 ok\r\n"; !strings.Contains(r.ToClient, want) {
+		t.Errorf("before TLS: %q", r.ToClient)
+	}
+	if strings.Count(r.ToApp, "MAIL FROM") != 1 || strings.Contains(r.ToApp, "mail from") || !strings.HasSuffix(r.AfterTLS, "250 ok\r\n") || strings.Contains(r.AfterTLS, "451") {
+		t.Errorf("app got %q; after TLS %q", r.ToApp, r.AfterTLS)
+	}
+	if n != 2 || !r.TLS {
+		t.Errorf("OnDegrade called %d times, tls %v", n, r.TLS)
+	}
+}
