@@ -9,7 +9,7 @@ FUZZTIME  ?= 10s
 # Debian packages the tests and benchmarks run against (real peers).
 TEST_PKGS := openssl ucspi-tcp-ipv6 gnutls-bin swaks socat stunnel4 mailfront \
 	popa3d cvm s6 execline testssl.sh hyperfine libio-socket-ssl-perl \
-	libnet-ssleay-perl procps iproute2 haproxy util-linux
+	libnet-ssleay-perl procps iproute2 haproxy util-linux postfix
 
 .PHONY: all build check deps vet unit blackbox demo bench fuzz install clean size soak
 
