@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +24,13 @@ type fdConn struct {
 	rawEOF   atomic.Bool // the peer's FIN (or pipe EOF) was read
 	in, out  atomic.Int64
 	activity *atomic.Int64 // unix nanoseconds of the last read or write, for -I
+
+	// While batching, Write collects what crypto/tls writes (one record of
+	// at most 16 KiB per call) and Flush sends it in one write(2): a 256 KiB
+	// chunk of app data is one syscall instead of sixteen.
+	mu       sync.Mutex
+	batching bool
+	pending  []byte
 }
 
 // newFDConn builds the conn. O_NONBLOCK is set here and not earlier: in
@@ -66,6 +74,39 @@ func (c *fdConn) Read(p []byte) (int, error) {
 }
 
 func (c *fdConn) Write(p []byte) (int, error) {
+	// The lock is held across the write itself: records must reach the
+	// peer in the order crypto/tls made them, and a write from the reading
+	// side (a KeyUpdate reply) must not pass a batch being flushed.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batching {
+		c.pending = append(c.pending, p...)
+		return len(p), nil
+	}
+	return c.write(p)
+}
+
+// Batch starts collecting writes until Flush.
+func (c *fdConn) Batch() {
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+}
+
+// Flush ends a batch and writes what it collected.
+func (c *fdConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.write(c.pending)
+	c.pending = c.pending[:0]
+	return err
+}
+
+func (c *fdConn) write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if n > 0 {
 		c.out.Add(int64(n))

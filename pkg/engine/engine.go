@@ -183,8 +183,13 @@ func (e *engine) run() int {
 	if !e.o.server {
 		sni = e.o.serverName
 	}
-	e.info("session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
-		"sni", logline.Safe(sni), "resumed", resumed, "verify", peerVerify(e.o, ver))
+	fields := []string{"session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
+		"sni", logline.Safe(sni), "resumed", resumed}
+	if v := peerVerify(e.o, ver); v != "" {
+		// A client checks the server; a server has no such verdict.
+		fields = append(fields, "verify", v)
+	}
+	e.info(fields...)
 
 	// The setup, the parsed CAs and the handshake's garbage are dead now:
 	// one collection returns their pages, so an idle engine keeps only

@@ -134,7 +134,12 @@ func (r *relay) appToNet() result {
 		n, err := r.app.r.Read(buf)
 		if n > 0 {
 			r.activity.Store(time.Now().UnixNano())
-			if _, werr := r.tc.Write(buf[:n]); werr != nil {
+			r.conn.Batch()
+			_, werr := r.tc.Write(buf[:n])
+			if ferr := r.conn.Flush(); werr == nil {
+				werr = ferr
+			}
+			if werr != nil {
 				if r.peerDone.Load() && isEPIPE(werr) {
 					return result{} // the peer closed and left: nobody to tell
 				}

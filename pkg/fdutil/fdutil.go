@@ -148,3 +148,10 @@ func Valid(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 	return err == nil
 }
+
+// GrowPipe asks the kernel for a pipe buffer of size bytes, so a bulk
+// writer and reader wake each other less often. It is best effort: an
+// unprivileged user past fs.pipe-user-pages-soft keeps the default.
+func GrowPipe(fd, size int) {
+	unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, size)
+}

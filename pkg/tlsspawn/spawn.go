@@ -75,6 +75,9 @@ type started struct {
 	key      int // the key channel
 }
 
+// pipeSize is the buffer asked for the app's two pipes.
+const pipeSize = 256 << 10
+
 // startEngine creates the pipes and sockets and spawns the engine on the
 // network fds with id's credentials. The engine's ends are closed in the
 // spawner once it runs.
@@ -88,6 +91,11 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string) 
 		closeAll(fromAppR, fromAppW)
 		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
 	}
+	// 256 KiB: the engine's relay buffer, so one read or write moves a
+	// whole chunk. 64 pages a pipe keeps 128 connections of an unprivileged
+	// tlsd under the kernel's default per-user pipe budget.
+	fdutil.GrowPipe(fromAppW, pipeSize)
+	fdutil.GrowPipe(toAppW, pipeSize)
 	ctl, ctlEng, err := fdutil.Socketpair()
 	if err != nil {
 		closeAll(fromAppR, fromAppW, toAppR, toAppW)
