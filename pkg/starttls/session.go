@@ -257,7 +257,10 @@ func (s *session) finish() int {
 // pipelined says whether the client sent anything after the STARTTLS
 // line: bytes in our buffer, or bytes (or EOF) waiting in the kernel.
 func (s *session) pipelined() bool {
-	if s.client.rd.Buffered() > 0 {
+	// A read under way would take the ClientHello from the engine; the
+	// protocol sessions never ask for one after STARTTLS, so this is a
+	// bug guard, not a path a client can choose.
+	if s.client.busy || s.client.rd.Buffered() > 0 {
 		return true
 	}
 	pfd := []unix.PollFd{{Fd: int32(s.clientFD), Events: unix.POLLIN}}
@@ -287,6 +290,11 @@ func (s *session) startTLS() (int, bool) {
 	vars, err := s.handshake()
 	if err != nil {
 		s.log.Warn("pid", s.pid, "ip", s.peer, "tls handshake failed:", err.Error())
+		// The engine may still be waiting for a ClientHello (no report
+		// within -t, tlsd without -K) or be past a handshake whose report
+		// we cannot use: shutdown acts on the socket itself, so its reads
+		// end too, and no engine outlives the session.
+		unix.Shutdown(ucspi.ServerReadFD, unix.SHUT_RDWR)
 		s.app.end()
 		return exitcode.TLSSession, true
 	}

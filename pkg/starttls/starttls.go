@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/fdutil"
@@ -188,6 +190,9 @@ func Main(argv, envp []string) int {
 			tls = &tlsFDs{ctl: -1, rd: -1, wr: -1}
 		}
 	}
+	if tls.ctl < 0 {
+		declineTLS(env)
+	}
 	lc := lineproto.Config{TLS: tls.ctl >= 0, Mandatory: mandatory, MaxLine: cfg.maxLine}
 	var p lineproto.Session
 	switch cfg.proto {
@@ -236,4 +241,17 @@ func getTLSFDs(env *ucspi.Env) (*tlsFDs, error) {
 		fds[i] = fd
 	}
 	return &tlsFDs{ctl: fds[0], rd: fds[1], wr: fds[2]}, nil
+}
+
+// declineTLS closes the UCSPI-TLS fds of a session that will not use
+// them: the engine sees EOF on its control socket and exits at once (so
+// does tlsd's key holder), instead of waiting for the whole session.
+// Only fds above 2 are closed, whatever the variables say.
+func declineTLS(env *ucspi.Env) {
+	for _, n := range []string{ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD} {
+		v, _ := env.Get(n)
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 && fdutil.Valid(fd) {
+			unix.Close(fd)
+		}
+	}
 }
