@@ -1318,3 +1318,81 @@ func TestStarttlsDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestStarttlsThroughput (t/bench/starttls.sh, TLSCHAIN_BENCH=1): 50 MB
+// of message text to mailfront (smtp echo accept) through the STARTTLS
+// chain and through TLS on connect (tlsd without -n), same client, same
+// app; prints MB/s of the DATA phase for both.
+func TestStarttlsThroughput(t *testing.T) {
+	if os.Getenv("TLSCHAIN_BENCH") == "" {
+		t.Skip("TLSCHAIN_BENCH not set (t/bench/starttls.sh)")
+	}
+	need(t, "/usr/sbin/mailfront")
+	// mailfront's echo backend logs the message on stderr: not into the
+	// test's memory.
+	app := []string{"sh", "-c", "exec /usr/sbin/mailfront smtp echo accept 2>/dev/null"}
+	size := 50 << 20
+	if v, err := strconv.Atoi(os.Getenv("STARTTLS_BENCH_MB")); err == nil && v > 0 {
+		size = v << 20
+	}
+	line := strings.Repeat("x", 78) + "\r\n"
+	block := []byte(strings.Repeat(line, 1<<16/len(line)))
+	mail := func(c *stClient) float64 {
+		c.send("EHLO localhost\r\n")
+		c.reply()
+		c.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n")
+		c.reply()
+		c.reply()
+		if r := c.reply(); !strings.HasPrefix(r[0], "354") {
+			t.Fatalf("DATA: %q", r)
+		}
+		start := time.Now()
+		total := 0
+		for total < size {
+			if _, err := c.conn.Write(block); err != nil {
+				t.Fatal(err)
+			}
+			total += len(block)
+		}
+		c.send(".\r\n")
+		r := c.reply()
+		d := time.Since(start)
+		if !strings.HasPrefix(r[0], "250 Received ") {
+			t.Fatalf("end of data: %q", r)
+		}
+		c.send("QUIT\r\n")
+		c.reply()
+		return float64(total) / d.Seconds() / 1e6
+	}
+	s1, _ := stServe(t, []string{"UCSPITLS="}, append([]string{"-n", "ucspi-starttls", "smtp"}, app...)...)
+	s2, _ := stServe(t, nil, app...)
+	var a, b []float64
+	for round := 0; round < 3; round++ {
+		c := stDial(t, s1)
+		c.reply()
+		c.send("EHLO localhost\r\n")
+		c.reply()
+		c.send("STARTTLS\r\n")
+		c.line()
+		c.startTLS(localhostTLS(t))
+		a = append(a, mail(c))
+		c.raw.Close()
+
+		c = stDial(t, s2)
+		tc := tls.Client(c.raw, localhostTLS(t))
+		c.conn, c.rd = tc, bufio.NewReader(tc)
+		c.reply()
+		b = append(b, mail(c))
+		c.raw.Close()
+	}
+	best := func(v []float64) string {
+		m := 0.0
+		for _, x := range v {
+			m = max(m, x)
+		}
+		return strconv.FormatFloat(m, 'f', 0, 64)
+	}
+	t.Logf("%d MB DATA to mailfront (best of 3, MB/s)", size>>20)
+	t.Logf("  STARTTLS: tcpserver tlsd -n ucspi-starttls smtp mailfront   %s MB/s", best(a))
+	t.Logf("  TLS on connect: tcpserver tlsd mailfront                    %s MB/s", best(b))
+}
