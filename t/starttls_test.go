@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -1316,6 +1317,43 @@ func TestStarttlsDoc(t *testing.T) {
 				t.Errorf("option %s not in doc/ucspi-starttls.md", f[0])
 			}
 		}
+	}
+}
+
+// TestStarttlsTestssl: testssl's vulnerability (-U) and renegotiation
+// (-R) checks over STARTTLS SMTP find nothing HIGH or CRITICAL (its exit
+// status is a sum of per-check codes, so the JSON is read instead).
+func TestStarttlsTestssl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short: testssl takes about 15 s")
+	}
+	need(t, "testssl", "/usr/sbin/mailfront")
+	s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "smtp", "/usr/sbin/mailfront", "smtp", "echo", "accept")
+	out := filepath.Join(t.TempDir(), "testssl.json")
+	r := run(t, os.Environ(), "", "testssl", "--quiet", "--color", "0", "--warnings", "batch", "--starttls", "smtp",
+		"-U", "-R", "--jsonfile", out, s.Addr)
+	if r.Code >= 242 {
+		t.Fatalf("testssl failed to scan (exit %d):\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var findings []struct{ ID, Severity, Finding string }
+	if err := json.Unmarshal(b, &findings); err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for _, f := range findings {
+		switch f.Severity {
+		case "HIGH", "CRITICAL":
+			t.Errorf("%s %s: %s", f.Severity, f.ID, f.Finding)
+		case "OK":
+			ok++
+		}
+	}
+	if ok < 10 {
+		t.Fatalf("only %d checks passed: %s", ok, b)
 	}
 }
 
