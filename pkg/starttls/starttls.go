@@ -167,6 +167,9 @@ func Main(argv, envp []string) int {
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
 	}
+	// Before any child of our own exists: what is there now came from
+	// tlsd (or tlsc) -n.
+	reapInherited()
 	if cfg.client {
 		return clientMain(cfg, envp)
 	}
