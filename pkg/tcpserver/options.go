@@ -11,7 +11,7 @@ import (
 
 const name = "tcpserver"
 
-const usage = "tcpserver [-1UXoDhHpPqQvRO] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-u user] [-g group] [-G groups] [-t n] [host port] prog..."
+const usage = "tcpserver [-1UXoDNhHpPqQvRO] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-u user] [-g group] [-G groups] [-t n] [host port] prog..."
 
 // help is printed by --help after the usage line. -h is taken by
 // ucspi-tcp's meaning (look up the client's name), so help is --help only.
@@ -25,7 +25,8 @@ const help = `
   -B banner  write banner to each client right after accept, before the rules
   -d fd      once listening, write a newline to fd and close it (s6 readiness)
   -o         set SO_REUSEPORT on the listening socket
-  -D         leave Nagle on (TCP_NODELAY is set on connections by default)
+  -D         set TCP_NODELAY on connections (default; ucspi-tcp's -D)
+  -N         leave Nagle's algorithm on (no TCP_NODELAY)
   -h         look up the client's name into TCPREMOTEHOST
   -H         do not look up the client's name (default)
   -p         with -h, drop a name whose addresses do not include the client
@@ -65,7 +66,7 @@ type options struct {
 	hasBanner      bool
 	readyFD        int // -d; -1 = none
 	reusePort      bool
-	noDelay        bool // on unless -D
+	noDelay        bool // on unless -N
 	lookup         bool // -h
 	paranoid       bool // -p
 	localHost      string
@@ -94,7 +95,7 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		noDelay: true,
 		level:   logline.Normal,
 	}
-	p := getopt.New(args, "1UXoDhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help")
+	p := getopt.New(args, "1UXoDNhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -137,6 +138,9 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 			o.reusePort = true
 		case "O", "R":
 		case "D":
+			o.noDelay = true
+		case "N":
+			// Not ucspi-tcp's -d: here -d is the readiness fd.
 			o.noDelay = false
 		case "h":
 			o.lookup = true
@@ -204,7 +208,7 @@ func (o *options) argv() []string {
 		a = append(a, "-d", strconv.Itoa(o.readyFD))
 	}
 	flag(o.reusePort, "-o")
-	flag(!o.noDelay, "-D")
+	flag(!o.noDelay, "-N")
 	flag(o.lookup, "-h")
 	flag(o.paranoid, "-p")
 	if o.hasLocalHost {

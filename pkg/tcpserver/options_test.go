@@ -23,9 +23,12 @@ var optionTests = []struct {
 	{"limits", "-c 100 -C2 -b 50 :: 0 cat", false, "", func(o *options) bool {
 		return o.maxConn == 100 && o.maxPerIP == 2 && o.backlog == 50 && o.host == "::"
 	}},
-	{"cluster", "-1vXDoh -x r.cdb 127.0.0.1 smtp prog -a", false, "", func(o *options) bool {
+	{"cluster", "-1vXNoh -x r.cdb 127.0.0.1 smtp prog -a", false, "", func(o *options) bool {
 		return o.printPort && o.level == logline.Verbose && o.rulesMissingOK && !o.noDelay && o.reusePort &&
 			o.lookup && o.rulesPath == "r.cdb" && o.port == "smtp" && len(o.prog) == 2
+	}},
+	{"D is ucspi-tcp's NODELAY", "-N -D 0 25 prog", false, "", func(o *options) bool {
+		return o.noDelay
 	}},
 	{"stops at first operand", "0 1 prog -c 5", false, "", func(o *options) bool {
 		return o.maxConn == 40 && reflect.DeepEqual(o.prog, []string{"prog", "-c", "5"})
