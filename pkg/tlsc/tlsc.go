@@ -63,33 +63,19 @@ const maxFD = 1 << 20
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(false)
-	long := append([]string{"help", "no-verify-cert", "verify-report", "server-name="}, tlsspawn.CommonLong...)
-	p := getopt.New(args, "hyYk:6:7:"+tlsspawn.CommonShort, long...)
-	for {
-		o, err := p.Next()
-		if err == getopt.ErrDone {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		err = c.Option(o)
-		if err != tlsspawn.ErrNotMine {
-			if err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
+	long := []string{"help", "no-verify-cert", "verify-report", "server-name="}
+	prog, err := c.Parse(args, "hyYk:6:7:", long, func(o getopt.Opt) error {
+		var err error
 		switch o.Name {
 		case "h", "help":
-			return nil, nil, errHelp
+			return errHelp
 		case "y":
 			c.ClientCert = true
 		case "Y":
 			c.ClientCert = false
 		case "k", "server-name":
 			if err := checkServerName(o.Arg); err != nil {
-				return nil, nil, err
+				return err
 			}
 			c.ServerName = o.Arg
 		case "no-verify-cert":
@@ -97,20 +83,15 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 		case "verify-report":
 			c.VerifyReport = true
 		case "6":
-			if c.NetRead, err = getopt.Int(o, 0, maxFD); err != nil {
-				return nil, nil, err
-			}
+			c.NetRead, err = getopt.Int(o, 0, maxFD)
 		case "7":
-			if c.NetWrite, err = getopt.Int(o, 0, maxFD); err != nil {
-				return nil, nil, err
-			}
+			c.NetWrite, err = getopt.Int(o, 0, maxFD)
 		}
-	}
-	if err := c.Check(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	prog := p.Rest()
-	c.Args = args[:len(args)-len(prog)]
 	if c.KeyHolder {
 		return c, nil, nil
 	}

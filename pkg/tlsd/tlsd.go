@@ -57,26 +57,12 @@ var errHelp = errors.New("help")
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(true)
-	long := append([]string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}, tlsspawn.CommonLong...)
-	p := getopt.New(args, "hyYAk:O:"+tlsspawn.CommonShort, long...)
-	for {
-		o, err := p.Next()
-		if err == getopt.ErrDone {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		err = c.Option(o)
-		if err != tlsspawn.ErrNotMine {
-			if err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
+	long := []string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}
+	prog, err := c.Parse(args, "hyYAk:O:", long, func(o getopt.Opt) error {
+		var err error
 		switch o.Name {
 		case "h", "help":
-			return nil, nil, errHelp
+			return errHelp
 		case "y", "require-client-cert":
 			c.ClientCert, c.RequestCert = true, false
 		case "Y", "request-client-cert":
@@ -84,21 +70,18 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 		case "A", "any-client-cert":
 			c.AnyClientCert = true
 		case "k", "sni-level":
-			if c.SNILevel, err = getopt.Int(o, 0, 2); err != nil {
-				return nil, nil, err
-			}
+			c.SNILevel, err = getopt.Int(o, 0, 2)
 		case "O", "ocsp":
 			if o.Arg == "" {
-				return nil, nil, errors.New("option -O needs a file")
+				return errors.New("option -O needs a file")
 			}
 			c.OCSPFile = o.Arg
 		}
-	}
-	if err := c.Check(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	prog := p.Rest()
-	c.Args = args[:len(args)-len(prog)]
 	if c.KeyHolder {
 		return c, nil, nil
 	}

@@ -279,3 +279,35 @@ func dash(name string) string {
 	}
 	return "--" + name
 }
+
+// Parse runs the option loop tlsd and tlsc share: the common options go
+// to c.Option, the program's own (short and long, added to the common
+// ones) to own. It checks c, records the options in c.Args and returns
+// the operands (prog), which may be empty.
+func (c *Config) Parse(args []string, short string, long []string, own func(getopt.Opt) error) ([]string, error) {
+	p := getopt.New(args, short+CommonShort, append(long, CommonLong...)...)
+	for {
+		o, err := p.Next()
+		if err == getopt.ErrDone {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Option(o); err != ErrNotMine {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := own(o); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	prog := p.Rest()
+	c.Args = args[:len(args)-len(prog)]
+	return prog, nil
+}
