@@ -11,7 +11,8 @@ SECS=${BENCH_SECS:-5}
 BULK_MB=${BENCH_BULK_MB:-1024}
 W=$(mktemp -d /tmp/tlschain-bench.XXXXXX)
 PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; sleep 0.2; rm -rf "$W"; }
+# Servers started inside $(...) run in a subshell: their pids go to a file.
+cleanup() { for p in $PIDS $(cat "$W/pids" 2>/dev/null); do kill "$p" 2>/dev/null; done; sleep 0.2; rm -rf "$W"; }
 trap cleanup EXIT INT TERM
 
 go run ./examples/demo/gencert "$W" || exit 111
@@ -23,7 +24,7 @@ export CERTFILE=$W/cert.pem KEYFILE=$W/key.pem
 # ours APP... : start tcpserver+tlsd with APP, print the port.
 ours() {
 	"$BIN/tcpserver" -q -1 -c 200 127.0.0.1 0 "$BIN/tlsd" "$@" >"$W/port.$$" 2>>"$W/ours.log" &
-	PIDS="$PIDS $!"
+	echo $! >>"$W/pids"
 	i=0; while [ ! -s "$W/port.$$" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 	cat "$W/port.$$"; rm -f "$W/port.$$"
 }
@@ -31,7 +32,7 @@ ours() {
 plain() {
 	p=$($L freeport)
 	/usr/bin/tcpserver -RHl0 -q -c 200 127.0.0.1 "$p" "$@" 2>>"$W/plain.log" &
-	PIDS="$PIDS $!"
+	echo $! >>"$W/pids"
 	echo "$p"
 }
 # stunnel ACCEPT CONNECT [client]: one stunnel service.
@@ -98,6 +99,7 @@ echo "## Engine memory, 10 idle connections"
 echo
 p_ours=$(ours sh -c 'exec cat')
 $L idle "127.0.0.1:$p_ours" 10 4 >/dev/null 2>"$W/idle.err" &
+idle=$!
 i=0; while ! grep -q ready "$W/idle.err" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 sleep 0.5
 tot=0; n=0
@@ -106,4 +108,4 @@ for pid in $(pgrep -x tlswrap); do
 	[ -n "$kb" ] && { tot=$((tot + kb)); n=$((n + 1)); }
 done
 if [ $n -gt 0 ]; then echo "| engines | mean Private_Dirty KiB |"; echo "|---|---|"; echo "| $n | $((tot / n)) |"; fi
-wait
+wait $idle  # not a bare wait: the servers run until cleanup
