@@ -1,7 +1,6 @@
 package starttls
 
 import (
-	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -350,40 +349,8 @@ func (c *client) handshake() ([]ucspi.Var, error) {
 	if err := writeNet(ctl, []byte{'Y'}); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(c.cfg.timeout)
-	var rep []byte
-	buf := make([]byte, 4096)
-	for !ucspi.ReportComplete(rep) {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, errReplyTimeout
-		}
-		pfd := []unix.PollFd{{Fd: int32(ctl), Events: unix.POLLIN}}
-		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return nil, err
-		}
-		if pfd[0].Revents == 0 {
-			continue
-		}
-		n, err := unix.Read(ctl, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, errHandshakeClient
-		}
-		rep = append(rep, buf[:n]...)
-		if len(rep) > ucspi.MaxReport {
-			return nil, ucspi.ErrReportTooBig
-		}
-	}
-	return ucspi.ParseReport(rep)
+	return readReport(ctl, time.Now().Add(c.cfg.timeout), errReplyTimeout)
 }
-
-var errHandshakeClient = errors.New("no report from the engine")
 
 // writeNet writes all of b, with MSG_NOSIGNAL on a socket so that a
 // vanished peer is an error, not a SIGPIPE.

@@ -356,13 +356,19 @@ func (s *session) handshake() ([]ucspi.Var, error) {
 	if err := writeFD(ctl, []byte{'Y'}); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(s.cfg.timeout)
+	return readReport(ctl, time.Now().Add(s.cfg.timeout), errors.New("timed out waiting for the handshake report"))
+}
+
+// readReport reads the UCSPI-TLS report from ctl to its final NUL before
+// deadline: EOF first means the handshake failed (errHandshake), the
+// deadline gives timeout.
+func readReport(ctl int, deadline time.Time, timeout error) ([]ucspi.Var, error) {
 	var rep []byte
 	buf := make([]byte, 4096)
 	for !ucspi.ReportComplete(rep) {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, errors.New("timed out waiting for the handshake report")
+			return nil, timeout
 		}
 		pfd := []unix.PollFd{{Fd: int32(ctl), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
