@@ -150,6 +150,13 @@ func serve(t testing.TB, env []string, args ...string) *server {
 // line.
 func serveProg(t testing.TB, env []string, path string, args ...string) *server {
 	t.Helper()
+	return serveSetup(t, env, nil, path, args...)
+}
+
+// serveSetup is serveProg with setup, when not nil, called on the command
+// before it starts (to add ExtraFiles or a Stdin).
+func serveSetup(t testing.TB, env []string, setup func(*exec.Cmd), path string, args ...string) *server {
+	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	s := &server{t: t, cmd: cmd, Stderr: &syncBuffer{}, done: make(chan struct{})}
@@ -157,6 +164,9 @@ func serveProg(t testing.TB, env []string, path string, args ...string) *server 
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(cmd)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,46 +19,6 @@ import (
 	"time"
 )
 
-// tsServe starts path args... like serveProg, after setup may add
-// ExtraFiles or a Stdin to the command; the port is read from the first
-// stdout line (the program runs with -1).
-func tsServe(t *testing.T, env []string, setup func(*exec.Cmd), path string, args ...string) *server {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.Env = env
-	s := &server{t: t, cmd: cmd, Stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = s.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if setup != nil {
-		setup(cmd)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(out).ReadString('\n')
-		line <- l
-	}()
-	select {
-	case l := <-line:
-		p, err := strconv.Atoi(strings.TrimSpace(l))
-		if err != nil {
-			t.Fatalf("%s printed %q, not a port; stderr: %s", path, l, s.Stderr)
-		}
-		s.Port = p
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not print its port; stderr: %s", path, s.Stderr)
-	}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-	return s
-}
-
 // tsDial connects from local (nil: any) to addr, writes in, half-closes
 // and returns what it reads and its own port.
 func tsDial(t *testing.T, local net.Addr, addr string, in []byte) ([]byte, int) {
@@ -375,7 +335,7 @@ func TestTCPServerFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s := tsServe(t, baseEnv(), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{f, f} },
+	s := serveSetup(t, baseEnv(), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{f, f} },
 		bin("tcpserver"), "-1", "127.0.0.1", "0", "sh", "-c", "ls -l /proc/self/fd; echo; cat /proc/self/fdinfo/0")
 	out := string(dial(t, s.Addr, nil))
 	list, fdinfo, _ := strings.Cut(out, "\n\n")
@@ -419,7 +379,7 @@ func TestTCPServerReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	s := tsServe(t, baseEnv(), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{w} },
+	s := serveSetup(t, baseEnv(), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{w} },
 		bin("tcpserver"), "-1", "-d", "3", "127.0.0.1", "0", "echo", "ok")
 	w.Close()
 	r.SetDeadline(time.Now().Add(10 * time.Second))
@@ -454,7 +414,7 @@ func listenerFile(t *testing.T) (*os.File, int) {
 func TestTCPServerActivation(t *testing.T) {
 	t.Run("LISTEN_FDS", func(t *testing.T) {
 		f, port := listenerFile(t)
-		s := tsServe(t, baseEnv("LISTEN_FDS=1", "LISTEN_FDNAMES=x"), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{f} },
+		s := serveSetup(t, baseEnv("LISTEN_FDS=1", "LISTEN_FDNAMES=x"), func(c *exec.Cmd) { c.ExtraFiles = []*os.File{f} },
 			"/bin/sh", "-c", `LISTEN_PID=$$ exec "$@"`, "sh", bin("tcpserver"), "-1", "env")
 		if s.Port != port {
 			t.Errorf("-1 printed %d, the socket is on %d", s.Port, port)
@@ -467,7 +427,7 @@ func TestTCPServerActivation(t *testing.T) {
 	})
 	t.Run("fd 0", func(t *testing.T) {
 		f, port := listenerFile(t)
-		s := tsServe(t, baseEnv(), func(c *exec.Cmd) { c.Stdin = f }, bin("tcpserver"), "-1", "env")
+		s := serveSetup(t, baseEnv(), func(c *exec.Cmd) { c.Stdin = f }, bin("tcpserver"), "-1", "env")
 		if s.Port != port {
 			t.Errorf("-1 printed %d, the socket is on %d", s.Port, port)
 		}
@@ -491,7 +451,7 @@ func TestTCPServerTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	s := tsServe(t, baseEnv(), func(c *exec.Cmd) { c.Stderr = logf },
+	s := serveSetup(t, baseEnv(), func(c *exec.Cmd) { c.Stderr = logf },
 		bin("tcpserver"), "-1", "127.0.0.1", "0", "sh", "-c", `read x; echo "got $x"`)
 	c, err := net.Dial("tcp", s.Addr)
 	if err != nil {
