@@ -32,7 +32,7 @@ const usage = "ucspi-starttls [-s|-c] [-m] [-p policy] [-P table] [-d domain] [-
 const help = "usage: " + usage + `
 
   -s       server mode: stand between a client and prog (default)
-  -c       client mode: under tlsc -n, STARTTLS for an unmodified client prog (smtp)
+  -c       client mode: under tlsc -n, STARTTLS for an unmodified client prog (smtp, pop3 or imap)
   -m       mandatory: require STARTTLS before authentication and mail (also UCSPITLS=! or @)
   -t secs  cleartext-phase timeout: client silence, app greeting, handshake report (default 300)
   -l bytes longest command line, CRLF included (default smtp 512, pop3 512, imap 8192)
