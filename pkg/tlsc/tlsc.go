@@ -21,39 +21,17 @@ const name = "tlsc"
 
 const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert|--verify-report] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
-const help = "usage: " + usage + `
-
-  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
-  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
+const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
   --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)
   --verify-report   with -n: verify the server (PKIX, or DANE from TLSA) but never fail on it; report SSL_PEER_VERIFY for the app to decide
   -y          send the client certificate CERTFILE/KEYFILE when the server asks
   -Y          send no client certificate (default)
-  -K ms       handshake deadline in milliseconds; 0 = none (default)
-  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
-  -S          on EOF from prog, send close_notify and close
-  -s          on EOF from prog, half-close TCP without close_notify (default)
-  -J          a peer EOF without close_notify is a truncation: exit 98
-  -j          a peer EOF without close_notify is a normal EOF (default)
-  -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
-  -z          remove them (default)
-  -m version  minimum TLS version, 1.2 (default) or 1.3
-  -a list     ALPN protocols to offer, comma-separated, in order of preference
+` +
+	tlsspawn.HelpSession + `  -a list     ALPN protocols to offer, comma-separated, in order of preference
   -6 fd       read from the network on fd (default 6)
   -7 fd       write to the network on fd (default 7)
-  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
-  -g group    run prog with this primary group
-  -G groups   run prog with exactly these supplementary groups
-  -U          run prog as UID, GID, GIDLIST from the environment
-  -q          log warnings only
-  -v          log more
-  --engine-uids n        run each engine as its own uid, TLS_UID .. TLS_UID+n-1
-  --engine-uid-dir dir   lock files of --engine-uids (default /run/tlschain/engine-uids)
-  --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
-  --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
-  --engine-memory mib    cap the engine's data segment at mib MiB (default: the engine's, 256)
-  -h          print this help
-`
+` +
+	tlsspawn.HelpAppAndEngine
 
 var errHelp = errors.New("help")
 

@@ -19,38 +19,16 @@ const name = "tlsd"
 
 const usage = "tlsd [-nqvyYASsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
 
-const help = "usage: " + usage + `
-
-  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
-  -y          require a client certificate, verified against CAFILE/CADIR
+const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          require a client certificate, verified against CAFILE/CADIR
   -Y          request a client certificate; a client without one is accepted
   -A          request any client certificate and verify nothing: report its hashes (SSL_CLIENT_VERIFY=GENEROUS) for prog to check
   --any-client-cert  the same as -A
   -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory)
-  -K ms       handshake deadline in milliseconds; 0 = none (default)
-  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
-  -S          on EOF from prog, send close_notify and close
-  -s          on EOF from prog, half-close TCP without close_notify (default)
-  -J          a peer EOF without close_notify is a truncation: exit 98
-  -j          a peer EOF without close_notify is a normal EOF (default)
-  -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
-  -z          remove them (default)
-  -m version  minimum TLS version, 1.2 (default) or 1.3
-  -a list     ALPN protocols the server accepts, comma-separated, in order of preference
+` +
+	tlsspawn.HelpSession + `  -a list     ALPN protocols the server accepts, comma-separated, in order of preference
   -O file     staple the DER OCSP response in file
-  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
-  -g group    run prog with this primary group
-  -G groups   run prog with exactly these supplementary groups
-  -U          run prog as UID, GID, GIDLIST from the environment
-  -q          log warnings only
-  -v          log more
-  --engine-uids n        run each engine as its own uid, TLS_UID .. TLS_UID+n-1
-  --engine-uid-dir dir   lock files of --engine-uids (default /run/tlschain/engine-uids)
-  --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
-  --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
-  --engine-memory mib    cap the engine's data segment at mib MiB (default: the engine's, 256)
-  -h          print this help
-`
+` +
+	tlsspawn.HelpAppAndEngine
 
 var errHelp = errors.New("help")
 

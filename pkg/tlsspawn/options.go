@@ -106,6 +106,42 @@ var CommonLong = []string{
 // KeyHolderOption is the long option of the internal key-holder mode.
 const KeyHolderOption = "key-holder"
 
+// The help lines of the options every spawner takes (CommonShort,
+// CommonLong), in the order tlsd and tlsc print them around their own.
+const (
+	HelpDelayed = `  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
+`
+	HelpSession = `  -K ms       handshake deadline in milliseconds; 0 = none (default)
+  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
+  -S          on EOF from prog, send close_notify and close
+  -s          on EOF from prog, half-close TCP without close_notify (default)
+  -J          a peer EOF without close_notify is a truncation: exit 98
+  -j          a peer EOF without close_notify is a normal EOF (default)
+  -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
+  -z          remove them (default)
+  -m version  minimum TLS version, 1.2 (default) or 1.3
+`
+	HelpAppAndEngine = `  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
+  -g group    run prog with this primary group
+  -G groups   run prog with exactly these supplementary groups
+  -U          run prog as UID, GID, GIDLIST from the environment
+  -q          log warnings only
+  -v          log more
+  --engine-uids n        run each engine as its own uid, TLS_UID .. TLS_UID+n-1
+  --engine-uid-dir dir   lock files of --engine-uids (default /run/tlschain/engine-uids)
+  --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
+  --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
+  --engine-memory mib    cap the engine's data segment at mib MiB, at least 128 (default: the engine's, 256)
+  -h          print this help
+`
+)
+
+// MinEngineMemMiB is the smallest --engine-memory the engine accepts: the
+// Go runtime's own reservations take about 75 MiB of the data limit before
+// the first connection byte (pkg/engine checks the same number, and its
+// tests check that the two agree).
+const MinEngineMemMiB = 128
+
 // ErrNotMine is returned by Option for an option it does not handle.
 var ErrNotMine = errors.New("not a common option")
 
@@ -158,7 +194,7 @@ func (c *Config) Option(o getopt.Opt) error {
 	case "require-jail":
 		c.RequireJail = true
 	case "engine-memory":
-		c.EngineMemMiB, err = getopt.Int(o, 1, 1<<20)
+		c.EngineMemMiB, err = getopt.Int(o, MinEngineMemMiB, 1<<20)
 	case "engine-gomaxprocs":
 		if o.Arg != "" {
 			_, err = getopt.Int(o, 1, 1024)

@@ -457,3 +457,13 @@ func TestCheckSNIName(t *testing.T) {
 		}
 	}
 }
+
+func TestEngineMemoryFloor(t *testing.T) {
+	for arg, ok := range map[string]bool{"127": false, "1": false, "128": true, "512": true} {
+		c := NewConfig(true)
+		err := c.Option(getopt.Opt{Name: "engine-memory", Arg: arg})
+		if (err == nil) != ok {
+			t.Errorf("--engine-memory %s: %v", arg, err)
+		}
+	}
+}
