@@ -28,14 +28,11 @@ func TestDocsMatchUsage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no doc page: %v", err)
 			}
-			// --help everywhere; -h where the letter is free (tcpserver's
-			// -h is ucspi-tcp's reverse lookup).
+			// --help everywhere (-h too where the letter is free:
+			// tcpserver's and tcpclient's -h is ucspi-tcp's reverse lookup).
 			r := run(t, baseEnv(), "", bin(prog), "--help")
 			if r.Code != 0 {
-				r = run(t, baseEnv(), "", bin(prog), "-h")
-			}
-			if r.Code != 0 {
-				t.Fatalf("%s --help and -h exited %d; stderr %q", prog, r.Code, r.Stderr)
+				t.Fatalf("%s --help exited %d; stderr %q", prog, r.Code, r.Stderr)
 			}
 			ls := lines(r.Stdout)
 			if len(ls) == 0 || !strings.HasPrefix(ls[0], "usage: ") {

@@ -67,7 +67,7 @@ var errHelp = errors.New("help")
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:qv")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:qv", "help")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -77,7 +77,7 @@ func parseOptions(args []string) (*options, error) {
 			return nil, err
 		}
 		switch opt.Name {
-		case "h":
+		case "h", "help":
 			return nil, errHelp
 		case "s", "c":
 			if side != "" && side != opt.Name {

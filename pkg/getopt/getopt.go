@@ -177,3 +177,21 @@ func itoa(n int) string {
 	}
 	return string(b[i:])
 }
+
+// HelpOnly parses the command line of a program whose only option is
+// -h / --help: it returns the operands, or help true when help was asked.
+func HelpOnly(args []string) (operands []string, help bool, err error) {
+	p := New(args, "h", "help")
+	for {
+		o, err := p.Next()
+		if err == ErrDone {
+			return p.Rest(), false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if o.Name == "h" || o.Name == "help" {
+			return nil, true, nil
+		}
+	}
+}

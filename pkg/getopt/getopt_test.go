@@ -89,3 +89,24 @@ func TestInt(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpOnly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ops  []string
+		help bool
+		err  bool
+	}{
+		{[]string{"rules.cdb", "rules.tmp"}, []string{"rules.cdb", "rules.tmp"}, false, false},
+		{[]string{"-h"}, nil, true, false},
+		{[]string{"--help", "x"}, nil, true, false},
+		{[]string{"--", "-h"}, []string{"-h"}, false, false},
+		{[]string{"-x"}, nil, false, true},
+		{[]string{"--helpme"}, nil, false, true},
+	} {
+		ops, help, err := HelpOnly(tc.args)
+		if (err != nil) != tc.err || help != tc.help || !reflect.DeepEqual(ops, tc.ops) && len(ops)+len(tc.ops) > 0 {
+			t.Errorf("HelpOnly(%q) = %q, %v, %v", tc.args, ops, help, err)
+		}
+	}
+}

@@ -75,7 +75,7 @@ type config struct {
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{timeout: 300 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:")
+	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:", "help")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -133,7 +133,7 @@ func parseArgs(args []string) (*config, error) {
 				return nil, err
 			}
 			c.maxLine = n
-		case "h":
+		case "h", "help":
 			return nil, errHelp
 		}
 	}

@@ -25,7 +25,7 @@ const name = "tcprules"
 
 const usage = "tcprules rules.cdb [rules.tmp]"
 
-const help = "usage: " + usage + `
+const helpText = "usage: " + usage + `
 
   -h   print this help and exit
 `
@@ -35,21 +35,14 @@ const MaxLine = 1 << 20
 
 // Main compiles standard input into argv[1]; it returns the exit code.
 func Main(argv, envp []string) int {
-	p := getopt.New(argv[1:], "h", "help")
-	for {
-		o, err := p.Next()
-		if err == getopt.ErrDone {
-			break
-		}
-		if err != nil {
-			return exitcode.ReportUsage(name, usage, err)
-		}
-		if o.Name == "h" || o.Name == "help" {
-			os.Stdout.WriteString(help)
-			return exitcode.OK
-		}
+	args, help, err := getopt.HelpOnly(argv[1:])
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
 	}
-	args := p.Rest()
+	if help {
+		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	}
 	if len(args) < 1 || len(args) > 2 || args[0] == "" {
 		return exitcode.ReportUsage(name, usage, errors.New("need rules.cdb (and optionally rules.tmp)"))
 	}

@@ -19,7 +19,7 @@ const name = "tcprulescheck"
 
 const usage = "tcprulescheck rules.cdb [ip [host]]"
 
-const help = "usage: " + usage + `
+const helpText = "usage: " + usage + `
 
   -h   print this help and exit
 `
@@ -27,21 +27,14 @@ const help = "usage: " + usage + `
 // Main checks the client named by argv or by TCPREMOTEIP, TCPREMOTEHOST
 // and TCPREMOTEINFO in envp; it returns the exit code.
 func Main(argv, envp []string) int {
-	p := getopt.New(argv[1:], "h", "help")
-	for {
-		o, err := p.Next()
-		if err == getopt.ErrDone {
-			break
-		}
-		if err != nil {
-			return exitcode.ReportUsage(name, usage, err)
-		}
-		if o.Name == "h" || o.Name == "help" {
-			os.Stdout.WriteString(help)
-			return exitcode.OK
-		}
+	args, help, err := getopt.HelpOnly(argv[1:])
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
 	}
-	args := p.Rest()
+	if help {
+		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	}
 	if len(args) < 1 || len(args) > 3 || args[0] == "" {
 		return exitcode.ReportUsage(name, usage, errors.New("need rules.cdb"))
 	}

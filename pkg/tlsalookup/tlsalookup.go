@@ -50,7 +50,7 @@ var errHelp = errors.New("help")
 
 func parseArgs(args []string) (*config, error) {
 	c := &config{port: 25, timeout: 5 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "hqvAp:r:t:")
+	p := getopt.New(args, "hqvAp:r:t:", "help")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -60,7 +60,7 @@ func parseArgs(args []string) (*config, error) {
 			return nil, err
 		}
 		switch o.Name {
-		case "h":
+		case "h", "help":
 			return nil, errHelp
 		case "q":
 			c.level = logline.Quiet

@@ -17,7 +17,7 @@ const name = "tlskeys"
 
 const usage = "tlskeys new file | tlskeys rotate file [ n ]"
 
-const help = "usage: " + usage + `
+const helpText = "usage: " + usage + `
 
   new file         write file with one fresh random key (replacing it)
   rotate file [n]  put a fresh key in front, keep at most n keys (1 to 8, default 3)
@@ -29,21 +29,14 @@ const DefaultKeep = 3
 
 // Main runs tlskeys and returns its exit code.
 func Main(argv, envp []string) int {
-	p := getopt.New(argv[1:], "h")
-	for {
-		o, err := p.Next()
-		if err == getopt.ErrDone {
-			break
-		}
-		if err != nil {
-			return exitcode.ReportUsage(name, usage, err)
-		}
-		if o.Name == "h" {
-			os.Stdout.WriteString(help)
-			return exitcode.OK
-		}
+	args, help, err := getopt.HelpOnly(argv[1:])
+	if err != nil {
+		return exitcode.ReportUsage(name, usage, err)
 	}
-	args := p.Rest()
+	if help {
+		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	}
 	if len(args) < 2 {
 		return exitcode.ReportUsage(name, usage, errors.New("need a command and a file"))
 	}
