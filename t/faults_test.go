@@ -75,6 +75,34 @@ func flChild(t *testing.T, ppid int, comm string) int {
 	return pid
 }
 
+// flEngine waits up to 10 s for the engine of app (a pid tlsd ran) and
+// returns its pid: the app's child when tlsd was exec'd, the app's
+// sibling (a child of tcpserver) when tcpserver did tlsd's work itself.
+func flEngine(t *testing.T, app int) int {
+	t.Helper()
+	pid := 0
+	waitFor(10*time.Second, func() bool {
+		procs := flProcs()
+		parent := 0
+		for _, p := range procs {
+			if p.pid == app {
+				parent = p.ppid
+			}
+		}
+		for _, p := range procs {
+			if p.comm == "tlswrap" && p.state != 'Z' && (p.ppid == app || p.ppid == parent) {
+				pid = p.pid
+				return true
+			}
+		}
+		return false
+	})
+	if pid == 0 {
+		t.Fatalf("no engine of %d", app)
+	}
+	return pid
+}
+
 // flGone reports whether pid has exited (gone, or a zombie nobody reaped
 // yet: the machine's init may not reap orphans).
 func flGone(pid int) bool {
@@ -201,7 +229,7 @@ func TestFaultEngineKilled(t *testing.T) {
 		if l, err := bufio.NewReader(c).ReadString('\n'); l != "hello\n" {
 			t.Fatalf("got %q, %v", l, err)
 		}
-		eng := flChild(t, flPidFile(t, w+"/pid"), "tlswrap")
+		eng := flEngine(t, flPidFile(t, w+"/pid"))
 		syscall.Kill(eng, syscall.SIGKILL)
 		if _, closed := flReadClose(c, 5*time.Second); !closed {
 			t.Fatal("the client's connection stayed open 5 s after the engine died")
@@ -253,7 +281,7 @@ func TestFaultAppKilled(t *testing.T) {
 			t.Fatalf("got %q, %v", l, err)
 		}
 		app := flPidFile(t, w+"/pid")
-		eng := flChild(t, app, "tlswrap")
+		eng := flEngine(t, app)
 		syscall.Kill(app, syscall.SIGKILL)
 		if _, closed := flReadClose(c, 5*time.Second); !closed {
 			t.Fatal("the client read no EOF 5 s after the app died")

@@ -233,7 +233,7 @@ func TestPrivAuditImmediate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("app said %q", l)
 	}
-	engPID := flChild(t, appPID, "tlswrap")
+	engPID := flEngine(t, appPID)
 	// fds 5 and 6 close right after the report.
 	waitFor(5*time.Second, func() bool { return !fileExists("/proc/" + strconv.Itoa(engPID) + "/fd/6") })
 	a := &paAudit{t: t, keyFile: keyFile, port: s.Port}

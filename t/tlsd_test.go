@@ -24,11 +24,16 @@ import (
 const (
 	appHello = "echo hello"
 	appEnv   = "echo hello; env"
-	// appEngine prints the engine's /proc status and fd list: the engine
-	// is the app's child after tlsd's exec (the app is tlsd's process).
-	appEngine = `read kids < /proc/$$/task/$$/children
-for k in $kids; do
-  [ "$(cat /proc/$k/comm)" = tlswrap ] || continue
+	// appEngine prints the engine's /proc status and fd list. The engine
+	// is the app's child after tlsd's exec (the app is tlsd's process),
+	// or the app's sibling when tcpserver does tlsd's work itself; where
+	// its fds can be read, the engine is the one whose fd 4 is the pipe
+	// on the app's fd 0.
+	appEngine = `me=$(readlink /proc/$$/fd/0)
+for k in $(cat /proc/$$/task/*/children /proc/$PPID/task/*/children 2>/dev/null); do
+  [ "$(cat /proc/$k/comm 2>/dev/null)" = tlswrap ] || continue
+  e=$(readlink /proc/$k/fd/4 2>/dev/null)
+  [ -z "$e" ] || [ "$e" = "$me" ] || continue
   i=0; while [ -e /proc/$k/fd/5 -o -e /proc/$k/fd/6 ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done
   echo "ENGINE $k"; cat /proc/$k/status; ls -l /proc/$k/fd
 done
@@ -688,8 +693,10 @@ func TestTLSDEngineUIDPool(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	lockDir := t.TempDir() + "/uids"
-	app := `read kids < /proc/$$/task/$$/children
-for k in $kids; do [ "$(cat /proc/$k/comm)" = tlswrap ] && grep ^Uid: /proc/$k/status; done
+	app := `me=$(readlink /proc/$$/fd/0)
+for k in $(cat /proc/$$/task/*/children /proc/$PPID/task/*/children 2>/dev/null); do
+  [ "$(cat /proc/$k/comm 2>/dev/null)" = tlswrap ] && [ "$(readlink /proc/$k/fd/4)" = "$me" ] && grep ^Uid: /proc/$k/status
+done
 echo READY; exec cat`
 	s := tlsdServe(t, tlsdEnv(dir, "TLS_UID=5000", "TLS_GID=5000"), "--engine-uids", "3", "--engine-uid-dir", lockDir, "sh", "-c", app)
 	open := func() (*tls.Conn, string, error) {

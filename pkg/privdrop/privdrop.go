@@ -41,11 +41,8 @@ func Apply(c Cred) error {
 	if !c.Set {
 		return nil
 	}
-	if c.UID == 0 && !c.AllowRoot {
-		return exitcode.New(exitcode.Usage, "drop privileges", "", ErrRoot)
-	}
-	if c.UID < 0 || c.GID < 0 {
-		return exitcode.New(exitcode.Internal, "drop privileges", "", errorString("negative id"))
+	if err := c.Check(); err != nil {
+		return err
 	}
 	groups := c.Groups
 	if len(groups) == 0 {
@@ -72,6 +69,18 @@ func joinIDs(ids []int) string {
 		b = strconv.AppendInt(b, int64(id), 10)
 	}
 	return string(b)
+}
+
+// Check refuses a Cred that no drop may take: uid 0 without AllowRoot
+// (100) and negative ids.
+func (c Cred) Check() error {
+	if c.UID == 0 && !c.AllowRoot {
+		return exitcode.New(exitcode.Usage, "drop privileges", "", ErrRoot)
+	}
+	if c.UID < 0 || c.GID < 0 {
+		return exitcode.New(exitcode.Internal, "drop privileges", "", errorString("negative id"))
+	}
+	return nil
 }
 
 // SysCredential returns c as a credential for a spawned child (set in the

@@ -23,11 +23,8 @@ func ApplyThread(c Cred) error {
 	if !c.Set {
 		return nil
 	}
-	if c.UID == 0 && !c.AllowRoot {
-		return exitcode.New(exitcode.Usage, "drop privileges", "", ErrRoot)
-	}
-	if c.UID < 0 || c.GID < 0 {
-		return exitcode.New(exitcode.Internal, "drop privileges", "", errorString("negative id"))
+	if err := c.Check(); err != nil {
+		return err
 	}
 	groups := c.Groups
 	if len(groups) == 0 {

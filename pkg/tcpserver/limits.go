@@ -3,6 +3,7 @@ package tcpserver
 import (
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
 // limits counts live connections, in total and per client IP. A slot is
@@ -20,11 +21,15 @@ type limits struct {
 	live     int
 	perIP    map[netip.Addr]int
 	children map[int]child
+	// engines are the TLS engines of tlsd's in-process work (tls.go):
+	// children that hold no slot, whose end goes to whoever waits for it.
+	engines map[int]chan syscall.WaitStatus
 }
 
 // child is what the reaper needs to know about a running child.
 type child struct {
-	ip netip.Addr
+	ip     netip.Addr
+	logPid int // the pid the accept line named: the child's, or its engine's (tls.go)
 }
 
 func newLimits(max, maxPerIP int) *limits {
@@ -33,6 +38,7 @@ func newLimits(max, maxPerIP int) *limits {
 		maxPerIP: maxPerIP,
 		perIP:    make(map[netip.Addr]int),
 		children: make(map[int]child),
+		engines:  make(map[int]chan syscall.WaitStatus),
 	}
 }
 
@@ -60,26 +66,33 @@ func (l *limits) take(ip netip.Addr) (others int, ok bool) {
 	return others, true
 }
 
-// register records a spawned child.
-func (l *limits) register(pid int, ip netip.Addr) int {
+// register records a spawned child; logPid is the pid its log lines name.
+func (l *limits) register(pid int, ip netip.Addr, logPid int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.children[pid] = child{ip: ip}
+	l.children[pid] = child{ip: ip, logPid: logPid}
 	return l.live
 }
 
-// reaped forgets a child and gives back its slot. It returns false for a
-// pid that is not ours.
-func (l *limits) reaped(pid int) (live int, ok bool) {
+// count returns the number of live connections.
+func (l *limits) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live
+}
+
+// reaped forgets a child and gives back its slot. It returns the pid its
+// log lines name, and false for a pid that is not ours.
+func (l *limits) reaped(pid int) (live, logPid int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.children[pid]
 	if !ok {
-		return l.live, false
+		return l.live, 0, false
 	}
 	delete(l.children, pid)
 	l.releaseLocked(c.ip)
-	return l.live, true
+	return l.live, c.logPid, true
 }
 
 // releaseLocked gives back a slot taken for ip. The caller holds l.mu.
@@ -98,4 +111,26 @@ func (l *limits) release(ip netip.Addr) int {
 	defer l.mu.Unlock()
 	l.releaseLocked(ip)
 	return l.live
+}
+
+// watch records a spawned engine; its status arrives on the channel.
+func (l *limits) watch(pid int) <-chan syscall.WaitStatus {
+	ch := make(chan syscall.WaitStatus, 1)
+	l.mu.Lock()
+	l.engines[pid] = ch
+	l.mu.Unlock()
+	return ch
+}
+
+// engineEnded passes an engine's status on; false for a pid that is not
+// an engine.
+func (l *limits) engineEnded(pid int, ws syscall.WaitStatus) bool {
+	l.mu.Lock()
+	ch, ok := l.engines[pid]
+	delete(l.engines, pid)
+	l.mu.Unlock()
+	if ok {
+		ch <- ws // buffered: nobody may be waiting
+	}
+	return ok
 }

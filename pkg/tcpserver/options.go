@@ -11,7 +11,7 @@ import (
 
 const name = "tcpserver"
 
-const usage = "tcpserver [-1UXoDNhHpPqQvRO] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-u user] [-g group] [-G groups] [-t n] [host port] prog..."
+const usage = "tcpserver [-1UXoDNhHpPqQvRO] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-u user] [-g group] [-G groups] [-t n] [--exec-tlsd] [host port] prog..."
 
 // help is printed by --help after the usage line. -h is taken by
 // ucspi-tcp's meaning (look up the client's name), so help is --help only.
@@ -42,6 +42,7 @@ const help = `
   -R         no ident lookup (always; accepted for ucspi-tcp)
   -O         accepted for ucspi-tcp; does nothing
   -t n       accepted for ucspi-tcp (ident timeout); does nothing
+  --exec-tlsd  exec tlsd per connection; by default, when prog is the tlsd beside tcpserver, tcpserver does its work itself
   --help     print this text
 `
 
@@ -74,6 +75,7 @@ type options struct {
 	ids            privdrop.Options // -u -g -G -U
 	level          int
 	identTimeout   string // -t, kept only to round-trip
+	execTLSD       bool   // --exec-tlsd: never do tlsd's work in-process
 
 	// Operands. host and port are empty when the listening socket is
 	// inherited (activation).
@@ -95,7 +97,7 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		noDelay: true,
 		level:   logline.Normal,
 	}
-	p := getopt.New(args, "1UXoDNhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help")
+	p := getopt.New(args, "1UXoDNhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help", "exec-tlsd")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -107,6 +109,8 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		switch opt.Name {
 		case "help":
 			return nil, errHelp
+		case "exec-tlsd":
+			o.execTLSD = true
 		case "1":
 			o.printPort = true
 		case "c":
@@ -233,6 +237,7 @@ func (o *options) argv() []string {
 	if o.identTimeout != "" {
 		a = append(a, "-t", o.identTimeout)
 	}
+	flag(o.execTLSD, "--exec-tlsd")
 	a = append(a, "--")
 	if o.port != "" {
 		a = append(a, o.host, o.port)

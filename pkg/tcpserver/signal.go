@@ -43,15 +43,19 @@ func (s *server) reap() {
 		if err != nil || pid <= 0 {
 			break
 		}
-		live, ok := s.lim.reaped(pid)
-		if !ok || s.log.Level < logline.Normal {
+		live, logPid, ok := s.lim.reaped(pid)
+		if !ok {
+			s.lim.engineEnded(pid, syscall.WaitStatus(ws))
+			continue
+		}
+		if s.log.Level < logline.Normal {
 			continue
 		}
 		status := "exitcode " + strconv.Itoa(ws.ExitStatus())
 		if ws.Signaled() {
 			status = "signal " + strconv.Itoa(int(ws.Signal()))
 		}
-		lines = append(lines, "pid "+strconv.Itoa(pid)+" "+status+" count "+strconv.Itoa(live)+s.maxText)
+		lines = append(lines, "pid "+strconv.Itoa(logPid)+" "+status+" count "+strconv.Itoa(live)+s.maxText)
 	}
 	s.lim.spawning.Unlock()
 	s.wake()

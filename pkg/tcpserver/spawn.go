@@ -42,22 +42,44 @@ func (s *server) start(c *conn) {
 		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
 		return
 	}
-	ch := &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}}
+	if s.tls != nil && path == s.tlsPath {
+		s.startTLS(c, env)
+		return
+	}
+	s.spawn(c, &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}})
+}
+
+// spawn starts ch as c's child, which holds c's slot until it is reaped.
+func (s *server) spawn(c *conn, ch *chain.Child) {
+	pid, live, err := s.spawnChild(c, ch, 0)
+	if err != nil {
+		s.drop(c, "drop ip "+c.remote.Addr().String()+" port "+strconv.Itoa(int(c.remote.Port()))+": "+err.Error())
+		return
+	}
+	s.logAccept(c, pid, live)
+}
+
+// spawnChild starts ch and registers it as c's child, its log lines
+// naming logPid (0: its own pid). It returns the pid and the live count.
+func (s *server) spawnChild(c *conn, ch *chain.Child, logPid int) (int, int, error) {
 	// Spawn and register while the reaper waits: a child that ends at
 	// once is never reaped before its pid is known.
 	s.lim.spawning.RLock()
+	defer s.lim.spawning.RUnlock()
 	pid, err := chain.Spawn(ch)
-	live := 0
-	if err == nil {
-		live = s.lim.register(pid, ip)
-	}
-	s.lim.spawning.RUnlock()
 	if err != nil {
-		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
-		return
+		return 0, 0, err
 	}
+	if logPid == 0 {
+		logPid = pid
+	}
+	return pid, s.lim.register(pid, c.remote.Addr(), logPid), nil
+}
+
+// logAccept writes c's accept line.
+func (s *server) logAccept(c *conn, pid, live int) {
 	if s.log.Level >= logline.Normal {
-		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", ipText, "port", portText,
+		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", c.remote.Addr().String(), "port", strconv.Itoa(int(c.remote.Port())),
 			"count", strconv.Itoa(live)+s.maxText)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/fdutil"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
+	"github.com/tlschain/tlschain/pkg/tlsspawn"
 )
 
 // server is one running tcpserver.
@@ -31,6 +32,8 @@ type server struct {
 	wakeR    int // the accept loop polls this pipe: a reaped child or a
 	wakeW    int // stop request writes a byte
 	inflight sync.WaitGroup
+	tls      *tlsspawn.Inline // tlsd's work done in-process (tls.go), or nil
+	tlsPath  string           // the tlsd that tls stands for
 }
 
 // Main listens, then accepts connections and spawns prog for each one,
@@ -68,6 +71,7 @@ func Main(argv, envp []string) int {
 		s.rules = &ruleFile{path: o.rulesPath, missingOK: o.rulesMissingOK}
 	}
 	s.base = baseEnv(envp, o)
+	s.setupTLS()
 
 	// Signals first: a TERM that arrives right after readiness is handled.
 	sigs := make(chan os.Signal, 16)
@@ -120,7 +124,11 @@ func Main(argv, envp []string) int {
 
 	// Stop: the listener goes first, children live on (ucspi-tcp).
 	unix.Close(s.l.fd)
-	s.inflight.Wait()
+	if s.tls != nil {
+		s.waitTimeout(stopGrace)
+	} else {
+		s.inflight.Wait()
+	}
 	s.lim.mu.Lock()
 	live := s.lim.live
 	s.lim.mu.Unlock()

@@ -85,3 +85,15 @@ func Main(argv, envp []string) int {
 	}
 	return tlsspawn.Run(name, c, prog, envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
 }
+
+// Inline returns tlsd's work for the command line argv (argv[0] is tlsd
+// itself) to be done in-process by a long-lived server, or nil when argv
+// must run as a program: help, a usage error (tlsd reports it on each
+// connection), delayed mode.
+func Inline(argv []string) *tlsspawn.Inline {
+	c, prog, err := parseArgs(argv[1:])
+	if err != nil {
+		return nil
+	}
+	return tlsspawn.NewInline(name, c, prog)
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -25,62 +26,94 @@ import (
 // the app's argv, appRead/appWrite the fds it gets its cleartext on. It
 // returns only on failure, with the exit code (the message written).
 func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int {
-	log := logline.New(name)
-	log.Level = c.Verbosity
-	env := ucspi.NewEnv(envp)
 	held, err := HoldInherited()
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
-	cred, err := c.App.Resolve(envp)
+	p, err := prepare(c, envp)
 	if err != nil {
 		return exitcode.Report(name, err)
-	}
-	m, err := Load(c, env, SystemBundles)
-	if err != nil {
-		return exitcode.Report(name, err)
-	}
-	keys, err := keysign.LoadKeys(m.Pairs)
-	if err != nil {
-		return exitcode.Report(name, pairError(m, err))
-	}
-	m.Setup.Pairs = m.Pairs
-	id, err := ChooseEngineID(c, env, os.Geteuid())
-	if err != nil {
-		return exitcode.Report(name, err)
-	}
-	enginePath, err := chain.Sibling(EngineName, envp)
-	if err != nil {
-		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "find", EngineName, errors.Unwrap(err)))
 	}
 	if c.Delayed {
-		st, err := startEngine(c, id, enginePath, EngineEnv(c, env))
-		closeAll(id.LockFD) // the engine holds the slot now
+		st, err := startEngine(c, p.id, p.enginePath, EngineEnv(c, p.env), selfHost{})
+		closeAll(p.id.LockFD) // the engine holds the slot now
 		if err != nil {
 			return exitcode.Report(name, err)
 		}
-		return runDelayed(name, c, st, held, cred, prog, env)
+		return runDelayed(name, c, st, held, p.cred, prog, p.env)
 	}
-	s, err := Handshake(c, m, keys, id, enginePath, EngineEnv(c, env))
-	closeAll(id.LockFD) // the engine holds the slot now
+	s, code := p.handshake(name, c, selfHost{})
+	if s == nil {
+		return code
+	}
+	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, p.cred, prog, p.appEnv(c, s)))
+}
+
+// prepared is what a connection needs before its engine starts: the
+// app's identity, the files (keys stay here), the engine's identity and
+// path, all read from the connection's environment.
+type prepared struct {
+	env        *ucspi.Env
+	cred       privdrop.Cred
+	m          *Material
+	keys       *keysign.Keys
+	id         EngineID
+	enginePath string
+}
+
+// prepare reads and checks everything the connection's environment names.
+func prepare(c *Config, envp []string) (*prepared, error) {
+	p := &prepared{env: ucspi.NewEnv(envp)}
+	var err error
+	if p.cred, err = c.App.Resolve(envp); err != nil {
+		return nil, err
+	}
+	if p.m, err = Load(c, p.env, SystemBundles); err != nil {
+		return nil, err
+	}
+	if p.keys, err = keysign.LoadKeys(p.m.Pairs); err != nil {
+		return nil, pairError(p.m, err)
+	}
+	p.m.Setup.Pairs = p.m.Pairs
+	if p.id, err = ChooseEngineID(c, p.env, os.Geteuid()); err != nil {
+		return nil, err
+	}
+	if p.enginePath, err = chain.Sibling(EngineName, envp); err != nil {
+		closeAll(p.id.LockFD)
+		return nil, exitcode.New(exitcode.TLSSetup, "find", EngineName, errors.Unwrap(err))
+	}
+	return p, nil
+}
+
+// handshake runs the engine through the handshake. On failure it returns
+// nil and the exit code, the reason logged.
+func (p *prepared) handshake(name string, c *Config, h Host) (*Session, int) {
+	log := logline.New(name)
+	log.Level = c.Verbosity
+	s, err := Handshake(c, p.m, p.keys, p.id, p.enginePath, EngineEnv(c, p.env), h)
+	closeAll(p.id.LockFD) // the engine holds the slot now
 	if err != nil {
 		var fe *FailedError
 		if errors.As(err, &fe) {
 			if !fe.Logged {
-				log.Warn(append(peer(env), "handshake failed: engine", fe.Status)...)
+				log.Warn(append(peer(p.env), "handshake failed: engine", fe.Status)...)
 			}
-			return fe.Code
+			return nil, fe.Code
 		}
-		return exitcode.Report(name, err)
+		return nil, exitcode.Report(name, err)
 	}
 	if log.Level >= logline.Verbose {
-		log.Debug(append(peer(env), "tls", varValue(s.Vars, ucspi.SSLProtocol), varValue(s.Vars, ucspi.SSLCipher))...)
+		log.Debug(append(peer(p.env), "tls", varValue(s.Vars, ucspi.SSLProtocol), varValue(s.Vars, ucspi.SSLCipher))...)
 	}
-	// Immediate mode: prog has no UCSPI-TLS fds; names from an earlier
-	// hop would point at nothing (or at the wrong fd).
-	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
-	envv := AppEnv(c, env, s.Vars)
-	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, cred, prog, envv))
+	return s, exitcode.OK
+}
+
+// appEnv is the app's environment after the handshake of immediate mode.
+func (p *prepared) appEnv(c *Config, s *Session) []string {
+	// prog has no UCSPI-TLS fds; names from an earlier hop would point at
+	// nothing (or at the wrong fd).
+	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	return AppEnv(c, p.env, s.Vars)
 }
 
 // peer returns the "ip X port Y" fields of a log line, with the engine's

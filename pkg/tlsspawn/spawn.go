@@ -81,7 +81,7 @@ const pipeSize = 256 << 10
 // startEngine creates the pipes and sockets and spawns the engine on the
 // network fds with id's credentials. The engine's ends are closed in the
 // spawner once it runs.
-func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string) (*started, error) {
+func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string, h Host) (*started, error) {
 	fromAppR, fromAppW, err := fdutil.Pipe()
 	if err != nil {
 		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
@@ -110,7 +110,7 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string) 
 	if id.LockFD >= 0 {
 		files = append(files, id.LockFD)
 	}
-	pid, err := chain.Spawn(&chain.Child{
+	pid, err := h.Spawn(&chain.Child{
 		Path:  enginePath,
 		Argv:  c.EngineArgs(),
 		Env:   engineEnv,
@@ -130,8 +130,8 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string) 
 // works and returns the session once the report is complete. The control
 // and key fds are closed on return. On failure the engine has been waited
 // for and the error is a *FailedError or an *exitcode.Error.
-func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string) (*Session, error) {
-	st, err := startEngine(c, id, enginePath, engineEnv)
+func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string, h Host) (*Session, error) {
+	st, err := startEngine(c, id, enginePath, engineEnv, h)
 	if err != nil {
 		return nil, err
 	}
@@ -161,14 +161,14 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 	if rerr != nil {
 		// A report too big or malformed: the engine is broken. Stop it.
 		syscall.Kill(pid, syscall.SIGKILL)
-		wait(pid)
+		h.Wait(pid)
 		code := exitcode.Internal
 		if !errors.Is(rerr, ucspi.ErrReportTooBig) && !errors.Is(rerr, ucspi.ErrReportBad) && !errors.Is(rerr, ucspi.ErrReportTruncated) {
 			code = exitcode.Temporary
 		}
 		return nil, exitcode.New(code, "read the handshake report from", EngineName, rerr)
 	}
-	return nil, engineFailed(wait(pid))
+	return nil, engineFailed(h.Wait(pid))
 }
 
 // readReport writes 'Y' on the control socket and reads until the report

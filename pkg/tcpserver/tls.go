@@ -1,0 +1,127 @@
+package tcpserver
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/tlsd"
+	"github.com/tlschain/tlschain/pkg/tlsspawn"
+)
+
+// tlsd in-process. When prog is the tlsd installed beside tcpserver (the
+// same file), tcpserver does that tlsd's work itself for each connection:
+// the same options, files read from the same per-connection environment,
+// the same engine and report, the same app environment and identity. The
+// app is spawned instead of being exec'd by a tlsd process, which saves a
+// Go program's start (about a third of a connection's CPU: doc/tcpserver.md).
+// Delayed mode (-n), a tlsd found elsewhere and --exec-tlsd run tlsd as
+// written.
+
+// stopGrace bounds how long a stopping tcpserver waits for connections
+// still in their handshake (an exec'd tlsd would finish them on its own).
+const stopGrace = 10 * time.Second
+
+// tlsName is the program tcpserver stands in for.
+const tlsName = "tlsd"
+
+// setupTLS turns on the in-process path when prog is the sibling tlsd.
+func (s *server) setupTLS() {
+	if s.o.execTLSD || filepath.Base(s.o.prog[0]) != tlsName {
+		return
+	}
+	path, err := chain.LookPath(s.o.prog[0], s.base)
+	if err != nil || !samePath(path, siblingPath(tlsName)) {
+		return
+	}
+	if in := tlsd.Inline(s.o.prog); in != nil {
+		s.tls, s.tlsPath = in, path
+	}
+}
+
+// siblingPath is name in tcpserver's own directory, or "".
+func siblingPath(name string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(self), name)
+}
+
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
+// startTLS does tlsd's work for c with the connection's environment env,
+// then spawns the app as c's child. The accept line comes when the engine
+// starts and names it, as does the end line: the engine is the process
+// that lives as long as the connection. The end line's exit code is the
+// app's, or tlsd's when there is no app (a failed handshake: 98).
+func (s *server) startTLS(c *conn, env []string) {
+	h := &tlsHost{s: s, c: c}
+	app, code := s.tls.Handshake(c.fd, env, h)
+	if app != nil {
+		_, _, err := s.spawnChild(c, app, h.engine)
+		tlsspawn.CloseFiles(app)
+		if err == nil {
+			return
+		}
+		code = exitcode.Report(tlsName, err)
+	}
+	live := s.lim.release(c.remote.Addr())
+	s.wake()
+	if h.engine == 0 {
+		s.logAccept(c, 0, live+1) // no process started: pid 0
+	}
+	if s.log.Level >= logline.Normal {
+		s.log.Info("end", "pid", strconv.Itoa(h.engine), "exitcode", strconv.Itoa(code), "count", strconv.Itoa(live)+s.maxText)
+	}
+}
+
+// tlsHost is the tlsspawn.Host of one connection: the engine is spawned
+// while the reaper waits, and its end comes back from the reaper.
+type tlsHost struct {
+	s      *server
+	c      *conn
+	engine int // 0 until the engine is spawned
+	ended  <-chan syscall.WaitStatus
+}
+
+func (h *tlsHost) Spawn(ch *chain.Child) (int, error) {
+	lim := h.s.lim
+	lim.spawning.RLock()
+	pid, err := chain.Spawn(ch)
+	if err == nil {
+		h.engine, h.ended = pid, lim.watch(pid)
+	}
+	lim.spawning.RUnlock()
+	if err == nil {
+		h.s.logAccept(h.c, pid, lim.count())
+	}
+	return pid, err
+}
+
+func (h *tlsHost) Wait(pid int) syscall.WaitStatus { return <-h.ended }
+
+// waitTimeout waits for the in-flight connections, at most d.
+func (s *server) waitTimeout(d time.Duration) {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
