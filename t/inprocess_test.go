@@ -1,0 +1,801 @@
+package t
+
+// tlsd in-process (doc/tcpserver.md): when prog is the tlsd beside
+// tcpserver, tcpserver does tlsd's work itself. These tests run the same
+// chains in-process (the default) and with --exec-tlsd, and fail where
+// what the app, the engine, the client or the log sees differs beyond
+// what the page documents (the process tree and the log's pid).
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ipModes are the two ways tcpserver runs tlsd.
+var ipModes = []struct {
+	name  string
+	flags []string
+}{
+	{"inprocess", nil},
+	{"exec", []string{"--exec-tlsd"}},
+}
+
+// ipApp prints its pid, its parent and its environment, then waits for
+// the client's EOF, so that the test can look at the processes meanwhile.
+const ipApp = `echo PID=$$; echo PPID=$PPID; env; echo END; read x; echo BYE`
+
+// ipStatusFields are the /proc status fields that must not depend on how
+// tlsd ran.
+var ipStatusFields = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp",
+	"SigBlk", "SigIgn", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}
+
+// ipServe runs tcpserver flags... -c 100 127.0.0.1 0 args...
+func ipServe(t *testing.T, env, flags []string, args ...string) *server {
+	t.Helper()
+	a := append(append([]string{}, flags...), "-c", "100", "127.0.0.1", "0")
+	return serve(t, env, append(a, args...)...)
+}
+
+// ipProc is what the test sees of one process of a chain.
+type ipProc struct {
+	pid, ppid int
+	status    map[string]string // ipStatusFields
+	limits    string            // /proc/PID/limits
+	cwd       string
+	fds       []string // "fd -> kind", sorted
+	group     string   // the process group and session relative to the process and tcpserver
+}
+
+// ipLook reads pid's /proc entries; server is tcpserver's pid.
+func ipLook(t *testing.T, pid, server int) ipProc {
+	t.Helper()
+	dir := "/proc/" + strconv.Itoa(pid)
+	p := ipProc{pid: pid, status: map[string]string{}}
+	st, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		t.Fatalf("process %d: %v", pid, err)
+	}
+	for _, f := range ipStatusFields {
+		p.status[f] = statusField(string(st), f)
+	}
+	lim, _ := os.ReadFile(dir + "/limits")
+	p.limits = string(lim)
+	p.cwd, _ = os.Readlink(dir + "/cwd")
+	ents, _ := os.ReadDir(dir + "/fd")
+	for _, e := range ents {
+		target, err := os.Readlink(dir + "/fd/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if i := strings.IndexByte(target, ':'); i > 0 && strings.HasSuffix(target, "]") {
+			target = target[:i] // pipe:[123] -> pipe
+		}
+		p.fds = append(p.fds, e.Name()+" -> "+target)
+	}
+	sort.Strings(p.fds)
+	b, _ := os.ReadFile(dir + "/stat")
+	if j := bytes.LastIndexByte(b, ')'); j > 0 && j+2 < len(b) {
+		f := strings.Fields(string(b[j+2:]))
+		p.ppid, _ = strconv.Atoi(f[1])
+		rel := func(id string) string {
+			switch id {
+			case strconv.Itoa(pid):
+				return "self"
+			case strconv.Itoa(server):
+				return "tcpserver"
+			}
+			return "other"
+		}
+		p.group = "pgrp " + rel(f[2]) + " session " + rel(f[3])
+	}
+	return p
+}
+
+// ipSeen is what one connection showed.
+type ipSeen struct {
+	env         map[string]string
+	app, engine ipProc
+	accept      int // the pid of tcpserver's accept line
+	end         int // the pid of its end line
+	code        int // the end line's exit code
+	cert        string
+}
+
+// ipConnect connects from local (a loopback address, "" for any), shakes
+// hands, looks at the app and its engine (ipOpen), then closes and waits
+// for the end line.
+func ipConnect(t *testing.T, s *server, local string) *ipSeen {
+	t.Helper()
+	seen, finish := ipOpen(t, s, local)
+	finish()
+	return seen
+}
+
+// ipOpen connects from local (a loopback address, "" for any), shakes
+// hands (verifying nothing: the test looks at the certificate), reads the
+// app's report and looks at the app and its engine. finish closes the
+// connection and waits for its end line and for both processes to go.
+func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func()) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	raw, err := d.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	raw.SetDeadline(time.Now().Add(30 * time.Second))
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("handshake: %v; log:\n%s", err, s.Stderr)
+	}
+	seen = &ipSeen{env: map[string]string{}}
+	if certs := c.ConnectionState().PeerCertificates; len(certs) > 0 {
+		seen.cert = strings.Join(certs[0].DNSNames, ",")
+	}
+	br := bufio.NewReader(c)
+	var out []string
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("app report: %v after %q; log:\n%s", err, out, s.Stderr)
+		}
+		l = strings.TrimSuffix(l, "\n")
+		if l == "END" {
+			break
+		}
+		out = append(out, l)
+	}
+	if len(out) < 2 || !strings.HasPrefix(out[0], "PID=") || !strings.HasPrefix(out[1], "PPID=") {
+		t.Fatalf("app report %q", out)
+	}
+	app, _ := strconv.Atoi(strings.TrimPrefix(out[0], "PID="))
+	ppid, _ := strconv.Atoi(strings.TrimPrefix(out[1], "PPID="))
+	seen.env = envMap(strings.Join(out[2:], "\n"))
+	server := s.cmd.Process.Pid
+	if ppid != server {
+		t.Errorf("the app's parent is %d, not tcpserver (%d)", ppid, server)
+	}
+	seen.app = ipLook(t, app, server)
+	port := strconv.Itoa(raw.LocalAddr().(*net.TCPAddr).Port)
+	ip := regexp.QuoteMeta(raw.LocalAddr().(*net.TCPAddr).IP.String())
+	m := waitLog(t, s, `accept pid \d+ ip `+ip+` port `+port+` `)
+	seen.accept, _ = strconv.Atoi(strings.Fields(m)[2])
+	// The engine: the app's child (exec'd tlsd) or tcpserver's
+	// (in-process); with several connections open, the one the accept
+	// line names or the app's own.
+	engine := 0
+	waitFor(10*time.Second, func() bool {
+		for _, p := range flProcs() {
+			if p.comm == "tlswrap" && p.state != 'Z' && (p.ppid == app || p.ppid == server && p.pid == seen.accept) {
+				engine = p.pid
+				return true
+			}
+		}
+		return false
+	})
+	if engine == 0 {
+		t.Fatalf("no engine of app %d or tcpserver %d (accept pid %d)", app, server, seen.accept)
+	}
+	// Its key and control fds close once the handshake is over.
+	waitFor(5*time.Second, func() bool {
+		_, e5 := os.Stat("/proc/" + strconv.Itoa(engine) + "/fd/5")
+		_, e6 := os.Stat("/proc/" + strconv.Itoa(engine) + "/fd/6")
+		return e5 != nil && e6 != nil
+	})
+	seen.engine = ipLook(t, engine, server)
+	finish = func() {
+		t.Helper()
+		raw.(*net.TCPConn).CloseWrite()
+		rest, _ := io.ReadAll(br)
+		if string(rest) != "BYE\n" {
+			t.Errorf("after the client's EOF the app wrote %q, want BYE", rest)
+		}
+		m := waitLog(t, s, `end pid `+strconv.Itoa(seen.accept)+` exitcode \d+`)
+		seen.code, _ = strconv.Atoi(m[strings.LastIndexByte(m, ' ')+1:])
+		seen.end = seen.accept
+		// The next connection must not find this engine.
+		if !waitFor(10*time.Second, func() bool { return flGone(engine) && flGone(app) }) {
+			t.Errorf("engine %d or app %d still runs after the connection", engine, app)
+		}
+	}
+	return seen, finish
+}
+
+// ipEngineFds checks an engine's fds after the handshake: the socket on
+// 0 and 1, stderr, the two pipes, the runtime's own; no other connection's
+// socket, pipe or key channel (tcpserver spawns many children at once).
+func ipEngineFds(t *testing.T, what string, p ipProc) {
+	t.Helper()
+	for _, f := range p.fds {
+		fd, target, _ := strings.Cut(f, " -> ")
+		switch {
+		case (fd == "0" || fd == "1") && target == "socket":
+		case fd == "2":
+		case (fd == "3" || fd == "4") && target == "pipe":
+		case strings.HasPrefix(target, "anon_inode"):
+		case strings.HasPrefix(target, "/sys/fs/cgroup/"):
+		default:
+			t.Errorf("%s: engine %d has fd %s", what, p.pid, f)
+		}
+	}
+}
+
+// ipShape checks where the engine sits and which pid the log names:
+// in-process, the engine is tcpserver's child and the log names it; with
+// an exec'd tlsd, the engine is the app's child and the log names the app
+// (tlsd's process).
+func ipShape(t *testing.T, what string, seen *ipSeen, inProcess bool) {
+	t.Helper()
+	server := seen.app.ppid
+	switch {
+	case inProcess && seen.engine.ppid != server:
+		t.Errorf("%s: in-process, the engine %d is the child of %d, not of tcpserver %d (app %d)",
+			what, seen.engine.pid, seen.engine.ppid, server, seen.app.pid)
+	case !inProcess && seen.engine.ppid != seen.app.pid:
+		t.Errorf("%s: exec'd, the engine %d is the child of %d, not of the app %d",
+			what, seen.engine.pid, seen.engine.ppid, seen.app.pid)
+	}
+	want := seen.app.pid
+	if inProcess {
+		want = seen.engine.pid
+	}
+	if seen.accept != want {
+		t.Errorf("%s: accept line names pid %d, want %d (engine %d, app %d)", what, seen.accept, want, seen.engine.pid, seen.app.pid)
+	}
+}
+
+// TestTLSDInProcessEquivalent: the same chain in-process and exec'd gives
+// the app the same environment, identity, fds, limits and process group,
+// and the engine the same identity and limits; only the process tree and
+// the log's pid differ, as documented.
+func TestTLSDInProcessEquivalent(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	// Variables the app must not see (key paths, a stale UCSPI-TLS fd)
+	// and one it must.
+	env := tlsdEnv(dir, "SSLCTLFD=9", "TLS_UID=65534", "IPTEST=kept")
+	seen := map[string]*ipSeen{}
+	for _, mode := range ipModes {
+		s := ipServe(t, env, mode.flags, "tlsd", "-u", "65534", "-g", "65534", "sh", "-c", ipApp)
+		seen[mode.name] = ipConnect(t, s, "")
+		ipShape(t, mode.name, seen[mode.name], mode.flags == nil)
+		if seen[mode.name].code != 0 {
+			t.Errorf("%s: app exit %d; log:\n%s", mode.name, seen[mode.name].code, s.Stderr)
+		}
+	}
+	in, ex := seen["inprocess"], seen["exec"]
+
+	// The environment: the same names; the same values but for the ports.
+	varying := map[string]bool{"TCPLOCALPORT": true, "TCPREMOTEPORT": true}
+	for name, v := range in.env {
+		w, ok := ex.env[name]
+		switch {
+		case !ok:
+			t.Errorf("in-process only: %s=%s", name, v)
+		case !varying[name] && v != w:
+			t.Errorf("%s: in-process %q, exec'd %q", name, v, w)
+		}
+	}
+	for name, v := range ex.env {
+		if _, ok := in.env[name]; !ok {
+			t.Errorf("exec'd only: %s=%s", name, v)
+		}
+	}
+	for _, e := range []map[string]string{in.env, ex.env} {
+		for _, name := range []string{"CERTFILE", "KEYFILE", "SSLCTLFD", "TLS_UID"} {
+			if v, ok := e[name]; ok {
+				t.Errorf("the app sees %s=%s", name, v)
+			}
+		}
+		for name, want := range map[string]string{"PROTO": "TCP", "TCPLOCALIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.1",
+			"SSL_PROTOCOL": "TLSv1.3", "IPTEST": "kept"} {
+			if e[name] != want {
+				t.Errorf("the app sees %s=%q, want %q", name, e[name], want)
+			}
+		}
+		if e["SSL_CIPHER"] == "" {
+			t.Errorf("the app has no SSL_CIPHER: %v", e)
+		}
+	}
+
+	// The app and the engine as processes.
+	for _, p := range []struct {
+		what   string
+		in, ex ipProc
+	}{{"app", in.app, ex.app}, {"engine", in.engine, ex.engine}} {
+		for _, f := range ipStatusFields {
+			if p.in.status[f] != p.ex.status[f] {
+				t.Errorf("%s %s: in-process %q, exec'd %q", p.what, f, p.in.status[f], p.ex.status[f])
+			}
+		}
+		if p.in.limits != p.ex.limits {
+			t.Errorf("%s limits differ:\nin-process:\n%s\nexec'd:\n%s", p.what, p.in.limits, p.ex.limits)
+		}
+		if p.in.cwd != p.ex.cwd {
+			t.Errorf("%s cwd: in-process %q, exec'd %q", p.what, p.in.cwd, p.ex.cwd)
+		}
+	}
+	if u, g := in.app.status["Uid"], in.app.status["Gid"]; u != "65534 65534 65534 65534" || g != "65534 65534 65534 65534" {
+		t.Errorf("app Uid %q Gid %q, want 65534 (tlsd -u 65534 -g 65534)", u, g)
+	}
+	// The app's fds are the same; the engine's are its own contract
+	// (TestTLSDEngineProcess), the same in both but for when the key and
+	// control fds close, so only the app's are compared.
+	if strings.Join(in.app.fds, "\n") != strings.Join(ex.app.fds, "\n") {
+		t.Errorf("app fds differ:\nin-process: %q\nexec'd:     %q", in.app.fds, ex.app.fds)
+	}
+	// Session and group: tcpserver's child either way.
+	if in.app.group != ex.app.group {
+		t.Errorf("app %s in-process, %s exec'd", in.app.group, ex.app.group)
+	}
+	t.Logf("in-process: app %d engine %d (parent %d); exec'd: app %d engine %d (parent %d)",
+		in.app.pid, in.engine.pid, in.engine.ppid, ex.app.pid, ex.engine.pid, ex.engine.ppid)
+}
+
+// TestTLSDInProcessConcurrent: with many handshakes at once, each app
+// gets its own engine's pipes and nothing of another connection, and each
+// engine holds only its own fds: tcpserver's children share one spawner
+// in-process, where an fd left inheritable would leak across
+// connections.
+func TestTLSDInProcessConcurrent(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	const n = 8
+	appFds := map[string][]string{}
+	for _, mode := range ipModes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := ipServe(t, tlsdEnv(dir), mode.flags, "tlsd", "sh", "-c", ipApp)
+			server := s.cmd.Process.Pid
+			type conn struct {
+				app int
+				c   *tls.Conn
+				r   *bufio.Reader
+			}
+			ch := make(chan conn, n)
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				go func() {
+					c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.Addr, &tls.Config{InsecureSkipVerify: true})
+					if err != nil {
+						errs <- err
+						return
+					}
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					r := bufio.NewReader(c)
+					l, err := r.ReadString('\n')
+					app, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(l, "PID=")))
+					for err == nil && l != "END\n" {
+						l, err = r.ReadString('\n')
+					}
+					if err != nil || app == 0 {
+						c.Close()
+						errs <- err
+						return
+					}
+					ch <- conn{app, c, r}
+				}()
+			}
+			var conns []conn
+			for len(conns) < n {
+				select {
+				case c := <-ch:
+					conns = append(conns, c)
+					t.Cleanup(func() { c.c.Close() })
+				case err := <-errs:
+					t.Fatalf("client: %v; log:\n%s", err, s.Stderr)
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%d of %d sessions up after 30 s; log:\n%s", len(conns), n, s.Stderr)
+				}
+			}
+			engines := map[int]bool{}
+			for _, c := range conns {
+				app := ipLook(t, c.app, server)
+				in, _ := os.Readlink("/proc/" + strconv.Itoa(c.app) + "/fd/0")
+				out, _ := os.Readlink("/proc/" + strconv.Itoa(c.app) + "/fd/1")
+				// The engine whose cleartext pipes are the app's.
+				engine := 0
+				waitFor(10*time.Second, func() bool {
+					for _, p := range flProcs() {
+						if p.comm != "tlswrap" || p.state == 'Z' || (p.ppid != c.app && p.ppid != server) {
+							continue
+						}
+						e4, _ := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/fd/4")
+						e3, _ := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/fd/3")
+						if e4 == in && e3 == out {
+							engine = p.pid
+							return true
+						}
+					}
+					return false
+				})
+				if engine == 0 {
+					t.Fatalf("no engine on the pipes of app %d (%s, %s)", c.app, in, out)
+				}
+				engines[engine] = true
+				waitFor(5*time.Second, func() bool {
+					_, e5 := os.Stat("/proc/" + strconv.Itoa(engine) + "/fd/5")
+					_, e6 := os.Stat("/proc/" + strconv.Itoa(engine) + "/fd/6")
+					return e5 != nil && e6 != nil
+				})
+				e := ipLook(t, engine, server)
+				ipEngineFds(t, mode.name, e)
+				if want := map[bool]int{true: server, false: c.app}[mode.flags == nil]; e.ppid != want {
+					t.Errorf("engine %d of app %d: parent %d, want %d", engine, c.app, e.ppid, want)
+				}
+				got := strings.Join(app.fds, " ")
+				if prev, ok := appFds[mode.name]; ok && strings.Join(prev, " ") != got {
+					t.Errorf("app %d fds %q, another app's %q", c.app, app.fds, prev)
+				}
+				appFds[mode.name] = app.fds
+			}
+			if len(engines) != n {
+				t.Errorf("%d engines for %d apps", len(engines), n)
+			}
+			for _, c := range conns {
+				c.c.CloseWrite()
+				io.ReadAll(c.r)
+			}
+			if !waitFor(10*time.Second, func() bool { return strings.Count(s.Stderr.String(), " end pid ") == n }) {
+				t.Fatalf("not %d end lines:\n%s", n, s.Stderr)
+			}
+			if mode.flags == nil {
+				for e := range engines {
+					if !strings.Contains(s.Stderr.String(), "end pid "+strconv.Itoa(e)+" exitcode 0 ") {
+						t.Errorf("no end line for engine %d:\n%s", e, s.Stderr)
+					}
+				}
+			}
+		})
+	}
+	if a, b := strings.Join(appFds["inprocess"], " "), strings.Join(appFds["exec"], " "); a != b {
+		t.Errorf("app fds: in-process %q, exec'd %q", a, b)
+	}
+}
+
+// ipNormal is a log with the pids, ports and byte counts made X and the
+// lines sorted: what must be equal in both modes (the order of
+// tcpserver's accept line and tlsd's lines differs; a handshake's size
+// varies by a byte or two with its signature).
+func ipNormal(log string) []string {
+	rx := regexp.MustCompile(`(pid|port|in|out) \d+`)
+	var out []string
+	for _, l := range lines(log) {
+		out = append(out, rx.ReplaceAllString(l, "$1 X"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestTLSDInProcessFailures: a failed handshake, a missing CERTFILE and a
+// bad pair end with the same exit code, the same lines and, in-process,
+// the documented pid (the engine's; 0 when nothing started).
+func TestTLSDInProcessFailures(t *testing.T) {
+	dir := certDir(t)
+	hello := flClientHello(t)
+	send := func(in []byte, closeWrite bool) func(t *testing.T, s *server) {
+		return func(t *testing.T, s *server) {
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(in)
+			if closeWrite {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			if out, closed := flReadClose(c, 8*time.Second); !closed {
+				t.Fatalf("the connection stayed open 8 s (got %q)", out)
+			} else if strings.Contains(out, "hello") {
+				t.Errorf("the app ran: %q", out)
+			}
+		}
+	}
+	tlsClient := func(t *testing.T, s *server) {
+		if out, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil); err == nil {
+			t.Errorf("handshake succeeded (got %q)", out)
+		}
+	}
+	ipTLSClient := func(t *testing.T, s *server) {
+		if _, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil); err != nil {
+			t.Errorf("handshake: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		client func(t *testing.T, s *server)
+		code   int
+		msg    string
+		engine bool // an engine started (in-process: the log names it)
+		args   []string
+	}{
+		{"plain text", tlsdEnv(dir), send([]byte("EHLO client.test\r\nQUIT\r\n"), false), 98,
+			"tlswrap: warning: ip 127.0.0.1 port ", true, nil},
+		{"garbage", tlsdEnv(dir), send(bytes.Repeat([]byte{0x80, 0x01, 0xfe, 0x00, 0x16, 0x03}, 100), false), 98,
+			"handshake failed", true, nil},
+		{"truncated hello", tlsdEnv(dir), send(hello[:len(hello)/2], true), 98, "handshake failed", true, nil},
+		{"no CERTFILE", baseEnv(), tlsClient, 100, "tlsd: fatal: CERTFILE not set\n", false, nil},
+		{"missing KEYFILE", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/nope.key"), tlsClient, 96,
+			"tlsd: fatal: unable to read KEYFILE " + dir + "/nope.key: no such file or directory\n", false, nil},
+		{"mismatched pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), tlsClient, 96,
+			"tlsd: fatal: unable to load CERTFILE " + dir + "/server.crt and KEYFILE " + dir + "/other.key: the private key does not match", false, nil},
+		{"engine as root", tlsdEnv(dir, "TLS_UID=0"), tlsClient, 100,
+			"tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root\n", false, nil},
+		// Not failures of tlsd's own: the same lines and codes, -v's
+		// handshake line included.
+		{"prog not found", tlsdEnv(dir), ipTLSClient, 127,
+			"tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH", true, []string{"-v", "no-such-prog-tlschain"}},
+		{"success -v", tlsdEnv(dir), ipTLSClient, 0,
+			"tlsd: info: ip 127.0.0.1 port ", true, []string{"-v", "sh", "-c", appHello}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := map[string][]string{}
+			for _, mode := range ipModes {
+				args := tc.args
+				if args == nil {
+					args = []string{"sh", "-c", appHello}
+				}
+				s := ipServe(t, tc.env, mode.flags, append([]string{"tlsd"}, args...)...)
+				tc.client(t, s)
+				m := waitLog(t, s, `end pid \d+ exitcode \d+ count 0/100\n`)
+				f := strings.Fields(m)
+				pid, _ := strconv.Atoi(f[2])
+				code, _ := strconv.Atoi(f[4])
+				if tc.engine && tc.code != 98 {
+					// The engine's own end line, after tcpserver's.
+					waitLog(t, s, `tlswrap: info: ip 127\.0\.0\.1 port \d+ end `)
+				}
+				log := s.Stderr.String()
+				if code != tc.code || !strings.Contains(log, tc.msg) {
+					t.Errorf("%s: exit %d, want %d with %q; log:\n%s", mode.name, code, tc.code, tc.msg, log)
+				}
+				if !strings.Contains(log, "accept pid "+f[2]+" ip 127.0.0.1 ") {
+					t.Errorf("%s: the accept line does not name pid %d:\n%s", mode.name, pid, log)
+				}
+				switch {
+				case mode.flags != nil && pid == 0:
+					t.Errorf("%s: end pid 0", mode.name)
+				case mode.flags == nil && tc.engine && pid == 0:
+					t.Errorf("%s: end pid 0 though an engine ran:\n%s", mode.name, log)
+				case mode.flags == nil && !tc.engine && pid != 0:
+					t.Errorf("%s: end pid %d though no process should start (want 0):\n%s", mode.name, pid, log)
+				}
+				if n := strings.Count(log, "tlsd: fatal"); n > 1 {
+					t.Errorf("%s: %d fatal lines:\n%s", mode.name, n, log)
+				}
+				logs[mode.name] = ipNormal(log)
+			}
+			if a, b := strings.Join(logs["inprocess"], "\n"), strings.Join(logs["exec"], "\n"); a != b {
+				t.Errorf("the logs differ:\nin-process:\n%s\nexec'd:\n%s", a, b)
+			}
+		})
+	}
+}
+
+// ipCopy copies tlsd and tlswrap into a fresh directory any uid can
+// search (the engine runs unprivileged) and returns it.
+func ipCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tlschain-copy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	for _, name := range []string{"tlsd", "tlswrap"} {
+		data, err := os.ReadFile(bin(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestTLSDInProcessRules: rule variables reach tlsd's work per
+// connection: a CERTFILE/KEYFILE pair by client IP is the one the client
+// sees, and a PATH that finds another tlsd makes that tlsd run as a
+// program for that client only.
+func TestTLSDInProcessRules(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	copyDir := ipCopy(t)
+	cdb := filepath.Join(t.TempDir(), "rules.cdb")
+	makeRules(t, cdb, `127.0.0.2:allow,CERTFILE="`+dir+`/other.crt",KEYFILE="`+dir+`/other.key"
+127.0.0.3:allow,PATH="`+copyDir+`:/usr/bin:/bin"
+:allow
+`)
+	for _, mode := range ipModes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := ipServe(t, tlsdEnv(dir), append(mode.flags, "-x", cdb), "tlsd", "sh", "-c", ipApp)
+			for _, tc := range []struct {
+				local, cert string
+				inProcess   bool
+			}{
+				{"127.0.0.1", "localhost", mode.flags == nil},
+				{"127.0.0.2", "other.test", mode.flags == nil},
+				{"127.0.0.3", "localhost", false},
+				{"127.0.0.2", "other.test", mode.flags == nil},
+				{"127.0.0.1", "localhost", mode.flags == nil},
+			} {
+				seen := ipConnect(t, s, tc.local)
+				if seen.cert != tc.cert {
+					t.Errorf("client %s got the certificate of %q, want %q", tc.local, seen.cert, tc.cert)
+				}
+				ipShape(t, "client "+tc.local, seen, tc.inProcess)
+				for _, name := range []string{"CERTFILE", "KEYFILE"} {
+					if v, ok := seen.env[name]; ok {
+						t.Errorf("client %s: the app sees %s=%s", tc.local, name, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTLSDInProcessOtherPath: only the tlsd beside tcpserver is done
+// in-process: a copy elsewhere, by path or found first in PATH, runs as a
+// program; a symlink to the sibling is the same file and is done
+// in-process.
+func TestTLSDInProcessOtherPath(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	copyDir := ipCopy(t)
+	linkDir := t.TempDir()
+	if err := os.Symlink(bin("tlsd"), linkDir+"/tlsd"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		env       []string
+		prog      string
+		inProcess bool
+	}{
+		{"sibling", tlsdEnv(dir), "tlsd", true},
+		{"sibling by path", tlsdEnv(dir), bin("tlsd"), true},
+		{"copy by path", tlsdEnv(dir), copyDir + "/tlsd", false},
+		{"copy in PATH", ipPath(tlsdEnv(dir), copyDir+":"+binDir+":/usr/bin:/bin"), "tlsd", false},
+		{"symlink by path", tlsdEnv(dir), linkDir + "/tlsd", true},
+		{"symlink in PATH", ipPath(tlsdEnv(dir), linkDir+":"+binDir+":/usr/bin:/bin"), "tlsd", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := ipServe(t, tc.env, nil, tc.prog, "sh", "-c", ipApp)
+			seen := ipConnect(t, s, "")
+			ipShape(t, tc.name, seen, tc.inProcess)
+			if seen.cert != "localhost" || seen.env["SSL_PROTOCOL"] == "" {
+				t.Errorf("cert %q env %v", seen.cert, seen.env)
+			}
+		})
+	}
+}
+
+// ipPath returns env with its PATH replaced by path.
+func ipPath(env []string, path string) []string {
+	out := []string{"PATH=" + path}
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "PATH=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// TestTLSDInProcessTerm: on TERM the listener closes; a session already
+// running goes on after tcpserver has gone; a handshake that completes
+// after the TERM still reaches the app (in-process: within the stop
+// grace); a client that never completes its handshake delays tcpserver's
+// exit by the grace (10 s) at most.
+func TestTLSDInProcessTerm(t *testing.T) {
+	dir := certDir(t)
+	for _, mode := range ipModes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := ipServe(t, tlsdEnv(dir), mode.flags, "tlsd", "-K", "60000", "cat")
+			// A: a running session.
+			a, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			a.SetDeadline(time.Now().Add(40 * time.Second))
+			ar := bufio.NewReader(a)
+			a.Write([]byte("A before\n"))
+			if l, err := ar.ReadString('\n'); l != "A before\n" {
+				t.Fatalf("A: %q %v", l, err)
+			}
+			// B: a client that never sends its ClientHello; C: one that
+			// sends it only after the TERM.
+			b, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			craw, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer craw.Close()
+			craw.SetDeadline(time.Now().Add(40 * time.Second))
+			// Both are accepted (their engines, or tlsd, started).
+			waitLog(t, s, `accept pid \d+ ip 127\.0\.0\.1 port `+strconv.Itoa(craw.LocalAddr().(*net.TCPAddr).Port)+` `)
+			waitLog(t, s, `accept pid \d+ ip 127\.0\.0\.1 port `+strconv.Itoa(b.LocalAddr().(*net.TCPAddr).Port)+` `)
+
+			start := time.Now()
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			if !waitFor(5*time.Second, func() bool {
+				c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+				if err == nil {
+					c.Close()
+				}
+				return err != nil
+			}) {
+				t.Fatal("the port still accepts 5 s after TERM")
+			}
+			c := tls.Client(craw, localhostTLS(t))
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("C: the handshake after TERM failed: %v; log:\n%s", err, s.Stderr)
+			}
+			cr := bufio.NewReader(c)
+			c.Write([]byte("C after TERM\n"))
+			if l, err := cr.ReadString('\n'); l != "C after TERM\n" {
+				t.Fatalf("C: %q %v; log:\n%s", l, err, s.Stderr)
+			}
+
+			pid := s.cmd.Process.Pid
+			if !waitFor(15*time.Second, func() bool { return flGone(pid) }) {
+				t.Fatalf("tcpserver still runs %v after TERM; log:\n%s", time.Since(start), s.Stderr)
+			}
+			took := time.Since(start)
+			t.Logf("tcpserver exited %v after TERM", took.Round(time.Millisecond))
+			if took > 12*time.Second {
+				t.Errorf("tcpserver took %v to exit, beyond the 10 s grace", took)
+			}
+			waitLog(t, s, `stop count \d+/100\n`)
+
+			// A and C go on without tcpserver.
+			for _, x := range []struct {
+				name string
+				c    *tls.Conn
+				r    *bufio.Reader
+			}{{"A", a, ar}, {"C", c, cr}} {
+				x.c.Write([]byte(x.name + " after exit\n"))
+				if l, err := x.r.ReadString('\n'); l != x.name+" after exit\n" {
+					t.Errorf("%s after tcpserver's exit: %q %v", x.name, l, err)
+				}
+				x.c.CloseWrite()
+				if rest, err := io.ReadAll(x.r); len(rest) != 0 || err != nil {
+					t.Errorf("%s: after close %q %v", x.name, rest, err)
+				}
+			}
+			// B: its late ClientHello either completes (an exec'd tlsd
+			// still runs) or the connection closes; it never hangs.
+			b.SetDeadline(time.Now().Add(10 * time.Second))
+			bt := tls.Client(b, localhostTLS(t))
+			err = bt.Handshake()
+			t.Logf("B: handshake after tcpserver's exit: %v", err)
+			if mode.flags != nil && err != nil {
+				t.Errorf("exec'd: B's late handshake failed: %v", err)
+			}
+			if err != nil && os.IsTimeout(err) {
+				t.Errorf("B hangs after tcpserver's exit")
+			}
+			b.Close()
+		})
+	}
+}
