@@ -83,14 +83,19 @@ func (r *relay) run() int {
 	return exitcode.OK
 }
 
-// netToApp copies the peer's cleartext to fd 4.
+// netToApp copies the peer's cleartext to fd 4. It gathers the records
+// that are already there (in fdConn's buffer or the kernel's) into one
+// write to the app, but never waits for the network while it holds
+// bytes the app has not had: before a read that could block, it writes
+// out what it has (an interactive peer waits for the app's answer).
 func (r *relay) netToApp() result {
 	buf := make([]byte, bufSize)
+	fill := 0
 	discard := false
-	for {
-		n, err := r.tc.Read(buf)
-		if n > 0 && !discard {
-			if _, werr := r.app.w.Write(buf[:n]); werr != nil {
+	// flush gives the app what buf holds.
+	flush := func() {
+		if fill > 0 && !discard {
+			if _, werr := r.app.w.Write(buf[:fill]); werr != nil {
 				// The app stopped reading: drop the rest, but keep
 				// reading so the peer's close is seen and nothing unread
 				// is left in the socket at exit.
@@ -98,7 +103,21 @@ func (r *relay) netToApp() result {
 				r.app.w.Close()
 			}
 		}
+		fill = 0
+	}
+	for {
+		if len(buf)-fill < maxPlaintext {
+			flush()
+		}
+		r.conn.noWait = fill > 0
+		n, err := r.tc.Read(buf[fill:])
+		r.conn.noWait = false
+		fill += n
 		if err == nil {
+			continue
+		}
+		flush()
+		if err == errWouldBlock {
 			continue
 		}
 		if !discard {
@@ -126,6 +145,10 @@ func (r *relay) netToApp() result {
 		return result{exitcode.TLSSession, "unable to read from the peer: " + sanitize(err.Error(), 200)}
 	}
 }
+
+// maxPlaintext is the most cleartext one TLS record carries: netToApp
+// writes out its buffer before it has less room than that.
+const maxPlaintext = 16 << 10
 
 // appToNet copies fd 3 to the peer, then closes our direction.
 func (r *relay) appToNet() result {
