@@ -467,6 +467,46 @@ func TestTLSDInProcessConcurrent(t *testing.T) {
 	}
 }
 
+// TestTLSDInProcessUnprivileged: a tcpserver that drops to a user after
+// binding (-u/-g) does tlsd's work as that user, as the tlsd it would
+// have exec'd: the keys read as that user, the engine and the app with
+// its uid.
+func TestTLSDInProcessUnprivileged(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp("", "tlschain-unpriv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	crt, key := certs(t).Server.write(t, dir)
+	os.Chown(key, 65534, 65534)
+	env := baseEnv("CERTFILE="+crt, "KEYFILE="+key)
+	seen := map[string]*ipSeen{}
+	for _, mode := range ipModes {
+		s := ipServe(t, env, append(mode.flags, "-u", "65534", "-g", "65534"), "tlsd", "sh", "-c", ipApp)
+		seen[mode.name] = ipConnect(t, s, "")
+		ipShape(t, mode.name, seen[mode.name], mode.flags == nil)
+		for what, p := range map[string]ipProc{"app": seen[mode.name].app, "engine": seen[mode.name].engine} {
+			if u := p.status["Uid"]; u != "65534 65534 65534 65534" {
+				t.Errorf("%s: %s Uid %q", mode.name, what, u)
+			}
+		}
+	}
+	in, ex := seen["inprocess"], seen["exec"]
+	for _, f := range ipStatusFields {
+		if in.app.status[f] != ex.app.status[f] || in.engine.status[f] != ex.engine.status[f] {
+			t.Errorf("%s: app %q/%q, engine %q/%q (in-process/exec'd)", f,
+				in.app.status[f], ex.app.status[f], in.engine.status[f], ex.engine.status[f])
+		}
+	}
+	for _, name := range []string{"SSL_PROTOCOL", "SSL_CIPHER", "CERTFILE", "KEYFILE"} {
+		if in.env[name] != ex.env[name] {
+			t.Errorf("%s: in-process %q, exec'd %q", name, in.env[name], ex.env[name])
+		}
+	}
+}
+
 // ipNormal is a log with the pids, ports and byte counts made X and the
 // lines sorted: what must be equal in both modes (the order of
 // tcpserver's accept line and tlsd's lines differs; a handshake's size
@@ -521,7 +561,7 @@ func TestTLSDInProcessFailures(t *testing.T) {
 		client func(t *testing.T, s *server)
 		code   int
 		msg    string
-		engine bool // an engine started (in-process: the log names it)
+		engine bool // a process started: in-process, the log names the engine; else pid 0
 		args   []string
 	}{
 		{"plain text", tlsdEnv(dir), send([]byte("EHLO client.test\r\nQUIT\r\n"), false), 98,
@@ -540,6 +580,9 @@ func TestTLSDInProcessFailures(t *testing.T) {
 		// handshake line included.
 		{"prog not found", tlsdEnv(dir), ipTLSClient, 127,
 			"tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH", true, []string{"-v", "no-such-prog-tlschain"}},
+		// A tlsd command line tlsd refuses is never done in-process:
+		// tlsd runs and says why, on each connection.
+		{"usage error", tlsdEnv(dir), tlsClient, 100, "tlsd: usage: tlsd ", true, []string{"-k", "5", "sh"}},
 		{"success -v", tlsdEnv(dir), ipTLSClient, 0,
 			"tlsd: info: ip 127.0.0.1 port ", true, []string{"-v", "sh", "-c", appHello}},
 	} {
@@ -556,8 +599,8 @@ func TestTLSDInProcessFailures(t *testing.T) {
 				f := strings.Fields(m)
 				pid, _ := strconv.Atoi(f[2])
 				code, _ := strconv.Atoi(f[4])
-				if tc.engine && tc.code != 98 {
-					// The engine's own end line, after tcpserver's.
+				if tc.code == 0 || tc.code == 127 {
+					// A session: the engine's own end line, after tcpserver's.
 					waitLog(t, s, `tlswrap: info: ip 127\.0\.0\.1 port \d+ end `)
 				}
 				log := s.Stderr.String()
