@@ -77,10 +77,16 @@ func flChild(t *testing.T, ppid int, comm string) int {
 
 // flEngine waits up to 10 s for the engine of app (a pid tlsd ran) and
 // returns its pid: the app's child when tlsd was exec'd, the app's
-// sibling (a child of tcpserver) when tcpserver did tlsd's work itself.
+// sibling (a child of tcpserver) when tcpserver did tlsd's work itself —
+// the sibling whose fd 4 is the pipe on the app's fd 0, not the engine
+// tcpserver keeps started for the next connection.
 func flEngine(t *testing.T, app int) int {
 	t.Helper()
 	pid := 0
+	fd := func(pid, n int) string {
+		l, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(n))
+		return l
+	}
 	waitFor(10*time.Second, func() bool {
 		procs := flProcs()
 		parent := 0
@@ -89,8 +95,9 @@ func flEngine(t *testing.T, app int) int {
 				parent = p.ppid
 			}
 		}
+		in := fd(app, 0)
 		for _, p := range procs {
-			if p.comm == "tlswrap" && p.state != 'Z' && (p.ppid == app || p.ppid == parent) {
+			if p.comm == "tlswrap" && p.state != 'Z' && (p.ppid == app || p.ppid == parent) && fd(p.pid, 4) == in {
 				pid = p.pid
 				return true
 			}

@@ -114,6 +114,14 @@ func (e *engine) run() int {
 	// The network may be fd 1: a write to a peer that reset must be an
 	// EPIPE error, not a SIGPIPE death (Go raises it for fds 1 and 2).
 	signal.Ignore(syscall.SIGPIPE)
+	if e.o.warm {
+		if done, err := e.awaitNetwork(); done || err != nil {
+			if err != nil {
+				return e.fatal(err)
+			}
+			return exitcode.OK
+		}
+	}
 
 	setup, err := keysign.ReadSetup(keysFD)
 	if err != nil {
@@ -209,6 +217,28 @@ func (e *engine) run() int {
 	code := r.run()
 	e.info("end", "in", strconv.FormatInt(conn.in.Load(), 10), "out", strconv.FormatInt(conn.out.Load(), 10), "exitcode", strconv.Itoa(code))
 	return code
+}
+
+// awaitNetwork is -W: the engine was started before its connection and
+// its runtime is warm; the spawner hands it the socket (for fds 0 and 1)
+// and the peer's variables on the key channel. done: the spawner closed
+// the channel first, no connection came.
+func (e *engine) awaitNetwork() (done bool, err error) {
+	sock, vars, err := keysign.RecvNetwork(keysFD)
+	if err == io.EOF {
+		return true, nil
+	}
+	if err != nil {
+		return false, exitcode.New(exitcode.TLSSetup, "receive", "the network from the key channel", err)
+	}
+	defer unix.Close(sock)
+	for _, fd := range []int{netReadFD, netWriteFD} {
+		if err := unix.Dup3(sock, fd, 0); err != nil {
+			return false, exitcode.New(exitcode.TLSSetup, "use", "the network socket", err)
+		}
+	}
+	e.peer = peerFields(vars)
+	return false, nil
 }
 
 // handshakeError turns a handshake error into log text.

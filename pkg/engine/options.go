@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -q | -v ]"
+const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -W ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -33,6 +33,7 @@ const help = "usage: " + usage + `
   -a protos  ALPN protocols, comma-separated, most preferred first
   -j         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
   -M mib     limit the engine's data segment to mib MiB, 0 = no limit (default 256)
+  -W         started ahead of the connection: wait for the network socket on the key channel first
   -q         log warnings only
   -v         log one info line per session and its end
 `
@@ -55,6 +56,7 @@ type options struct {
 	alpn         []string
 	requireJail  bool
 	memLimitMiB  int
+	warm         bool // -W: the network socket comes on the key channel
 	level        int
 	help         bool
 }
@@ -67,7 +69,7 @@ var errHelp = errors.New("help")
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:qv", "help")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:Wqv", "help")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -117,6 +119,8 @@ func parseOptions(args []string) (*options, error) {
 				return nil, err
 			}
 			o.idle = time.Duration(n) * time.Second
+		case "W":
+			o.warm = true
 		case "S":
 			o.closeNotify = true
 		case "J":

@@ -34,6 +34,9 @@ type server struct {
 	inflight sync.WaitGroup
 	tls      *tlsspawn.Inline // tlsd's work done in-process (tls.go), or nil
 	tlsPath  string           // the tlsd that tls stands for
+	warmMu   sync.Mutex       // the two below
+	warm     *warmEngine      // an engine started ahead, or nil
+	warming  bool             // one is being started
 }
 
 // Main listens, then accepts connections and spawns prog for each one,
@@ -120,11 +123,15 @@ func Main(argv, envp []string) int {
 	s.log.Info("start", "ip", s.l.addr.Addr().String(), "port", strconv.Itoa(int(s.l.addr.Port())), "max", strconv.Itoa(o.maxConn))
 
 	go s.signals(sigs)
+	if s.tls != nil {
+		s.refill()
+	}
 	s.serve()
 
 	// Stop: the listener goes first, children live on (ucspi-tcp).
 	unix.Close(s.l.fd)
 	if s.tls != nil {
+		s.dropWarm()
 		s.waitTimeout(stopGrace)
 	} else {
 		s.inflight.Wait()

@@ -72,7 +72,11 @@ func samePath(a, b string) bool {
 // app's, or tlsd's when there is no app (a failed handshake: 98).
 func (s *server) startTLS(c *conn, env []string) {
 	h := &tlsHost{s: s, c: c}
-	app, code := s.tls.Handshake(c.fd, env, h)
+	var w *tlsspawn.Warm
+	if we := s.takeWarm(); we != nil {
+		w, h.pending = we.w, we.ended
+	}
+	app, code := s.tls.Handshake(c.fd, env, h, w)
 	if app != nil {
 		_, _, err := s.spawnChild(c, app, h.engine)
 		tlsspawn.CloseFiles(app)
@@ -91,13 +95,15 @@ func (s *server) startTLS(c *conn, env []string) {
 	}
 }
 
-// tlsHost is the tlsspawn.Host of one connection: the engine is spawned
-// while the reaper waits, and its end comes back from the reaper.
+// tlsHost is the tlsspawn.Host of one connection (c) or of an engine
+// started ahead (c nil): the engine is spawned while the reaper waits, and
+// its end comes back from the reaper.
 type tlsHost struct {
-	s      *server
-	c      *conn
-	engine int // 0 until the engine is spawned
-	ended  <-chan syscall.WaitStatus
+	s       *server
+	c       *conn
+	engine  int // 0 until the engine is spawned or adopted
+	ended   <-chan syscall.WaitStatus
+	pending <-chan syscall.WaitStatus // the end of the engine started ahead
 }
 
 func (h *tlsHost) Spawn(ch *chain.Child) (int, error) {
@@ -108,13 +114,71 @@ func (h *tlsHost) Spawn(ch *chain.Child) (int, error) {
 		h.engine, h.ended = pid, lim.watch(pid)
 	}
 	lim.spawning.RUnlock()
-	if err == nil {
+	if err == nil && h.c != nil {
 		h.s.logAccept(h.c, pid, lim.count())
 	}
 	return pid, err
 }
 
 func (h *tlsHost) Wait(pid int) syscall.WaitStatus { return <-h.ended }
+
+func (h *tlsHost) Adopt(pid int) {
+	h.engine, h.ended = pid, h.pending
+	h.s.logAccept(h.c, pid, h.s.lim.count())
+}
+
+// warmEngine is an engine started ahead of its connection
+// (tlsspawn.Inline.Prestart): one waits while the listener is idle, so
+// the next connection does not wait for an engine's start.
+type warmEngine struct {
+	w     *tlsspawn.Warm
+	ended <-chan syscall.WaitStatus
+}
+
+// takeWarm returns the waiting engine, if any, and starts the next one.
+func (s *server) takeWarm() *warmEngine {
+	s.warmMu.Lock()
+	we := s.warm
+	s.warm = nil
+	s.warmMu.Unlock()
+	s.refill()
+	return we
+}
+
+// refill starts an engine ahead unless one waits or is on its way.
+func (s *server) refill() {
+	s.warmMu.Lock()
+	defer s.warmMu.Unlock()
+	if s.warm != nil || s.warming || s.stopping.Load() {
+		return
+	}
+	s.warming = true
+	go func() {
+		h := &tlsHost{s: s}
+		w := s.tls.Prestart(s.base, h)
+		s.warmMu.Lock()
+		defer s.warmMu.Unlock()
+		s.warming = false
+		if w == nil {
+			return
+		}
+		if s.stopping.Load() {
+			w.Close()
+			return
+		}
+		s.warm = &warmEngine{w: w, ended: h.ended}
+	}()
+}
+
+// dropWarm ends the waiting engine (at stop).
+func (s *server) dropWarm() {
+	s.warmMu.Lock()
+	defer s.warmMu.Unlock()
+	if s.warm != nil {
+		s.warm.w.Close()
+		s.warm = nil
+	}
+}
 
 // waitTimeout waits for the in-flight connections, at most d.
 func (s *server) waitTimeout(d time.Duration) {

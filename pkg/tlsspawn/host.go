@@ -17,6 +17,9 @@ type Host interface {
 	Spawn(ch *chain.Child) (int, error)
 	// Wait blocks until pid has ended and returns its status.
 	Wait(pid int) syscall.WaitStatus
+	// Adopt says that the engine pid, started ahead (Inline.Prestart),
+	// now serves this connection.
+	Adopt(pid int)
 }
 
 // selfHost is the Host of a spawner that execs the app: the engine is its
@@ -26,3 +29,5 @@ type selfHost struct{}
 func (selfHost) Spawn(ch *chain.Child) (int, error) { return chain.Spawn(ch) }
 
 func (selfHost) Wait(pid int) syscall.WaitStatus { return wait(pid) }
+
+func (selfHost) Adopt(int) {}

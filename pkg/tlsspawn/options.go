@@ -56,6 +56,10 @@ type Config struct {
 	RequireJail  bool
 	EngineMemMiB int
 
+	// warm starts the engine ahead of its connection (tlswrap -W; set by
+	// Inline.Prestart only).
+	warm bool
+
 	// App is the app's identity (-u, -g, -G, -U), dropped by tlsd or
 	// tlsc itself just before exec: the same code as the privdrop
 	// program, without its exec.
@@ -299,6 +303,9 @@ func (c *Config) EngineArgs() []string {
 	}
 	if c.EngineMemMiB > 0 {
 		a = append(a, "-M", strconv.Itoa(c.EngineMemMiB))
+	}
+	if c.warm {
+		a = append(a, "-W")
 	}
 	switch c.Verbosity {
 	case logline.Quiet:

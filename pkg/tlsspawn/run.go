@@ -42,7 +42,7 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 		}
 		return runDelayed(name, c, st, held, p.cred, prog, p.env)
 	}
-	s, code := p.handshake(name, c, selfHost{})
+	s, code := p.handshake(name, c, selfHost{}, nil)
 	if s == nil {
 		return code
 	}
@@ -85,12 +85,19 @@ func prepare(c *Config, envp []string) (*prepared, error) {
 	return p, nil
 }
 
-// handshake runs the engine through the handshake. On failure it returns
-// nil and the exit code, the reason logged.
-func (p *prepared) handshake(name string, c *Config, h Host) (*Session, int) {
+// handshake runs the engine through the handshake: st, an engine started
+// ahead and handed its connection, or else a new one. On failure it
+// returns nil and the exit code, the reason logged.
+func (p *prepared) handshake(name string, c *Config, h Host, st *started) (*Session, int) {
 	log := logline.New(name)
 	log.Level = c.Verbosity
-	s, err := Handshake(c, p.m, p.keys, p.id, p.enginePath, EngineEnv(c, p.env), h)
+	var s *Session
+	var err error
+	if st != nil {
+		s, err = handshakeOn(st, p.m, p.keys, h)
+	} else {
+		s, err = Handshake(c, p.m, p.keys, p.id, p.enginePath, EngineEnv(c, p.env), h)
+	}
 	closeAll(p.id.LockFD) // the engine holds the slot now
 	if err != nil {
 		var fe *FailedError

@@ -135,6 +135,11 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 	if err != nil {
 		return nil, err
 	}
+	return handshakeOn(st, m, keys, h)
+}
+
+// handshakeOn is Handshake with the engine st already running.
+func handshakeOn(st *started, m *Material, keys *keysign.Keys, h Host) (*Session, error) {
 	pid, ctl, key := st.pid, st.ctl, st.key
 	s := &Session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
 
