@@ -654,7 +654,8 @@ func ipCopy(t *testing.T) string {
 
 // TestTLSDInProcessRules: rule variables reach tlsd's work per
 // connection: a CERTFILE/KEYFILE pair by client IP is the one the client
-// sees, and a PATH that finds another tlsd makes that tlsd run as a
+// sees, a TLS_UID the engine's uid (an engine started ahead must not
+// serve that client), and a PATH that finds another tlsd makes that tlsd run as a
 // program for that client only.
 func TestTLSDInProcessRules(t *testing.T) {
 	needRoot(t)
@@ -663,6 +664,7 @@ func TestTLSDInProcessRules(t *testing.T) {
 	cdb := filepath.Join(t.TempDir(), "rules.cdb")
 	makeRules(t, cdb, `127.0.0.2:allow,CERTFILE="`+dir+`/other.crt",KEYFILE="`+dir+`/other.key"
 127.0.0.3:allow,PATH="`+copyDir+`:/usr/bin:/bin"
+127.0.0.4:allow,TLS_UID="4321",TLS_GID="4322"
 :allow
 `)
 	for _, mode := range ipModes {
@@ -671,14 +673,19 @@ func TestTLSDInProcessRules(t *testing.T) {
 			for _, tc := range []struct {
 				local, cert string
 				inProcess   bool
+				engineUID   string
 			}{
-				{"127.0.0.1", "localhost", mode.flags == nil},
-				{"127.0.0.2", "other.test", mode.flags == nil},
-				{"127.0.0.3", "localhost", false},
-				{"127.0.0.2", "other.test", mode.flags == nil},
-				{"127.0.0.1", "localhost", mode.flags == nil},
+				{"127.0.0.1", "localhost", mode.flags == nil, "65534"},
+				{"127.0.0.2", "other.test", mode.flags == nil, "65534"},
+				{"127.0.0.3", "localhost", false, "65534"},
+				{"127.0.0.4", "localhost", mode.flags == nil, "4321"},
+				{"127.0.0.2", "other.test", mode.flags == nil, "65534"},
+				{"127.0.0.1", "localhost", mode.flags == nil, "65534"},
 			} {
 				seen := ipConnect(t, s, tc.local)
+				if u := seen.engine.status["Uid"]; u != strings.Repeat(tc.engineUID+" ", 3)+tc.engineUID {
+					t.Errorf("client %s: engine Uid %q, want %s", tc.local, u, tc.engineUID)
+				}
 				if seen.cert != tc.cert {
 					t.Errorf("client %s got the certificate of %q, want %q", tc.local, seen.cert, tc.cert)
 				}
