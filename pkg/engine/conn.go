@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +20,7 @@ import (
 // work (the handshake deadline, the idle timeout).
 type fdConn struct {
 	r, w     *os.File
+	rr, rw   rawFile
 	rfd, wfd int
 	socket   bool        // w is a socket: CloseWrite is shutdown(SHUT_WR)
 	rawEOF   atomic.Bool // the peer's FIN (or pipe EOF) was read
@@ -72,6 +74,13 @@ func newFDConn(rfd, wfd int) (*fdConn, error) {
 	if wfd != rfd {
 		c.w = os.NewFile(uintptr(wfd), "network")
 	}
+	var err error
+	if c.rr, err = newRawFile(c.r); err != nil {
+		return nil, err
+	}
+	if c.rw, err = newRawFile(c.w); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -113,9 +122,9 @@ func (c *fdConn) fill() error {
 	var n int
 	var err error
 	if c.noWait {
-		n, err = c.tryRead(c.rbuf)
+		n, err = c.rr.tryRead(c.rbuf)
 	} else {
-		n, err = c.r.Read(c.rbuf)
+		n, err = c.rr.read(c.rbuf)
 	}
 	if n > 0 {
 		c.rend = n
@@ -127,25 +136,6 @@ func (c *fdConn) fill() error {
 		c.rawEOF.Store(true)
 	}
 	return err
-}
-
-// tryRead is one non-blocking read(2): errWouldBlock when the kernel has
-// nothing yet, io.EOF at the peer's FIN, errors spelled as os.File's.
-func (c *fdConn) tryRead(p []byte) (int, error) {
-	for {
-		n, err := unix.Read(c.rfd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, &os.PathError{Op: "read", Path: c.r.Name(), Err: err}
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
 }
 
 func (c *fdConn) Write(p []byte) (int, error) {
@@ -182,7 +172,7 @@ func (c *fdConn) Flush() error {
 }
 
 func (c *fdConn) write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
+	n, err := c.rw.write(p)
 	if n > 0 {
 		c.out.Add(int64(n))
 		c.touch()
@@ -240,4 +230,102 @@ func (c *fdConn) RemoteAddr() net.Addr { return fdAddr("peer") }
 // isEPIPE says whether err is a write to a reader that went away.
 func isEPIPE(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// rawFile does the I/O of a pollable fd in non-blocking system calls made
+// with syscall.RawSyscall, and waits in Go's poller when the fd is not
+// ready (so deadlines apply as with os.File). A plain os.File call tells
+// the scheduler it enters a system call: with the engine's GOMAXPROCS=1,
+// a copy of 256 KiB takes long enough that sysmon hands the P to another
+// thread and back each time, a tenth of the engine's CPU in bulk. A
+// non-blocking call never waits in the kernel, so it need not say.
+type rawFile struct {
+	f  *os.File
+	rc syscall.RawConn
+	fd uintptr // for tryRead; f.Fd() would make the fd blocking
+}
+
+func newRawFile(f *os.File) (rawFile, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return rawFile{}, err
+	}
+	r := rawFile{f: f, rc: rc}
+	err = rc.Control(func(fd uintptr) { r.fd = fd })
+	return r, err
+}
+
+// read reads what is there, waiting for a first byte; io.EOF at the end.
+// Errors are spelled as os.File's.
+func (r *rawFile) read(p []byte) (int, error) {
+	var n int
+	var errno error
+	err := r.rc.Read(func(fd uintptr) bool {
+		n, errno = rawIO(syscall.SYS_READ, fd, p)
+		return errno != syscall.EAGAIN
+	})
+	return r.done("read", n, err, errno)
+}
+
+// tryRead reads what is there without waiting: errWouldBlock if nothing.
+func (r *rawFile) tryRead(p []byte) (int, error) {
+	n, errno := rawIO(syscall.SYS_READ, r.fd, p)
+	if errno == syscall.EAGAIN {
+		return 0, errWouldBlock
+	}
+	return r.done("read", n, nil, errno)
+}
+
+// write writes all of p, waiting for room as needed.
+func (r *rawFile) write(p []byte) (int, error) {
+	total := 0
+	var errno error
+	err := r.rc.Write(func(fd uintptr) bool {
+		for total < len(p) {
+			n, e := rawIO(syscall.SYS_WRITE, fd, p[total:])
+			if e == syscall.EAGAIN {
+				return false
+			}
+			if e != nil {
+				errno = e
+				return true
+			}
+			total += n
+		}
+		return true
+	})
+	if err == nil {
+		err = errno
+	}
+	if err != nil {
+		return total, &os.PathError{Op: "write", Path: r.f.Name(), Err: err}
+	}
+	return total, nil
+}
+
+func (r *rawFile) done(op string, n int, err, errno error) (int, error) {
+	if err == nil {
+		err = errno
+	}
+	if err != nil {
+		return 0, &os.PathError{Op: op, Path: r.f.Name(), Err: err}
+	}
+	if n == 0 && op == "read" {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// rawIO is one read(2) or write(2) on a non-blocking fd, EINTR retried.
+func rawIO(trap, fd uintptr, p []byte) (int, error) {
+	for {
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
+		return 0, e
+	}
 }

@@ -30,6 +30,9 @@ type relay struct {
 	tc   *tls.Conn
 	conn *fdConn
 	app  *appFiles
+	// The app's pipes through rawFile (conn.go): fromApp reads fd 3,
+	// toApp writes fd 4.
+	fromApp, toApp rawFile
 
 	activity atomic.Int64
 	idleHit  atomic.Bool
@@ -46,6 +49,14 @@ type result struct {
 
 func (r *relay) run() int {
 	r.conn.activity = &r.activity
+	var err error
+	if r.fromApp, err = newRawFile(r.app.r); err == nil {
+		r.toApp, err = newRawFile(r.app.w)
+	}
+	if err != nil {
+		r.e.warn("unable to use the app's pipes:", err.Error())
+		return exitcode.Temporary
+	}
 	r.activity.Store(time.Now().UnixNano())
 	if r.e.o.idle > 0 {
 		r.watchIdle()
@@ -95,7 +106,7 @@ func (r *relay) netToApp() result {
 	// flush gives the app what buf holds.
 	flush := func() {
 		if fill > 0 && !discard {
-			if _, werr := r.app.w.Write(buf[:fill]); werr != nil {
+			if _, werr := r.toApp.write(buf[:fill]); werr != nil {
 				// The app stopped reading: drop the rest, but keep
 				// reading so the peer's close is seen and nothing unread
 				// is left in the socket at exit.
@@ -154,7 +165,7 @@ const maxPlaintext = 16 << 10
 func (r *relay) appToNet() result {
 	buf := make([]byte, bufSize)
 	for {
-		n, err := r.app.r.Read(buf)
+		n, err := r.fromApp.read(buf)
 		if n > 0 {
 			r.activity.Store(time.Now().UnixNano())
 			r.conn.Batch()
