@@ -849,3 +849,34 @@ func TestTLSDInProcessTerm(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSDInProcessEngineCPU: in-process, each engine is bound to one of
+// tcpserver's CPUs, in turn; the app keeps tcpserver's whole set.
+func TestTLSDInProcessEngineCPU(t *testing.T) {
+	needRoot(t)
+	cpus := func(pid int) string {
+		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		return statusField(string(st), "Cpus_allowed_list")
+	}
+	all := cpus(os.Getpid())
+	if !strings.ContainsAny(all, ",-") {
+		t.Skip("one CPU: nothing to bind")
+	}
+	s := ipServe(t, tlsdEnv(certDir(t)), nil, "tlsd", "sh", "-c", ipApp)
+	got := map[string]bool{}
+	for i := 0; i < 4; i++ {
+		seen, finish := ipOpen(t, s, "")
+		eng, app := cpus(seen.engine.pid), cpus(seen.app.pid)
+		finish()
+		if strings.ContainsAny(eng, ",-") || eng == "" {
+			t.Errorf("engine bound to %q, want one CPU", eng)
+		}
+		if app != all {
+			t.Errorf("app bound to %q, want tcpserver's %q", app, all)
+		}
+		got[eng] = true
+	}
+	if len(got) < 2 {
+		t.Errorf("4 engines all on CPU %v: not taken in turn", got)
+	}
+}

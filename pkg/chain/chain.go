@@ -7,8 +7,11 @@ package chain
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/ucspi"
@@ -107,6 +110,9 @@ type Child struct {
 	// Pdeathsig is sent to the child when the spawning thread dies; 0 for
 	// none.
 	Pdeathsig syscall.Signal
+	// CPUs, when set, is the child's CPU affinity from its first
+	// instruction: every thread it makes inherits it.
+	CPUs *unix.CPUSet
 }
 
 // Spawn starts c and returns its pid. Spawn uses syscall.ForkExec (a
@@ -126,6 +132,18 @@ func Spawn(c *Child) (int, error) {
 		},
 	}
 	flushCoverage()
+	if c.CPUs != nil {
+		// The child inherits the spawning thread's affinity: set it on
+		// this thread alone, locked, and put it back. A thread the
+		// runtime starts meanwhile comes from its template thread, not
+		// from this one.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var old unix.CPUSet
+		if unix.SchedGetaffinity(0, &old) == nil && unix.SchedSetaffinity(0, c.CPUs) == nil {
+			defer unix.SchedSetaffinity(0, &old)
+		}
+	}
 	pid, err := syscall.ForkExec(c.Path, c.Argv, attr)
 	if err != nil {
 		code := exitcode.Temporary

@@ -37,6 +37,8 @@ type server struct {
 	warmMu   sync.Mutex       // the two below
 	warm     *warmEngine      // an engine started ahead, or nil
 	warming  bool             // one is being started
+	cpus     []unix.CPUSet    // one per CPU: each engine is bound to one, in turn
+	cpuTurn  atomic.Uint32
 }
 
 // Main listens, then accepts connections and spawns prog for each one,
