@@ -237,12 +237,16 @@ func isEPIPE(err error) bool {
 // ready (so deadlines apply as with os.File). A plain os.File call tells
 // the scheduler it enters a system call: with the engine's GOMAXPROCS=1,
 // a copy of 256 KiB takes long enough that sysmon hands the P to another
-// thread and back each time, a tenth of the engine's CPU in bulk. A
-// non-blocking call never waits in the kernel, so it need not say.
+// thread and back each time, a tenth of the engine's CPU in bulk. A call
+// that cannot wait in the kernel need not say. On a socket the call says
+// MSG_DONTWAIT itself, as another holder of the socket (an app of delayed
+// mode) could clear O_NONBLOCK; the pipes' ends are the engine's alone,
+// and newFDConn and newAppFiles made them non-blocking.
 type rawFile struct {
-	f  *os.File
-	rc syscall.RawConn
-	fd uintptr // for tryRead; f.Fd() would make the fd blocking
+	f    *os.File
+	rc   syscall.RawConn
+	fd   uintptr // for tryRead; f.Fd() would make the fd blocking
+	sock bool
 }
 
 func newRawFile(f *os.File) (rawFile, error) {
@@ -252,6 +256,7 @@ func newRawFile(f *os.File) (rawFile, error) {
 	}
 	r := rawFile{f: f, rc: rc}
 	err = rc.Control(func(fd uintptr) { r.fd = fd })
+	r.sock = isSocket(int(r.fd))
 	return r, err
 }
 
@@ -261,7 +266,7 @@ func (r *rawFile) read(p []byte) (int, error) {
 	var n int
 	var errno error
 	err := r.rc.Read(func(fd uintptr) bool {
-		n, errno = rawIO(syscall.SYS_READ, fd, p)
+		n, errno = r.io(false, fd, p)
 		return errno != syscall.EAGAIN
 	})
 	return r.done("read", n, err, errno)
@@ -269,7 +274,7 @@ func (r *rawFile) read(p []byte) (int, error) {
 
 // tryRead reads what is there without waiting: errWouldBlock if nothing.
 func (r *rawFile) tryRead(p []byte) (int, error) {
-	n, errno := rawIO(syscall.SYS_READ, r.fd, p)
+	n, errno := r.io(false, r.fd, p)
 	if errno == syscall.EAGAIN {
 		return 0, errWouldBlock
 	}
@@ -282,7 +287,7 @@ func (r *rawFile) write(p []byte) (int, error) {
 	var errno error
 	err := r.rc.Write(func(fd uintptr) bool {
 		for total < len(p) {
-			n, e := rawIO(syscall.SYS_WRITE, fd, p[total:])
+			n, e := r.io(true, fd, p[total:])
 			if e == syscall.EAGAIN {
 				return false
 			}
@@ -310,16 +315,28 @@ func (r *rawFile) done(op string, n int, err, errno error) (int, error) {
 	if err != nil {
 		return 0, &os.PathError{Op: op, Path: r.f.Name(), Err: err}
 	}
-	if n == 0 && op == "read" {
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-// rawIO is one read(2) or write(2) on a non-blocking fd, EINTR retried.
-func rawIO(trap, fd uintptr, p []byte) (int, error) {
+// io is one non-blocking read or write of p, EINTR retried.
+func (r *rawFile) io(write bool, fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	trap, flags := uintptr(syscall.SYS_READ), uintptr(0)
+	switch {
+	case write && r.sock:
+		trap, flags = syscall.SYS_SENDTO, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL
+	case write:
+		trap = syscall.SYS_WRITE
+	case r.sock:
+		trap, flags = syscall.SYS_RECVFROM, syscall.MSG_DONTWAIT
+	}
 	for {
-		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), flags, 0, 0)
 		switch e {
 		case 0:
 			return int(n), nil

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tlschain/tlschain/pkg/logline"
 )
 
@@ -20,12 +22,17 @@ import (
 // returns the peer, the app's ends (toApp is fd 4's reader, fromApp fd
 // 3's writer) and the relay's exit code channel.
 func relayPair(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toApp *os.File, fromApp *os.File, done chan int) {
+	peer, toApp, fromApp, done, _ = relayPairConn(t, hold)
+	return
+}
+
+func relayPairConn(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toApp *os.File, fromApp *os.File, done chan int, conn *fdConn) {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := newFDConn(fds[0], fds[0])
+	conn, err = newFDConn(fds[0], fds[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +91,7 @@ func relayPair(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toAp
 		inR.Close()
 		outR.Close()
 	})
-	return peer, outR, inW, done
+	return peer, outR, inW, done, conn
 }
 
 // readFull reads len(want) bytes from f within d and compares them.
@@ -104,6 +111,22 @@ func readFull(t *testing.T, f *os.File, want string, d time.Duration) {
 // the app's answer reaches it, while the session stays open.
 func TestRelayInteractive(t *testing.T) {
 	peer, toApp, fromApp, _ := relayPair(t, nil)
+	pingPong(t, peer, toApp, fromApp)
+}
+
+// The same when another holder of the socket made it blocking again
+// (an app of delayed mode may): the engine's reads and writes on the
+// socket still never wait in the kernel.
+func TestRelayBlockingSocket(t *testing.T) {
+	peer, toApp, fromApp, _, conn := relayPairConn(t, nil)
+	if err := unix.SetNonblock(conn.rfd, false); err != nil {
+		t.Fatal(err)
+	}
+	pingPong(t, peer, toApp, fromApp)
+}
+
+func pingPong(t *testing.T, peer *tls.Conn, toApp, fromApp *os.File) {
+	t.Helper()
 	for i := 0; i < 20; i++ {
 		if _, err := peer.Write([]byte("ping\n")); err != nil {
 			t.Fatal(err)
