@@ -247,6 +247,9 @@ type rawFile struct {
 	rc   syscall.RawConn
 	fd   uintptr // for tryRead; f.Fd() would make the fd blocking
 	sock bool
+	// gate, when set, learns when read waits in the poller and when it
+	// is woken: the relay's buffers are empty while it waits (relay.go).
+	gate *gate
 }
 
 func newRawFile(f *os.File) (rawFile, error) {
@@ -266,9 +269,15 @@ func (r *rawFile) read(p []byte) (int, error) {
 	var n int
 	var errno error
 	err := r.rc.Read(func(fd uintptr) bool {
+		r.gate.wake()
 		n, errno = r.io(false, fd, p)
-		return errno != syscall.EAGAIN
+		if errno == syscall.EAGAIN {
+			r.gate.park()
+			return false
+		}
+		return true
 	})
+	r.gate.wake() // a deadline ends the wait without a last call
 	return r.done("read", n, err, errno)
 }
 
@@ -344,5 +353,26 @@ func (r *rawFile) io(write bool, fd uintptr, p []byte) (int, error) {
 			continue
 		}
 		return 0, e
+	}
+}
+
+// release gives b's whole pages back to the kernel (MADV_DONTNEED): they
+// read as zeros when next touched. b must hold nothing anyone needs.
+// The big buffers are large Go objects, page-aligned spans of their own.
+func release(b []byte) {
+	b = b[:cap(b)]
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (page - start%page) % page
+	hi := uintptr(len(b))
+	if lo >= hi {
+		return
+	}
+	hi = lo + (hi-lo)/page*page
+	if hi > lo {
+		unix.Madvise(b[lo:hi], unix.MADV_DONTNEED)
 	}
 }

@@ -26,13 +26,13 @@ func relayPair(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toAp
 	return
 }
 
-func relayPairConn(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toApp *os.File, fromApp *os.File, done chan int, conn *fdConn) {
+func relayPairConn(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, toApp *os.File, fromApp *os.File, done chan int, r *relay) {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err = newFDConn(fds[0], fds[0])
+	conn, err := newFDConn(fds[0], fds[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func relayPairConn(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, 
 	}
 	peer.SetDeadline(time.Time{})
 	e := &engine{o: &options{server: true}, log: logline.New(name)}
-	r := &relay{e: e, tc: tc, conn: conn, app: &appFiles{r: inR, w: outW}}
+	r = &relay{e: e, tc: tc, conn: conn, app: &appFiles{r: inR, w: outW}}
 	done = make(chan int, 1)
 	go func() { done <- r.run() }()
 	t.Cleanup(func() {
@@ -91,7 +91,7 @@ func relayPairConn(t *testing.T, hold func(net.Conn) net.Conn) (peer *tls.Conn, 
 		inR.Close()
 		outR.Close()
 	})
-	return peer, outR, inW, done, conn
+	return peer, outR, inW, done, r
 }
 
 // readFull reads len(want) bytes from f within d and compares them.
@@ -118,8 +118,8 @@ func TestRelayInteractive(t *testing.T) {
 // (an app of delayed mode may): the engine's reads and writes on the
 // socket still never wait in the kernel.
 func TestRelayBlockingSocket(t *testing.T) {
-	peer, toApp, fromApp, _, conn := relayPairConn(t, nil)
-	if err := unix.SetNonblock(conn.rfd, false); err != nil {
+	peer, toApp, fromApp, _, r := relayPairConn(t, nil)
+	if err := unix.SetNonblock(r.conn.rfd, false); err != nil {
 		t.Fatal(err)
 	}
 	pingPong(t, peer, toApp, fromApp)
@@ -234,5 +234,57 @@ func TestRelayBulk(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("relay ended early with %d", code)
 	default:
+	}
+}
+
+// After bulk both ways and trimIdle of quiet, the relay gives its
+// buffers' pages back; data moves whole and in order before and after.
+// A session that moved nothing arms no trim.
+func TestRelayTrimIdle(t *testing.T) {
+	peer, toApp, fromApp, _, r := relayPairConn(t, nil)
+	data := make([]byte, 1<<20+777)
+	for i := range data {
+		data[i] = byte(i*13 + i>>9)
+	}
+	if r.armed.Load() {
+		t.Fatal("a trim is armed before any traffic")
+	}
+	for round := 0; round < 2; round++ {
+		bothWays(t, peer, toApp, fromApp, data)
+		deadline := time.Now().Add(5 * time.Second)
+		for r.trims.Load() < int32(2*(round+1)) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := r.trims.Load(); got < int32(2*(round+1)) {
+			t.Fatalf("round %d: %d buffer sets released, want %d", round, got, 2*(round+1))
+		}
+	}
+}
+
+// bothWays sends data from the peer to the app and from the app to the
+// peer at once and checks both arrive whole.
+func bothWays(t *testing.T, peer *tls.Conn, toApp, fromApp *os.File, data []byte) {
+	t.Helper()
+	errc := make(chan error, 3)
+	go func() { _, err := peer.Write(data); errc <- err }()
+	go func() { _, err := fromApp.Write(data); errc <- err }()
+	go func() {
+		got := make([]byte, len(data))
+		peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err := io.ReadFull(peer, got)
+		if err == nil && !bytes.Equal(got, data) {
+			err = io.ErrShortBuffer
+		}
+		errc <- err
+	}()
+	got := make([]byte, len(data))
+	toApp.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(toApp, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("app got %d bytes, equal %v, err %v", len(got), bytes.Equal(got, data), err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
