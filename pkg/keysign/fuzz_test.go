@@ -3,7 +3,10 @@ package keysign
 import (
 	"bytes"
 	"crypto"
+	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzReadMessage: no panic, an accepted message round-trips, and memory
@@ -67,4 +70,64 @@ func FuzzSign(f *testing.F) {
 			t.Fatal("empty signature without an error")
 		}
 	})
+}
+
+// FuzzRecvNetwork: any bytes on the key channel, with or without an fd
+// attached, give a socket and variables or an error; never a panic, never
+// a leaked fd.
+func FuzzRecvNetwork(f *testing.F) {
+	f.Add([]byte("N\x00\x00\x00\x1aTCPREMOTEIP=192.0.2.7\x00A=b\x00"), true)
+	f.Add([]byte("N\x00\x00\x00\x00"), true)
+	f.Add([]byte("N\x00\x00\x00\x05ab"), true)
+	f.Add([]byte("s\x00\x00\x00\x00"), true)
+	f.Add([]byte("N\x00\x00\x10\x00"), false)
+	f.Fuzz(func(t *testing.T, in []byte, withFD bool) {
+		if len(in) == 0 || len(in) > 8192 {
+			return
+		}
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Skip(err)
+		}
+		defer unix.Close(sp[1])
+		var rights []byte
+		if withFD {
+			// Not a copy of the channel itself: that would keep it open.
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				t.Skip(err)
+			}
+			defer unix.Close(p[0])
+			defer unix.Close(p[1])
+			rights = unix.UnixRights(p[1])
+		}
+		if _, err := unix.SendmsgN(sp[0], in, rights, nil, 0); err != nil {
+			unix.Close(sp[0])
+			return
+		}
+		unix.Close(sp[0])
+		before := openFDs()
+		fd, vars, err := RecvNetwork(sp[1])
+		if err != nil {
+			if n := openFDs(); n != before {
+				t.Fatalf("error %v left %d fds open, %d before", err, n, before)
+			}
+			return
+		}
+		defer unix.Close(fd)
+		if in[0] != TypeNetwork {
+			t.Fatalf("type %q accepted", in[0])
+		}
+		for _, v := range vars {
+			if v == "" || bytes.IndexByte([]byte(v), 0) >= 0 {
+				t.Fatalf("variable %q", v)
+			}
+		}
+	})
+}
+
+// openFDs counts this process's open fds.
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
 }
