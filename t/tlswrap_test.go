@@ -133,6 +133,10 @@ func startEngine(t *testing.T, netFile *os.File, setup *keysign.Setup, cred *sys
 	os.Chmod(binDir, 0o755) // the engine runs as nobody
 	pr3, pw3, _ := os.Pipe()
 	pr4, pw4, _ := os.Pipe()
+	// 256 KiB pipes, as tlsd and tlsc give the engine (tlsspawn).
+	for _, w := range []*os.File{pw3, pw4} {
+		unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 256<<10)
+	}
 	ctl, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

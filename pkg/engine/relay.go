@@ -116,6 +116,12 @@ func (r *relay) run() int {
 // out what it has (an interactive peer waits for the app's answer).
 func (r *relay) netToApp() result {
 	buf := r.netBuf
+	// Gather no more than the pipe to the app holds: a bigger write only
+	// fills it and waits (a spawner that left the default 64 KiB pipe
+	// measured 653 MB/s gathering 256 KiB, 961–1032 with 256 KiB pipes).
+	if n, err := unix.FcntlInt(uintptr(toAppFD), unix.F_GETPIPE_SZ, 0); err == nil && n >= 2*maxPlaintext && n < len(buf) {
+		buf = buf[:n]
+	}
 	fill := 0
 	discard := false
 	// flush gives the app what buf holds.
