@@ -122,9 +122,9 @@ func (l *limits) watch(pid int) <-chan syscall.WaitStatus {
 	return ch
 }
 
-// engineEnded passes an engine's status on; false for a pid that is not
-// an engine.
-func (l *limits) engineEnded(pid int, ws syscall.WaitStatus) bool {
+// engineEnded passes an engine's status on (nothing for a pid that is
+// not an engine).
+func (l *limits) engineEnded(pid int, ws syscall.WaitStatus) {
 	l.mu.Lock()
 	ch, ok := l.engines[pid]
 	delete(l.engines, pid)
@@ -132,5 +132,4 @@ func (l *limits) engineEnded(pid int, ws syscall.WaitStatus) bool {
 	if ok {
 		ch <- ws // buffered: nobody may be waiting
 	}
-	return ok
 }
