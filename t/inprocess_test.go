@@ -880,3 +880,41 @@ func TestTLSDInProcessEngineCPU(t *testing.T) {
 		t.Errorf("4 engines all on CPU %v: not taken in turn", got)
 	}
 }
+
+// TestTLSDInProcessThreads: handshakes that wait on their peer hold no
+// thread of tcpserver each (the control and key sockets wait in the
+// runtime's poller): 100 silent clients leave tcpserver with a few dozen
+// threads, not hundreds, far from Go's limit of 10000.
+func TestTLSDInProcessThreads(t *testing.T) {
+	needRoot(t)
+	const n = 100
+	s := ipServe(t, tlsdEnv(certDir(t)), nil, "tlsd", "cat")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	threads := func() int {
+		st, _ := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
+		v, _ := strconv.Atoi(statusField(string(st), "Threads"))
+		return v
+	}
+	// Wait until every connection has its engine (an accept line each).
+	if !waitFor(20*time.Second, func() bool { return strings.Count(s.Stderr.String(), "accept pid") >= n }) {
+		t.Fatalf("%d accept lines for %d connections", strings.Count(s.Stderr.String(), "accept pid"), n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if th := threads(); th > 40 {
+		t.Errorf("tcpserver has %d threads with %d handshakes waiting", th, n)
+	} else {
+		t.Logf("%d threads with %d handshakes waiting", th, n)
+	}
+}

@@ -175,10 +175,16 @@ func parseKey(b []byte) (crypto.Signer, error) {
 // hash, or a digest of the wrong length is refused (status 1) and Serve
 // goes on; a framing error ends it.
 func Serve(fd int, keys *Keys, setup *Setup) error {
+	return ServeStream(fdio(fd), keys, setup)
+}
+
+// ServeStream is Serve on any stream. A spawner that serves many engines
+// at once (tcpserver doing tlsd's work) gives it an *os.File in
+// non-blocking mode: waiting for the engine then holds no thread.
+func ServeStream(w io.ReadWriter, keys *Keys, setup *Setup) error {
 	if len(setup.Pairs) != keys.Len() {
 		return ErrPairsDiffer
 	}
-	w := fdio(fd)
 	if err := WriteSetup(w, setup); err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return nil // the engine is gone (declined or failed): nothing to serve

@@ -2,6 +2,8 @@ package tlsspawn
 
 import (
 	"errors"
+	"io"
+	"os"
 	"strconv"
 	"syscall"
 
@@ -143,16 +145,21 @@ func handshakeOn(st *started, m *Material, keys *keysign.Keys, h Host) (*Session
 	pid, ctl, key := st.pid, st.ctl, st.key
 	s := &Session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
 
+	// Both sockets go to the runtime's poller: waiting for the engine
+	// (its start, the peer, the handshake) then holds no thread, which
+	// matters where one process serves many handshakes at once.
+	ctlF, keyF := pollable(ctl, "control"), pollable(key, "key channel")
 	served := make(chan error, 1)
-	go func() { served <- keysign.Serve(key, keys, &m.Setup) }()
+	go func() { served <- keysign.ServeStream(keyF, keys, &m.Setup) }()
 
-	report, rerr := readReport(ctl)
+	report, rerr := readReport(ctlF)
 	// The engine closes the key channel after the handshake; shutdown
 	// ends Serve at once in every other case (a failed handshake, an
 	// engine that went away) without closing an fd it still reads.
 	unix.Shutdown(key, unix.SHUT_RDWR)
 	<-served // the engine's own exit code says more than the key channel's end
-	closeAll(ctl, key)
+	ctlF.Close()
+	keyF.Close()
 
 	if rerr == nil && len(report) > 0 {
 		vars, err := ucspi.ParseReport(report)
@@ -176,48 +183,43 @@ func handshakeOn(st *started, m *Material, keys *keysign.Keys, h Host) (*Session
 	return nil, engineFailed(h.Wait(pid))
 }
 
+// pollable returns fd as a File in non-blocking mode; the File owns fd.
+func pollable(fd int, name string) *os.File {
+	unix.SetNonblock(fd, true) // on failure the File blocks a thread: slower, still right
+	return os.NewFile(uintptr(fd), name)
+}
+
 // readReport writes 'Y' on the control socket and reads until the report
 // is complete or the engine closes it. An empty result is a failed
 // handshake.
-func readReport(ctl int) ([]byte, error) {
-	for {
-		_, err := unix.Write(ctl, []byte{'Y'})
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EPIPE || err == unix.ECONNRESET {
+func readReport(ctl io.ReadWriter) ([]byte, error) {
+	if _, err := ctl.Write([]byte{'Y'}); err != nil {
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 			return nil, nil // the engine is gone: its exit code says why
 		}
-		if err != nil {
-			return nil, err
-		}
-		break
+		return nil, err
 	}
 	var b []byte
 	buf := make([]byte, 4096)
 	for {
-		n, err := unix.Read(ctl, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.ECONNRESET {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			if len(b) > 0 {
-				return nil, ucspi.ErrReportTruncated
-			}
-			return nil, nil
-		}
+		n, err := ctl.Read(buf)
 		b = append(b, buf[:n]...)
 		if len(b) > ucspi.MaxReport {
 			return nil, ucspi.ErrReportTooBig
 		}
-		if ucspi.ReportComplete(b) {
+		if n > 0 && ucspi.ReportComplete(b) {
 			return b, nil
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.ECONNRESET):
+			return b, nil
+		case err == io.EOF && len(b) > 0:
+			return nil, ucspi.ErrReportTruncated
+		case err == io.EOF:
+			return nil, nil
+		default:
+			return nil, err
 		}
 	}
 }
