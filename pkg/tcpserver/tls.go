@@ -44,6 +44,11 @@ func (s *server) setupTLS() {
 	if in := tlsd.Inline(s.o.prog); in != nil {
 		s.tls, s.tlsPath = in, path
 		s.cpus = cpuSets()
+		// Said once at start, what would fail every connection whose
+		// rules do not set these variables (a missing or mismatched key).
+		if err := in.Check(s.base); err != nil {
+			s.log.Warn(tlsName + " with this environment: " + err.Error())
+		}
 	}
 }
 

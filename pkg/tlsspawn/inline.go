@@ -66,6 +66,19 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	return app, exitcode.OK
 }
 
+// Check reads what a connection with the environment envp would read
+// (the files, the keys, the engine's identity and program) and returns
+// what would fail it: a listener can say at start what would otherwise
+// show only per connection.
+func (in *Inline) Check(envp []string) error {
+	c := *in.c
+	p, err := prepare(&c, envp)
+	if err == nil {
+		closeAll(p.id.LockFD)
+	}
+	return err
+}
+
 // Warm is an engine started before its connection (tlswrap -W): its Go
 // runtime has started, it has hardened itself, and it waits on the key
 // channel for the socket. That takes the engine's start, about a third of
