@@ -869,6 +869,65 @@ func children(pid int) []proc {
 	return out
 }
 
+// Under tcpserver, tlsd's work is done in-process: the engines are
+// tcpserver's children beside the apps, and one engine waits, started
+// ahead, for the next connection.
+
+// comm is p's program name, or "" when p is gone (a busy listener's
+// children come and go while /proc is read).
+func comm(p proc) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/comm")
+	return strings.TrimSpace(string(b))
+}
+
+// isEngine says whether p is a TLS engine (tlswrap).
+func isEngine(p proc) bool { return comm(p) == "tlswrap" }
+
+// fdTarget is where pid's fd n points, or "".
+func fdTarget(pid, n int) string {
+	t, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(n))
+	return t
+}
+
+// isWarm says whether p is the engine started ahead: no connection yet.
+func isWarm(p proc) bool {
+	return isEngine(p) && fdTarget(p.pid, 0) == "/dev/null"
+}
+
+// live returns pid's children but the engine started ahead.
+func live(pid int) []proc {
+	var out []proc
+	for _, p := range children(pid) {
+		if !isWarm(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// connections returns one process per connection that holds a slot of
+// the listener: the app, or, while there is none yet, the engine in its
+// handshake (its control socket, fd 5, still open; its fd 4 not yet the
+// pipe on an app's fd 0). An engine still flushing after its app ended
+// holds no slot, as tcpserver counts.
+func connections(pid int) []proc {
+	kids := live(pid)
+	apps := map[string]bool{}
+	var out []proc
+	for _, p := range kids {
+		if c := comm(p); c != "" && c != "tlswrap" {
+			apps[fdTarget(p.pid, 0)] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range kids {
+		if isEngine(p) && fdTarget(p.pid, 5) != "" && !apps[fdTarget(p.pid, 4)] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func zombies(pid int) []proc {
 	var out []proc
 	for _, p := range children(pid) {
@@ -890,7 +949,7 @@ func sample(l *listener, stop chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		kids := children(l.pid())
+		kids := connections(l.pid())
 		setMax(&l.maxKids, int64(len(kids)))
 		per := map[string]int64{}
 		for _, k := range kids {
@@ -923,12 +982,12 @@ func setMax(a *atomic.Int64, v int64) {
 func drain(l *listener, d time.Duration) bool {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
-		if len(children(l.pid())) == 0 {
+		if len(live(l.pid())) == 0 {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return len(children(l.pid())) == 0
+	return len(live(l.pid())) == 0
 }
 
 // reaper waits for orphans reparented to soak (it is their subreaper):
@@ -968,7 +1027,7 @@ func waitLeftovers(bin string, ls []*listener, d time.Duration) []string {
 	find := func() []string {
 		var out []string
 		for _, p := range procs() {
-			if own[p.pid] || p.state == 'Z' && p.ppid == os.Getpid() {
+			if own[p.pid] || p.state == 'Z' && p.ppid == os.Getpid() || own[p.ppid] && isWarm(p) {
 				continue
 			}
 			ps := strconv.Itoa(p.pid)
