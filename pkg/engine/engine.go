@@ -218,15 +218,15 @@ func (e *engine) run() int {
 	e.info(fields...)
 
 	// The setup, the parsed CAs and the handshake's garbage are dead now.
-	// When they were big (a client that parsed the system's CA bundle:
-	// runtime/metrics, which would say so directly, costs 1% of a
-	// connection's CPU to read),
+	// When they were big (a client that parsed the system's CA bundle),
 	// one collection returns their pages once the session has lasted
 	// trimDelay, so an idle engine keeps only what the session needs. A
 	// server's handshake allocates far less, and there a forced
 	// collection dirties more runtime memory than it returns (measured:
 	// 10 idle engines 830 KiB each without it, 1060 with it) and costs
-	// a tenth of a short connection's CPU.
+	// a tenth of a short connection's CPU. The size of the CA setup
+	// decides: runtime/metrics, which would give the heap's size, costs
+	// 1% of a connection's CPU to read.
 	big := caBytes(setup) > trimAbove
 	cfg, setup = nil, nil
 	if big {

@@ -69,8 +69,16 @@ func TestNetworkHandoverEOFAndBad(t *testing.T) {
 	}
 	sp2, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	defer unix.Close(sp2[1])
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	// A pipe, not a copy of the channel: that would keep the channel open
+	// and turn a wrong answer into a hang.
 	b := []byte{TypeSign, 0, 0, 0, 0}
-	unix.SendmsgN(sp2[0], b, unix.UnixRights(sp2[0]), nil, 0)
+	unix.SendmsgN(sp2[0], b, unix.UnixRights(p[1]), nil, 0)
 	unix.Close(sp2[0])
 	if _, _, err := RecvNetwork(sp2[1]); err != ErrUnexpected {
 		t.Errorf("wrong type: %v, want ErrUnexpected", err)

@@ -138,8 +138,9 @@ func (w *Warm) Close() {
 // Pid is the engine's pid.
 func (w *Warm) Pid() int { return w.st.pid }
 
-// peerVars are the variables an engine started ahead learns with its
-// socket: the ones EngineEnv gives a new engine, but GOMAXPROCS.
+// peerVars are the peer's variables, for the engine's log lines: in a new
+// engine's environment (EngineEnv), or sent with the socket to an engine
+// started ahead.
 func peerVars(env *ucspi.Env) []string {
 	var out []string
 	for _, name := range [...]string{ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {

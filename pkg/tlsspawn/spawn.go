@@ -56,12 +56,7 @@ func (e *FailedError) Error() string { return "handshake failed: engine " + e.St
 // EngineEnv is the engine's whole environment: the peer (for its log
 // lines) and GOMAXPROCS. No key path or other variable reaches it.
 func EngineEnv(c *Config, env *ucspi.Env) []string {
-	var out []string
-	for _, name := range [...]string{ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
-		if v, ok := env.Get(name); ok {
-			out = append(out, name+"="+v)
-		}
-	}
+	out := peerVars(env)
 	if c.EngineMaxProcs != "" {
 		out = append(out, ucspi.GoMaxProcs+"="+c.EngineMaxProcs)
 	}
