@@ -135,9 +135,6 @@ func (w *Warm) Close() {
 	}
 }
 
-// Pid is the engine's pid.
-func (w *Warm) Pid() int { return w.st.pid }
-
 // peerVars are the peer's variables, for the engine's log lines: in a new
 // engine's environment (EngineEnv), or sent with the socket to an engine
 // started ahead.
