@@ -86,17 +86,6 @@ func (f *exFixture) exCopy(t *testing.T, svc, dst string, port int, over map[str
 	}
 }
 
-// exFreePort returns a port that was free a moment ago.
-func exFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // exStep is one line to send once the output holds n copies of after.
 type exStep struct {
 	after string
@@ -281,7 +270,10 @@ func (s *exS6) ready(name string) {
 		s.t.Fatalf("%s: s6-supervise did not start", name)
 	}
 	if out, err := exec.Command("s6-svwait", "-U", "-t", "15000", s.svc(name)).CombinedOutput(); err != nil {
-		s.t.Fatalf("%s: not ready: %v %s", name, err, out)
+		st, _ := exec.Command("s6-svstat", s.svc(name)).CombinedOutput()
+		log, _ := os.ReadFile(filepath.Join(s.svc(name), "env", "LOGDIR"))
+		cur, _ := os.ReadFile(filepath.Join(strings.TrimSpace(string(log)), "current"))
+		s.t.Fatalf("%s: not ready: %v %s\ns6-svstat: %s\nlog:\n%s", name, err, out, st, cur)
 	}
 }
 
@@ -297,7 +289,7 @@ func TestExamplesS6(t *testing.T) {
 	os.Mkdir(scan, 0o755)
 	ports := map[string]int{}
 	for _, svc := range exServices {
-		ports[svc] = exFreePort(t)
+		ports[svc] = freePort(t, "tcp4", "127.0.0.1:0")
 		f.exCopy(t, svc, filepath.Join(scan, svc), ports[svc], nil)
 	}
 	// The failure cases: smtps-465 with no certificate, an unknown user,
@@ -307,8 +299,8 @@ func TestExamplesS6(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nocert"), exFreePort(t), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
-	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nouser"), exFreePort(t), map[string]string{"APPUSER": "tlschain-nosuchuser"})
+	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nocert"), freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
+	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nouser"), freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"APPUSER": "tlschain-nosuchuser"})
 	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-inuse"), held.Addr().(*net.TCPAddr).Port, nil)
 
 	start := time.Now()
@@ -419,7 +411,7 @@ func TestExamplesShellRun(t *testing.T) {
 	f := exSetup(t)
 	for _, svc := range exServices {
 		t.Run(svc, func(t *testing.T) {
-			port := exFreePort(t)
+			port := freePort(t, "tcp4", "127.0.0.1:0")
 			dir := filepath.Join(f.base, "sh-"+svc)
 			f.exCopy(t, svc, dir, port, nil)
 			cmd := exec.Command("/bin/sh", "./run.sh")
@@ -457,7 +449,7 @@ func TestExamplesShellRun(t *testing.T) {
 	}
 	t.Run("missing-cert", func(t *testing.T) {
 		dir := filepath.Join(f.base, "sh-nocert")
-		f.exCopy(t, "smtps-465", dir, exFreePort(t), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
+		f.exCopy(t, "smtps-465", dir, freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
 		cmd := exec.Command("/bin/sh", "./run.sh")
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()

@@ -292,3 +292,58 @@ func envMap(s string) map[string]string {
 	}
 	return m
 }
+
+// portsGiven are the ports freePort has handed out in this run.
+var portsGiven = struct {
+	sync.Mutex
+	m    map[int]bool
+	next int
+}{m: map[int]bool{}}
+
+// freePort returns a port on addr's host that nobody listens on, for a
+// server a test starts later. The port comes from below the kernel's
+// ephemeral range, so the outgoing connections of this run (or of anything
+// else on the machine) cannot take it in the meantime, and it is never
+// handed out twice in one run: a port bound to :0 and released can come
+// back from the next bind to :0, and two services given one port fail.
+func freePort(t *testing.T, network, addr string) int {
+	t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
+	}
+	portsGiven.Lock()
+	defer portsGiven.Unlock()
+	if portsGiven.next == 0 {
+		// Start at a point set by the pid, so two test binaries run side
+		// by side rarely try the same ports.
+		portsGiven.next = 1024 + os.Getpid()%(low-1024)
+	}
+	for range low - 1024 {
+		p := portsGiven.next
+		portsGiven.next++
+		if portsGiven.next >= low {
+			portsGiven.next = 1024
+		}
+		if portsGiven.m[p] {
+			continue
+		}
+		ln, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven.m[p] = true
+		return p
+	}
+	t.Fatalf("no free port on %s below %d", host, low)
+	return 0
+}

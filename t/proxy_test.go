@@ -33,17 +33,6 @@ var pxShowApp = []string{"sh", "-c", "env; echo END-ENV; exec cat"}
 // app and must not be taken by proxy-server.
 const pxAfter = "EHLO client.example\r\nPROXY TCP4 6.6.6.6 6.6.6.6 6 6\r\n"
 
-// pxFreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func pxFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // pxHAProxy runs haproxy in the foreground with cfg (global and
 // defaults are added) until Cleanup, and waits until port accepts.
 func pxHAProxy(t *testing.T, port int, cfg string) *syncBuffer {
@@ -147,7 +136,7 @@ func TestProxyServerBehindHAProxy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", tc.opts}, pxShowApp...)...)
-			front := pxFreePort(t)
+			front := freePort(t, "tcp4", "127.0.0.1:0")
 			pxHAProxy(t, front, "frontend f\n  bind 127.0.0.1:"+strconv.Itoa(front)+"\n  unique-id-format id-%ci-%cp\n  default_backend b\n"+
 				"backend b\n  server s1 "+srv.Addr+" "+tc.server+"\n")
 			src, out := pxDialFrom(t, "127.0.0.1:"+strconv.Itoa(front), pxAfter, nil)
@@ -182,7 +171,7 @@ func TestProxyServerHAProxyTLS(t *testing.T) {
 	srvCert := pxWriteCert(t, dir, "server", "mx.example")
 	cliCert := pxWriteCert(t, dir, "client", "alice.example")
 	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-v", "-s"}, pxShowApp...)...)
-	front := pxFreePort(t)
+	front := freePort(t, "tcp4", "127.0.0.1:0")
 	hlog := pxHAProxy(t, front, "frontend f\n  bind 127.0.0.1:"+strconv.Itoa(front)+" ssl crt "+srvCert.pem+
 		" alpn smtp verify optional ca-file "+cliCert.certOnly+"\n  default_backend b\n"+
 		"backend b\n  server s1 "+srv.Addr+" send-proxy-v2-ssl-cn proxy-v2-options authority,ssl-cipher,cert-sig,cert-key\n")

@@ -85,19 +85,6 @@ func tccRun(t *testing.T, env []string, extra []*os.File, path string, args ...s
 	return result{so.String(), se.String(), code}, took
 }
 
-// freePort returns a loopback port nobody listens on (bound, then
-// released).
-func freePort(t *testing.T, network, addr string) int {
-	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return p
-}
-
 // The app gets the socket on fd 6 (read) and 7 (write), blocking, no other
 // fd from tcpclient's parent, and exactly the TCP* variables of this
 // connection; stale ones from an earlier hop are removed.
