@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/landlock"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -113,6 +114,11 @@ type Child struct {
 	// CPUs, when set, is the child's CPU affinity from its first
 	// instruction: every thread it makes inherits it.
 	CPUs *unix.CPUSet
+	// Landlock, when set, starts the child with no_new_privs inside a new
+	// domain of this ruleset, which must allow it to execute Path. The
+	// spawn then runs on a thread of its own that ends with it, so
+	// Pdeathsig cannot be used with it.
+	Landlock *landlock.Ruleset
 }
 
 // Spawn starts c and returns its pid. Spawn uses syscall.ForkExec (a
@@ -132,6 +138,9 @@ func Spawn(c *Child) (int, error) {
 		},
 	}
 	flushCoverage()
+	if c.Landlock != nil {
+		return spawnConfined(c, attr)
+	}
 	if c.CPUs != nil {
 		// The child inherits the spawning thread's affinity: set it on
 		// this thread alone, locked, and put it back. A thread the
@@ -144,6 +153,10 @@ func Spawn(c *Child) (int, error) {
 			defer unix.SchedSetaffinity(0, &old)
 		}
 	}
+	return forkExec(c, attr)
+}
+
+func forkExec(c *Child, attr *syscall.ProcAttr) (int, error) {
 	pid, err := syscall.ForkExec(c.Path, c.Argv, attr)
 	if err != nil {
 		code := exitcode.Temporary
@@ -155,6 +168,41 @@ func Spawn(c *Child) (int, error) {
 		return 0, exitcode.New(code, "spawn", c.Path, err)
 	}
 	return pid, nil
+}
+
+// spawnConfined spawns c from a new thread that first sets no_new_privs
+// and enters c.Landlock's domain (and c.CPUs), all of which the child
+// inherits: it starts confined, and the runtime's start-up reads of
+// /proc and /sys fail at once instead of parsing mount tables. Nothing
+// leaves a domain, so the thread ends with the spawn.
+func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
+	if c.Pdeathsig != 0 {
+		return 0, exitcode.New(exitcode.Temporary, "spawn", c.Path, errors.New("Pdeathsig with Landlock: the spawning thread ends at once"))
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends when this goroutine does.
+		runtime.LockOSThread()
+		if c.CPUs != nil {
+			unix.SchedSetaffinity(0, c.CPUs)
+		}
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			done <- result{0, exitcode.New(exitcode.Temporary, "set", "no_new_privs", err)}
+			return
+		}
+		if err := c.Landlock.RestrictThread(); err != nil {
+			done <- result{0, exitcode.New(exitcode.Temporary, "confine", "the spawning thread", err)}
+			return
+		}
+		pid, err := forkExec(c, attr)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
 }
 
 // Sibling returns the path of the suite's program name: the file of that

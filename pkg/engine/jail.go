@@ -4,11 +4,11 @@ import (
 	"errors"
 	"strconv"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/landlock"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 )
 
@@ -32,6 +32,11 @@ func harden() error {
 	// cannot ptrace this one or read its /proc/PID/mem.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return exitcode.New(exitcode.TLSSetup, "clear", "the dumpable flag", err)
+	}
+	// A spawner that confined the engine (-L) set no_new_privs already,
+	// and every thread inherits it: no stop-the-world round to set it.
+	if on, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && on == 1 {
+		return nil
 	}
 	if err := privdrop.NoNewPrivs(); err != nil {
 		return exitcode.New(exitcode.TLSSetup, "set", "no_new_privs", errors.Unwrap(err))
@@ -60,24 +65,25 @@ func refuseRoot() error {
 	return nil
 }
 
-// errNoLandlock: the kernel lacks Landlock (or it is disabled at boot).
-var errNoLandlock = errors.New("Landlock is not available")
-
 // jail confines the engine once its fds are in place, before it reads a
 // byte from the network:
 //   - Landlock: no file system access at all (no open, no exec, no
 //     directory listing), no TCP bind or connect, no abstract unix socket
 //     or signal outside its own domain. It works unprivileged, on every
 //     thread, and needs no empty directory (doc/tlswrap.md has why this
-//     and not chroot).
+//     and not chroot). With -L the spawner started the engine inside such
+//     a domain already; the engine checks that it is confined and makes
+//     no domain of its own.
 //   - RLIMIT_NOFILE 0: no new fd of any kind. RLIMIT_FSIZE 0: no file
 //     growth (skipped when stderr is a regular file, the log). RLIMIT_DATA:
 //     a memory ceiling.
 //
 // Without -j a kernel without Landlock is tolerated and reported at -v.
 func jail(o *options) (landlocked bool, err error) {
-	if err := landlock(); err != nil {
-		if o.requireJail || err != errNoLandlock {
+	if o.bornJailed && confined() {
+		landlocked = true
+	} else if err := enterLandlock(); err != nil {
+		if o.requireJail || err != landlock.ErrUnavailable {
 			return false, exitcode.New(exitcode.TLSSetup, "enter", "the Landlock jail", err)
 		}
 	} else {
@@ -101,47 +107,28 @@ func jail(o *options) (landlocked bool, err error) {
 	return landlocked, nil
 }
 
-// landlockAttr is struct landlock_ruleset_attr up to the ABI 6 fields.
-type landlockAttr struct {
-	fs, net, scoped uint64
+// enterLandlock puts the engine into a domain of its own.
+func enterLandlock() error {
+	r, err := landlock.Deny("")
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Restrict()
 }
 
-// landlock forbids every file system and TCP access the running kernel
-// can restrict. A ruleset without rules grants nothing.
-func landlock() error {
-	abi, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	if e != 0 || int(abi) < 1 {
-		return errNoLandlock
+// confined says whether the engine runs inside a Landlock domain that
+// denies it the file system: -L promises one, and a promise is not
+// enough. Listing "/" is the probe (the spawner's domain allows only the
+// engine's own file); a process outside any domain, or in one that
+// allows it, can open it.
+func confined() bool {
+	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(fd)
+		return false
 	}
-	var a landlockAttr
-	switch {
-	case abi >= 5:
-		a.fs = 0xffff // up to LANDLOCK_ACCESS_FS_IOCTL_DEV
-	case abi >= 3:
-		a.fs = 0x7fff // up to TRUNCATE
-	case abi >= 2:
-		a.fs = 0x3fff // up to REFER
-	default:
-		a.fs = 0x1fff
-	}
-	if abi >= 4 {
-		a.net = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
-	}
-	if abi >= 6 {
-		a.scoped = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
-	}
-	fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&a)), unsafe.Sizeof(a), 0)
-	if e != 0 {
-		return errors.New("landlock_create_ruleset (ABI " + strconv.Itoa(int(abi)) + "): " + e.Error())
-	}
-	defer unix.Close(int(fd))
-	// landlock_restrict_self confines only the calling thread: run it on
-	// every thread of the process (needs a build without cgo). Threads
-	// the runtime starts later inherit the domain from their creator.
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); e != 0 {
-		return errors.New("landlock_restrict_self: " + e.Error())
-	}
-	return nil
+	return err == unix.EACCES
 }
 
 // checkFDs makes sure the engine's fds are there: a spawner that forgot

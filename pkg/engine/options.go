@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -M mib ] [ -W ] [ -q | -v ]"
+const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -L ] [ -M mib ] [ -W ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -32,6 +32,7 @@ const help = "usage: " + usage + `
   -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
   -a protos  ALPN protocols, comma-separated, most preferred first
   -j         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
+  -L         started by the spawner inside the Landlock jail, with no_new_privs: check it, make no jail of its own
   -M mib     limit the engine's data segment to mib MiB, 0 = no limit (default 256)
   -W         started ahead of the connection: wait for the network socket on the key channel first
   -q         log warnings only
@@ -55,6 +56,7 @@ type options struct {
 	minVersion   uint16
 	alpn         []string
 	requireJail  bool
+	bornJailed   bool // -L
 	memLimitMiB  int
 	warm         bool // -W: the network socket comes on the key channel
 	level        int
@@ -69,7 +71,7 @@ var errHelp = errors.New("help")
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jM:Wqv", "help")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -144,6 +146,8 @@ func parseOptions(args []string) (*options, error) {
 			}
 		case "j":
 			o.requireJail = true
+		case "L":
+			o.bornJailed = true
 		case "M":
 			n, err := getopt.Int(opt, 0, 1<<20)
 			if err != nil {
