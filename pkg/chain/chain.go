@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -205,11 +206,15 @@ func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
 	return r.pid, r.err
 }
 
+// executable is os.Executable, read once: it is a readlink of
+// /proc/self/exe, and a server asks for each connection.
+var executable = sync.OnceValues(os.Executable)
+
 // Sibling returns the path of the suite's program name: the file of that
 // name beside the running executable if there is one (so a chain built from
 // one install uses one version throughout), else name looked up in PATH.
 func Sibling(name string, envp []string) (string, error) {
-	if self, err := os.Executable(); err == nil {
+	if self, err := executable(); err == nil {
 		if i := strings.LastIndexByte(self, '/'); i >= 0 {
 			p := self[:i+1] + name
 			if checkExec(name, p) == nil {

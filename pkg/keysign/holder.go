@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -94,7 +95,40 @@ func LoadKeys(pairs []Pair) (*Keys, error) {
 	return k, nil
 }
 
+// parsed remembers the keys of the pairs loaded last, by the pair's exact
+// bytes: a server that reads its files for each connection (so that a
+// renewed certificate takes effect at once) parses a pair once per change
+// of either file, not once per connection (about 1% of a connection's CPU
+// under tcpserver). Bounded: at most parsedMax pairs, then it starts over.
+var parsed struct {
+	sync.Mutex
+	m map[string]crypto.Signer
+}
+
+const parsedMax = 64
+
 func loadPair(p Pair) (crypto.Signer, error) {
+	id := strconv.Itoa(len(p.CertPEM)) + ":" + string(p.CertPEM) + string(p.KeyPEM)
+	parsed.Lock()
+	s, ok := parsed.m[id]
+	parsed.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := parsePair(p)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Lock()
+	if parsed.m == nil || len(parsed.m) >= parsedMax {
+		parsed.m = make(map[string]crypto.Signer)
+	}
+	parsed.m[id] = s
+	parsed.Unlock()
+	return s, nil
+}
+
+func parsePair(p Pair) (crypto.Signer, error) {
 	leaf, err := firstCert(p.CertPEM)
 	if err != nil {
 		return nil, err

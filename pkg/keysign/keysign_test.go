@@ -206,6 +206,42 @@ func TestLoadKeys(t *testing.T) {
 	}
 }
 
+// A pair's key is parsed once per content: the same bytes give the same
+// signer, other bytes are parsed (and checked) again, and the memory is
+// bounded.
+func TestLoadKeysRemembers(t *testing.T) {
+	p := testPair(t, ecKey, "PKCS8")
+	a, err := LoadKeys([]Pair{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := LoadKeys([]Pair{p})
+	if a.signers[0] != b.signers[0] {
+		t.Errorf("same pair parsed twice")
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	q := testPair(t, other, "PKCS8")
+	if _, err := LoadKeys([]Pair{{CertPEM: p.CertPEM, KeyPEM: q.KeyPEM}}); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("a key replaced under a remembered certificate: %v", err)
+	}
+	c, err := LoadKeys([]Pair{q})
+	if err != nil || c.signers[0] == a.signers[0] || !c.signers[0].Public().(*ecdsa.PublicKey).Equal(other.Public()) {
+		t.Errorf("renewed pair: %v", err)
+	}
+	for i := 0; i < 2*parsedMax; i++ {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if _, err := LoadKeys([]Pair{testPair(t, k, "SEC1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parsed.Lock()
+	n := len(parsed.m)
+	parsed.Unlock()
+	if n > parsedMax {
+		t.Errorf("%d pairs remembered, at most %d", n, parsedMax)
+	}
+}
+
 // serve runs Serve on one end of a socketpair and returns the other end.
 func serve(t *testing.T, keys *Keys, setup *Setup) (fd int, done chan error) {
 	t.Helper()
