@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // paProc is one process of a chain under audit.
@@ -188,6 +190,14 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 	}
 	if e.uid() == appUID {
 		t.Errorf("engine and app share uid %s", appUID)
+	}
+	// Where the kernel has Landlock, the spawner starts the engine inside
+	// its jail, and says so with -L.
+	if abi, _, _ := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); int(abi) > 0 {
+		argv, _ := os.ReadFile("/proc/" + strconv.Itoa(e.pid) + "/cmdline")
+		if !strings.Contains(string(argv)+"\x00", "\x00-L\x00") {
+			t.Errorf("engine not started confined: %q", argv)
+		}
 	}
 	socks := paTCPSockets(a.port)
 	for n, target := range e.fds {
