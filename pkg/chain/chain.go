@@ -171,6 +171,15 @@ func forkExec(c *Child, attr *syscall.ProcAttr) (int, error) {
 	return pid, nil
 }
 
+// ConfineError is a spawn with Child.Landlock that failed before the
+// fork: the spawning thread could not be confined (a kernel or a seccomp
+// filter that refuses landlock_restrict_self, say). Nothing was started.
+type ConfineError struct{ Err error }
+
+func (e *ConfineError) Error() string {
+	return "unable to confine the spawning thread: " + e.Err.Error()
+}
+
 // spawnConfined spawns c from a new thread that first sets no_new_privs
 // and enters c.Landlock's domain (and c.CPUs), all of which the child
 // inherits: it starts confined, and the runtime's start-up reads of
@@ -192,11 +201,11 @@ func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
 			unix.SchedSetaffinity(0, c.CPUs)
 		}
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			done <- result{0, exitcode.New(exitcode.Temporary, "set", "no_new_privs", err)}
+			done <- result{0, &ConfineError{errors.New("set no_new_privs: " + err.Error())}}
 			return
 		}
 		if err := c.Landlock.RestrictThread(); err != nil {
-			done <- result{0, exitcode.New(exitcode.Temporary, "confine", "the spawning thread", err)}
+			done <- result{0, &ConfineError{err}}
 			return
 		}
 		pid, err := forkExec(c, attr)

@@ -119,6 +119,13 @@ func TestSpawnConfined(t *testing.T) {
 	}
 	free.Wait()
 
+	// A thread that cannot enter the domain: a ConfineError, no child.
+	closed, _ := landlock.Deny(self)
+	closed.Close()
+	var ce *ConfineError
+	if _, err := Spawn(&Child{Path: self, Argv: []string{"x"}, Landlock: closed}); !errors.As(err, &ce) {
+		t.Errorf("a closed ruleset: %v", err)
+	}
 	if _, err := Spawn(&Child{Path: self, Argv: []string{"x"}, Landlock: r, Pdeathsig: syscall.SIGKILL}); err == nil {
 		t.Errorf("Landlock with Pdeathsig: no error")
 	}

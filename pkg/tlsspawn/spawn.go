@@ -146,6 +146,13 @@ func spawnEngine(h Host, ch *chain.Child) (int, error) {
 			jails.drop(ch.Path)
 			continue
 		}
+		// A thread that cannot enter a domain here never will: engines
+		// are started plainly from now on, and jail themselves.
+		var ce *chain.ConfineError
+		if r != nil && errors.As(err, &ce) {
+			jails.disable()
+			continue
+		}
 		return pid, err
 	}
 }
@@ -157,7 +164,8 @@ var jails = &jailCache{m: map[string]*jail{}}
 
 type jailCache struct {
 	sync.Mutex
-	m map[string]*jail
+	m   map[string]*jail
+	off bool // confining failed once: start engines plainly
 }
 
 type jail struct {
@@ -174,6 +182,9 @@ func engineJail(path string) *landlock.Ruleset {
 	}
 	jails.Lock()
 	defer jails.Unlock()
+	if jails.off {
+		return nil
+	}
 	if j := jails.m[path]; j != nil && j.dev == st.Dev && j.ino == st.Ino {
 		return j.r
 	}
@@ -185,6 +196,12 @@ func engineJail(path string) *landlock.Ruleset {
 	// That is one fd per upgrade of the engine's file.
 	jails.m[path] = &jail{dev: st.Dev, ino: st.Ino, r: r}
 	return r
+}
+
+func (c *jailCache) disable() {
+	c.Lock()
+	c.off = true
+	c.Unlock()
 }
 
 func (c *jailCache) drop(path string) {
