@@ -109,16 +109,12 @@ type Child struct {
 	Cred *syscall.Credential
 	// Setsid makes the child a session leader.
 	Setsid bool
-	// Pdeathsig is sent to the child when the spawning thread dies; 0 for
-	// none.
-	Pdeathsig syscall.Signal
 	// CPUs, when set, is the child's CPU affinity from its first
 	// instruction: every thread it makes inherits it.
 	CPUs *unix.CPUSet
 	// Landlock, when set, starts the child with no_new_privs inside a new
 	// domain of this ruleset, which must allow it to execute Path. The
-	// spawn then runs on a thread of its own that ends with it, so
-	// Pdeathsig cannot be used with it.
+	// spawn then runs on a thread of its own that ends with it.
 	Landlock *landlock.Ruleset
 }
 
@@ -135,7 +131,6 @@ func Spawn(c *Child) (int, error) {
 		Sys: &syscall.SysProcAttr{
 			Credential: c.Cred,
 			Setsid:     c.Setsid,
-			Pdeathsig:  c.Pdeathsig,
 		},
 	}
 	flushCoverage()
@@ -186,9 +181,6 @@ func (e *ConfineError) Error() string {
 // /proc and /sys fail at once instead of parsing mount tables. Nothing
 // leaves a domain, so the thread ends with the spawn.
 func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
-	if c.Pdeathsig != 0 {
-		return 0, exitcode.New(exitcode.Temporary, "spawn", c.Path, errors.New("Pdeathsig with Landlock: the spawning thread ends at once"))
-	}
 	type result struct {
 		pid int
 		err error

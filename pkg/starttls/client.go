@@ -29,7 +29,7 @@ import (
 const replyDefer = "421 4.7.0 "
 
 // clientConn is the cleartext connection to the server: fd 6/7, read with
-// a deadline and never past the reply being read (lineproto.Reader reads
+// a deadline (none when zero) and never past the reply being read (lineproto.Reader reads
 // only what the kernel has; the server sends nothing unasked).
 type clientConn struct {
 	rfd, wfd int
@@ -38,12 +38,16 @@ type clientConn struct {
 
 func (c *clientConn) Read(b []byte) (int, error) {
 	for {
-		left := time.Until(c.deadline)
-		if left <= 0 {
-			return 0, errReplyTimeout
+		ms := -1 // no deadline: the cleartext relay
+		if !c.deadline.IsZero() {
+			left := time.Until(c.deadline)
+			if left <= 0 {
+				return 0, errReplyTimeout
+			}
+			ms = int(left/time.Millisecond) + 1
 		}
 		pfd := []unix.PollFd{{Fd: int32(c.rfd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, int(left/time.Millisecond)+1)
+		n, err := unix.Poll(pfd, ms)
 		if err == unix.EINTR {
 			continue
 		}
@@ -171,10 +175,10 @@ func (c *client) run() int {
 	switch out {
 	case goTLS:
 		c.log.Info(fields...)
-		return c.startRelay(c.tls.rd, c.tls.wr, false)
+		return c.startRelay(c.tls.rd, c.tls.wr)
 	case goCleartext:
 		c.log.Info(append(fields, "reason", reason)...)
-		return c.startRelay(ucspi.ClientReadFD, ucspi.ClientWriteFD, true)
+		return c.startRelay(ucspi.ClientReadFD, ucspi.ClientWriteFD)
 	case goGreeting:
 		c.log.Info(append(fields, "reason", reason)...)
 		return c.answerProg(c.greeting)

@@ -123,9 +123,11 @@ func (c *client) waitProg(p *clientProg) int {
 }
 
 // startRelay starts prog, gives it the server's greeting, and moves bytes
-// between prog and the server (rfd/wfd: the TLS pipes, or the raw
-// connection in clear) until prog exits. prog's exit status is ours.
-func (c *client) startRelay(rfd, wfd int, socket bool) int {
+// between prog and the server inside TLS (rfd/wfd: the engine's pipes)
+// until prog exits: a byte splice, since nothing about STARTTLS matters
+// any more (clearRelay, client_filter.go, is the cleartext relay). prog's
+// exit status is ours.
+func (c *client) startRelay(rfd, wfd int) int {
 	p, err := c.spawnProg(c.progEnv())
 	if err != nil {
 		return exitcode.Report(name, err)
@@ -150,8 +152,8 @@ func (c *client) startRelay(rfd, wfd int, socket bool) int {
 		}
 		p.toProg.Close()
 	}()
-	// prog → server; prog's EOF half-closes the connection (or closes
-	// the pipe to the engine, which then ends the TLS session).
+	// prog → server; prog's EOF closes the pipe to the engine, which
+	// then ends the TLS session.
 	up := make(chan struct{})
 	go func() {
 		defer close(up)
@@ -168,11 +170,7 @@ func (c *client) startRelay(rfd, wfd int, socket bool) int {
 			}
 		}
 		p.from.Close()
-		if socket {
-			unix.Shutdown(wfd, unix.SHUT_WR)
-		} else {
-			unix.Close(wfd)
-		}
+		unix.Close(wfd)
 	}()
 	<-p.done
 	select {

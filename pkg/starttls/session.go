@@ -37,8 +37,12 @@ type reader struct {
 	eof  bool
 }
 
-func newReader(src io.Reader) *reader {
-	r := &reader{rd: lineproto.NewReader(src, 0), req: make(chan int), out: make(chan fragment, 1)}
+func newReader(src io.Reader) *reader { return readerOver(lineproto.NewReader(src, 0)) }
+
+// readerOver is newReader for a lineproto.Reader that may hold bytes
+// already.
+func readerOver(rd *lineproto.Reader) *reader {
+	r := &reader{rd: rd, req: make(chan int), out: make(chan fragment, 1)}
 	go func() {
 		for max := range r.req {
 			b, c, err := r.rd.Read(max)
