@@ -100,23 +100,31 @@ r=$($L lat "127.0.0.1:$p_exec" 200); echo "| ours-exec | ${r% *} | ${r#* } |"
 r=$($L lat "127.0.0.1:$s" 200); echo "| stunnel | ${r% *} | ${r#* } |"
 echo
 
-echo "## Bulk ${BULK_MB} MiB app to app (AES-128-GCM), MB/s"
+BULK_ROUNDS=${BENCH_BULK_ROUNDS:-3}
+echo "## Bulk ${BULK_MB} MiB app to app (AES-128-GCM), MB/s, median of $BULK_ROUNDS interleaved rounds"
 echo
 sink='wc -c'
 p_ours=$(ours sh -c "$sink")
 bytes=$((BULK_MB * 1048576))
 send="head -c $bytes /dev/zero >&7; exec 7>&-; cat <&6 >/dev/null"
-t0=$(date +%s.%N)
-"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" --no-verify-cert sh -c "$send"
-t1=$(date +%s.%N)
-ours_mbs=$(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')
 b=$(plain sh -c "$sink"); s=$($L freeport); stun "$s" "$b"
 c=$($L freeport); stun "$c" "$s" client
-# tcpclient's fd 6 and 7 are one socket, so closing 7 would not end the
-# stream: a plain TCP sender that half-closes feeds the stunnel client.
-st_mbs=$($L send "127.0.0.1:$c" "$BULK_MB")
-go_mbs=$($L bulk-inproc "$BULK_MB")
-printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tcpserver+tlsd) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n\n' "$ours_mbs" "$st_mbs" "$go_mbs"
+r=0
+while [ $r -lt "$BULK_ROUNDS" ]; do
+	t0=$(date +%s.%N)
+	"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" --no-verify-cert sh -c "$send"
+	t1=$(date +%s.%N)
+	echo "ours $(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')" >>"$W/bulk"
+	# tcpclient's fd 6 and 7 are one socket, so closing 7 would not end the
+	# stream: a plain TCP sender that half-closes feeds the stunnel client.
+	echo "stunnel $($L send "127.0.0.1:$c" "$BULK_MB")" >>"$W/bulk"
+	echo "go $($L bulk-inproc "$BULK_MB")" >>"$W/bulk"
+	r=$((r + 1))
+done
+med() { awk -v k="$1" '$1 == k {print $2}' "$W/bulk" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ours_mbs=$(med ours); st_mbs=$(med stunnel); go_mbs=$(med go)
+printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tcpserver+tlsd) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n' "$ours_mbs" "$st_mbs" "$go_mbs"
+echo "$ours_mbs $st_mbs $go_mbs" | awk '{printf "ours/stunnel %.2f, ours/Go %.0f%%\n\n", $1 / $2, 100 * $1 / $3}'
 
 echo "## Engine memory, 10 idle connections"
 echo
