@@ -178,7 +178,7 @@ func (c *client) run() int {
 		return c.startRelay(c.tls.rd, c.tls.wr)
 	case goCleartext:
 		c.log.Info(append(fields, "reason", reason)...)
-		return c.startRelay(ucspi.ClientReadFD, ucspi.ClientWriteFD)
+		return c.clearRelay()
 	case goGreeting:
 		c.log.Info(append(fields, "reason", reason)...)
 		return c.answerProg(c.greeting)
