@@ -568,7 +568,7 @@ func (s *smtpConn) reply() ([]string, error) {
 func (s *smtpConn) cmd(line, code string) ([]string, error) {
 	if line != "" {
 		if _, err := io.WriteString(s.w, line+"\r\n"); err != nil {
-			return nil, err
+			return nil, errors.New("sending " + line + ": " + err.Error())
 		}
 	}
 	r, err := s.reply()
@@ -678,14 +678,14 @@ func smtpSession(cfg *tls.Config, addr string, src net.IP, kind string, c config
 		for off := 0; off < len(body); {
 			n := min(len(body)-off, 1+rng.IntN(600))
 			if _, err := io.WriteString(conn, body[off:off+n]); err != nil {
-				st.fail(kind, err)
+				st.fail(kind, errors.New("sending the message: "+err.Error()))
 				return
 			}
 			off += n
 			time.Sleep(time.Duration(5+rng.IntN(30)) * time.Millisecond)
 		}
 	} else if _, err := io.WriteString(conn, body); err != nil {
-		st.fail(kind, err)
+		st.fail(kind, errors.New("sending the message: "+err.Error()))
 		return
 	}
 	if kind == "drop-read" {
