@@ -304,3 +304,103 @@ func TestStarttlsClientCleartextStripReal(t *testing.T) {
 		})
 	}
 }
+
+// pimStripProg is a POP3 or IMAP client prog: it reads the greeting,
+// then for each line "command=pattern" of $CMDS sends the command and
+// reads lines up to one matching the (bash) pattern.
+const pimStripProg = `#!/bin/bash
+echo "env SSL_PROTOCOL=${SSL_PROTOCOL-unset}"
+IFS= read -r -t 10 l <&6 && echo "<- ${l%$'\r'}"
+while IFS= read -r spec; do
+	c=${spec%%=*} end=${spec#*=}
+	printf '%s\r\n' "$c" >&7
+	echo "-> $c"
+	n=0
+	while IFS= read -r -t 10 l <&6; do
+		l=${l%$'\r'}
+		echo "<- $l"
+		n=$((n + 1))
+		[[ $l == $end || $n -gt 50 ]] && break
+	done
+done <<< "$CMDS"
+echo "result done"
+`
+
+// TestStarttlsClientCleartextStripPOP3IMAP: the same for POP3 (STLS in
+// CAPA, a server without CAPA) and IMAP (STARTTLS in the greeting's
+// [CAPABILITY …] and in * CAPABILITY) against fake servers, under none
+// and under may with STLS/STARTTLS refused: prog is told of no
+// STLS/STARTTLS, its own gets the local -ERR / tagged NO and never
+// reaches the server; a server's -ERR to CAPA reaches prog as it came.
+func TestStarttlsClientCleartextStripPOP3IMAP(t *testing.T) {
+	const pop3Cmds = "CAPA=[.-]*\nSTLS=*\nUSER alice=*\nQUIT=*"
+	const imapCmds = "p1 CAPABILITY=p1 *\np2 STARTTLS=p2 *\np3 LOGOUT=p3 *"
+	capa := "+OK list\r\nUSER\r\nSTLS\r\nUIDL\r\n.\r\n"
+	imapGreet := "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake ready\r\n"
+	imapCaps := "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n"
+	tests := []struct {
+		name, proto, policy, greeting string
+		answer                        pimAnswer
+		cmds                          string
+		reason                        string
+		want                          []string // in prog's transcript, in order
+		progCmd                       string   // prog's STARTTLS, never at the server
+		serverSaw                     []string // what the server got from prog
+	}{
+		{"pop3 none", "pop3", "none", "+OK fake\r\n", fakePOP3(capa, ""), pop3Cmds, "policy-none",
+			[]string{"<- +OK list", "<- USER", "<- UIDL", "<- .", "-> STLS", "<- -ERR TLS not available", "-> USER alice", "<- +OK"},
+			"STLS", []string{"CAPA", "USER alice", "QUIT"}},
+		{"pop3 may refused", "pop3", "may", "+OK fake\r\n", fakePOP3(capa, "-ERR not now\r\n"), pop3Cmds, "starttls-refused-err",
+			[]string{"<- +OK list", "<- USER", "<- UIDL", "<- .", "-> STLS", "<- -ERR TLS not available", "-> USER alice", "<- +OK"},
+			"STLS", []string{"CAPA", "USER alice", "QUIT"}},
+		{"pop3 no capa", "pop3", "none", "+OK fake\r\n", fakePOP3("", ""), pop3Cmds, "policy-none",
+			[]string{"-> CAPA", "<- -ERR unknown command", "-> STLS", "<- -ERR TLS not available"},
+			"STLS", []string{"CAPA", "USER alice", "QUIT"}},
+		{"imap none", "imap", "none", imapGreet, fakeIMAP(imapCaps, ""), imapCmds, "policy-none",
+			[]string{"<- * OK [CAPABILITY IMAP4rev1 LOGINDISABLED] fake ready", "-> p1 CAPABILITY", "<- * CAPABILITY IMAP4rev1 LOGINDISABLED",
+				"<- p1 OK done", "-> p2 STARTTLS", "<- p2 NO TLS not available", "-> p3 LOGOUT", "<- * BYE", "<- p3 OK bye"},
+			"p2 STARTTLS", []string{"p1 CAPABILITY", "p3 LOGOUT"}},
+		{"imap may refused", "imap", "may", imapGreet, fakeIMAP(imapCaps, "b NO not now\r\n"), imapCmds, "starttls-refused-no",
+			[]string{"<- * OK [CAPABILITY IMAP4rev1 LOGINDISABLED] fake ready", "-> p1 CAPABILITY", "<- * CAPABILITY IMAP4rev1 LOGINDISABLED",
+				"<- p1 OK done", "-> p2 STARTTLS", "<- p2 NO TLS not available", "-> p3 LOGOUT", "<- * BYE", "<- p3 OK bye"},
+			"p2 STARTTLS", []string{"p1 CAPABILITY", "p3 LOGOUT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startPimFake(t, tc.greeting, tc.answer)
+			dir := certDir(t)
+			prog := filepath.Join(t.TempDir(), "pim.sh")
+			if err := os.WriteFile(prog, []byte(pimStripProg), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			env := baseEnv("CAFILE="+dir+"/ca.crt", "CMDS="+tc.cmds)
+			r := run(t, env, "", bin("tcpclient"), "-T", "5", "127.0.0.1", strconv.Itoa(f.port),
+				"tlsc", "-n", "-k", "localhost", "--verify-report", "ucspi-starttls", "-c", "-v", "-t", "5", "-p", tc.policy, tc.proto, prog)
+			got := f.lines(t)
+			if r.Code != 0 || !strings.Contains(r.Stdout, "result done") || !strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") ||
+				!strings.Contains(r.Stderr, "verify cleartext reason "+tc.reason) ||
+				!strings.Contains(r.Stderr, "starttls from prog refused in cleartext") {
+				t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+			}
+			if !strings.Contains(strings.Join(lines(r.Stdout), "\n"), strings.Join(tc.want, "\n")) {
+				t.Fatalf("prog's transcript lacks\n%s\nstdout:\n%s", strings.Join(tc.want, "\n"), r.Stdout)
+			}
+			for _, l := range lines(r.Stdout) {
+				if strings.HasPrefix(l, "<- ") && (strings.Contains(strings.ToUpper(l), "STARTTLS") || strings.ToUpper(l) == "<- STLS") {
+					t.Fatalf("prog was told of STARTTLS: %q\n%s", l, r.Stdout)
+				}
+			}
+			// The server's lines from prog: after ucspi-starttls's own
+			// dialogue (under may: CAPA/CAPABILITY and STLS/STARTTLS).
+			start := len(got) - len(tc.serverSaw)
+			if start < 0 || strings.Join(got[start:], "\n") != strings.Join(tc.serverSaw, "\n") {
+				t.Fatalf("server saw %q, want %q at the end", got, tc.serverSaw)
+			}
+			for _, l := range got[start:] {
+				if l == tc.progCmd {
+					t.Fatalf("prog's %q reached the server: %q", tc.progCmd, got)
+				}
+			}
+		})
+	}
+}
