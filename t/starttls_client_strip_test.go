@@ -1,15 +1,11 @@
 package t
 
 import (
-	"bufio"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // Tests of ucspi-starttls -c in cleartext (policy none, or may without
@@ -50,83 +46,6 @@ echo "result done"
 var stripBody = []string{"Subject: strip", "", "STARTTLS", "250-STARTTLS", "250 STARTTLS", "STLS", "starttls x", ".."}
 
 func stripBodyText() string { return strings.Join(stripBody, "\r\n") + "\r\n.\r\n" }
-
-// stripFake is a scripted SMTP server: the i-th EHLO gets ehlos[i] (the
-// last one for every further EHLO), STARTTLS gets starttls; it records
-// every line it receives.
-type stripFake struct {
-	port int
-	mu   sync.Mutex
-	got  []string
-	done chan struct{}
-}
-
-func startStripFake(t *testing.T, ehlos []string, starttls string) *stripFake {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &stripFake{port: ln.Addr().(*net.TCPAddr).Port, done: make(chan struct{})}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		defer close(f.done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		c.Write([]byte("220 fake.test ESMTP\r\n"))
-		br := bufio.NewReader(c)
-		data, n := false, 0
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			l = strings.TrimRight(l, "\r\n")
-			f.mu.Lock()
-			f.got = append(f.got, l)
-			f.mu.Unlock()
-			if data {
-				if l == "." {
-					data = false
-					c.Write([]byte("250 2.0.0 queued\r\n"))
-				}
-				continue
-			}
-			switch strings.ToUpper(strings.Fields(l + " x")[0]) {
-			case "EHLO":
-				c.Write([]byte(ehlos[min(n, len(ehlos)-1)]))
-				n++
-			case "STARTTLS":
-				c.Write([]byte(starttls))
-			case "DATA":
-				data = true
-				c.Write([]byte("354 go ahead\r\n"))
-			case "QUIT":
-				c.Write([]byte("221 bye\r\n"))
-				return
-			default:
-				c.Write([]byte("250 ok\r\n"))
-			}
-		}
-	}()
-	return f
-}
-
-func (f *stripFake) lines(t *testing.T) []string {
-	t.Helper()
-	select {
-	case <-f.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("fake server did not finish")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.got
-}
 
 // stripRun runs tcpclient … tlsc -n … ucspi-starttls -c -v -p policy smtp
 // stripProg against port.
@@ -220,7 +139,7 @@ func TestStarttlsClientCleartextStrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startStripFake(t, tc.ehlos, tc.starttls)
+			f := startFakeEHLOs(t, "220 fake.test ESMTP\r\n", tc.ehlos, tc.starttls)
 			r := stripRun(t, f.port, "fake.test", tc.policy)
 			got := f.lines(t)
 			if r.Code != 0 || !strings.Contains(r.Stdout, "result done") || !strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") ||

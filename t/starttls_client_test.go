@@ -170,6 +170,13 @@ type fakeSMTP struct {
 
 func startFake(t *testing.T, greeting, ehlo, starttls string) *fakeSMTP {
 	t.Helper()
+	return startFakeEHLOs(t, greeting, []string{ehlo}, starttls)
+}
+
+// startFakeEHLOs is startFake answering the i-th EHLO with ehlos[i] (the
+// last one for every further EHLO).
+func startFakeEHLOs(t *testing.T, greeting string, ehlos []string, starttls string) *fakeSMTP {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -190,11 +197,11 @@ func startFake(t *testing.T, greeting, ehlo, starttls string) *fakeSMTP {
 			return
 		}
 		c.Write([]byte(greeting))
-		if ehlo == "CLOSE" {
+		if ehlos[0] == "CLOSE" {
 			return
 		}
 		br := bufio.NewReader(c)
-		data := false
+		data, n := false, 0
 		for {
 			l, err := br.ReadString('\n')
 			if err != nil {
@@ -213,7 +220,8 @@ func startFake(t *testing.T, greeting, ehlo, starttls string) *fakeSMTP {
 			}
 			switch strings.ToUpper(strings.Fields(l + " x")[0]) {
 			case "EHLO":
-				c.Write([]byte(ehlo))
+				c.Write([]byte(ehlos[min(n, len(ehlos)-1)]))
+				n++
 			case "STARTTLS":
 				c.Write([]byte(starttls))
 			case "DATA":
