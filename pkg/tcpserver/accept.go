@@ -19,64 +19,50 @@ type conn struct {
 
 // serve accepts until a stop is asked for. At the -c limit it does not
 // accept: clients wait in the backlog until a child ends (ucspi-tcp).
+// The listener is waited for in the runtime's poller, not in a poll(2) of
+// our own: a goroutine in a system call holds its P, and the runtime's
+// monitor thread, seeing that, kept waking every 20 µs under load (half
+// of tcpserver's context switches).
 func (s *server) serve() {
-	pfd := []unix.PollFd{
-		{Fd: int32(s.wakeR), Events: unix.POLLIN},
-		{Fd: int32(s.l.fd), Events: unix.POLLIN},
-	}
-	var drain [64]byte
 	for !s.stopping.Load() {
-		n := 2
 		if s.lim.full() {
-			n = 1 // wait for a reaped child or a stop only
-		}
-		pfd[0].Revents, pfd[1].Revents = 0, 0
-		if _, err := unix.Poll(pfd[:n], -1); err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			s.log.Warn("unable to poll: " + err.Error())
-			time.Sleep(100 * time.Millisecond)
+			<-s.wakeC // a reaped child or a stop
 			continue
 		}
-		if pfd[0].Revents != 0 {
-			for {
-				if k, _ := unix.Read(s.wakeR, drain[:]); k < len(drain) {
-					break
-				}
-			}
-		}
-		if n == 2 && pfd[1].Revents != 0 {
-			s.acceptSome()
+		err := s.lconn.Read(func(fd uintptr) bool { return !s.acceptSome(int(fd)) })
+		if err != nil && !s.stopping.Load() {
+			s.log.Warn("unable to wait for connections: " + err.Error())
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }
 
 // acceptSome accepts while connections are waiting and slots are free.
-func (s *server) acceptSome() {
+// wait: none is waiting, the poller should wait for the next.
+func (s *server) acceptSome(lfd int) (wait bool) {
 	for !s.stopping.Load() && !s.lim.full() {
 		// Raw accept4 with SOCK_CLOEXEC and without SOCK_NONBLOCK: the
 		// child gets a blocking fd 0/1 and no other child inherits it.
-		fd, sa, err := unix.Accept4(s.l.fd, unix.SOCK_CLOEXEC)
+		fd, sa, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
 		switch err {
 		case nil:
-		case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED, unix.EPROTO, unix.EPERM:
-			if err == unix.EAGAIN {
-				return
-			}
+		case unix.EAGAIN:
+			return true
+		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO, unix.EPERM:
 			continue
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// Out of resources: back off rather than spin.
 			s.log.Warn("unable to accept: " + err.Error())
 			time.Sleep(100 * time.Millisecond)
-			return
+			return false
 		default:
 			s.log.Warn("unable to accept: " + err.Error())
 			time.Sleep(10 * time.Millisecond)
-			return
+			return false
 		}
 		s.handle(fd, sa)
 	}
+	return false
 }
 
 // handle does the per-connection work that cannot wait: addresses,

@@ -20,7 +20,7 @@ type listener struct {
 }
 
 // listen creates, binds and listens. The socket is close-on-exec and
-// non-blocking (accept waits in poll, so that a signal can end the wait);
+// non-blocking (accept waits in the runtime's poller, which a stop ends);
 // the sockets accept4 returns do not inherit O_NONBLOCK.
 func listen(addr netip.AddrPort, backlog int, reusePort bool) (*listener, error) {
 	ip := addr.Addr()

@@ -23,8 +23,7 @@ func (s *server) signals(ch <-chan os.Signal) {
 			}
 			s.log.Debug("hup")
 		case syscall.SIGTERM, syscall.SIGINT:
-			s.stopping.Store(true)
-			s.wake()
+			s.stop()
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,8 +30,9 @@ type server struct {
 	base     []string  // the children's environment, built once
 	maxText  string    // "/40", the tail of count fields
 	stopping atomic.Bool
-	wakeR    int // the accept loop polls this pipe: a reaped child or a
-	wakeW    int // stop request writes a byte
+	lfile    *os.File        // the listener, in the runtime's poller
+	lconn    syscall.RawConn // its accept loop
+	wakeC    chan struct{}   // a reaped child or a stop: look at the state again
 	inflight sync.WaitGroup
 	tls      *tlsspawn.Inline // tlsd's work done in-process (tls.go), or nil
 	tlsPath  string           // the tlsd that tls stands for
@@ -81,11 +83,7 @@ func Main(argv, envp []string) int {
 	// Signals first: a TERM that arrives right after readiness is handled.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return exitcode.Report(name, exitcode.Temp("create", "pipe", err))
-	}
-	s.wakeR, s.wakeW = p[0], p[1]
+	s.wakeC = make(chan struct{}, 1)
 
 	if inherited >= 0 {
 		s.l, err = adopt(inherited)
@@ -102,6 +100,11 @@ func Main(argv, envp []string) int {
 		return fail(err)
 	}
 	s.wildcard = s.l.addr.Addr().IsUnspecified()
+	// The listener is non-blocking: os.NewFile puts it in the poller.
+	s.lfile = os.NewFile(uintptr(s.l.fd), "listener")
+	if s.lconn, err = s.lfile.SyscallConn(); err != nil {
+		return exitcode.Report(name, exitcode.Temp("use", "the listening socket", err))
+	}
 
 	if err := privdrop.Apply(cred); err != nil {
 		return exitcode.Report(name, err)
@@ -131,7 +134,7 @@ func Main(argv, envp []string) int {
 	s.serve()
 
 	// Stop: the listener goes first, children live on (ucspi-tcp).
-	unix.Close(s.l.fd)
+	s.lfile.Close()
 	if s.tls != nil {
 		s.dropWarm()
 		s.waitTimeout(stopGrace)
@@ -184,5 +187,15 @@ func devNull(fd int) error {
 
 // wake makes the accept loop look at its state again.
 func (s *server) wake() {
-	unix.Write(s.wakeW, []byte{0})
+	select {
+	case s.wakeC <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// stop ends the accept loop, waiting or not.
+func (s *server) stop() {
+	s.stopping.Store(true)
+	s.wake()
+	s.lfile.SetReadDeadline(time.Unix(1, 0))
 }
