@@ -50,11 +50,11 @@ func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config,
 	}
 	var certs []namedCert
 	for i, p := range s.Pairs {
-		c, pub, err := parseChain(p.CertPEM)
+		c, err := parseChain(p.CertPEM)
 		if err != nil {
 			return nil, nil, exitcode.Config("use", pairName(i, p.Name), err)
 		}
-		c.PrivateKey = signer(i, pub)
+		c.PrivateKey = signer(i, c.Leaf.PublicKey)
 		if i == 0 && len(s.OCSP) > 0 {
 			c.OCSPStaple = s.OCSP
 		}
@@ -153,10 +153,8 @@ func pairName(i int, name string) string {
 }
 
 // parseChain parses a PEM chain, leaf first, and checks the leaf's key
-// is one the key holder can sign with. The leaf is not parsed beyond its
-// key (Leaf stays nil): crypto/tls parses it only to choose among several
-// pairs for one name.
-func parseChain(b []byte) (*tls.Certificate, crypto.PublicKey, error) {
+// is one the key holder can sign with.
+func parseChain(b []byte) (*tls.Certificate, error) {
 	c := &tls.Certificate{}
 	for {
 		var blk *pem.Block
@@ -169,18 +167,19 @@ func parseChain(b []byte) (*tls.Certificate, crypto.PublicKey, error) {
 		}
 	}
 	if len(c.Certificate) == 0 {
-		return nil, nil, errors.New("no CERTIFICATE block")
+		return nil, errors.New("no CERTIFICATE block")
 	}
-	pub, err := leafPublicKey(c.Certificate[0])
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
 	if err != nil {
-		return nil, nil, errors.New("bad leaf certificate: " + err.Error())
+		return nil, errors.New("bad leaf certificate: " + err.Error())
 	}
-	switch pub.(type) {
+	switch leaf.PublicKey.(type) {
 	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 	default:
-		return nil, nil, errors.New("unsupported public key type in the leaf certificate")
+		return nil, errors.New("unsupported public key type in the leaf certificate")
 	}
-	return c, pub, nil
+	c.Leaf = leaf
+	return c, nil
 }
 
 // selector picks the server certificate for a ClientHello's SNI name.
@@ -243,9 +242,6 @@ func (s *selector) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c := s.candidates(hello.ServerName)
 	if len(c) == 0 {
 		return nil, errNoCertificate
-	}
-	if len(c) == 1 {
-		return c[0], nil // nothing to choose: no need to parse the leaf
 	}
 	for _, x := range c {
 		if hello.SupportsCertificate(x) == nil {
