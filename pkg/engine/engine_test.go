@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,7 +68,8 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) signerFunc {
 	}
 	done := make(chan error, 1)
 	go func() { done <- keysign.Serve(p[0], keys, &keysign.Setup{Pairs: pairs}) }()
-	if _, err := keysign.ReadSetup(p[1]); err != nil {
+	ch := os.NewFile(uintptr(p[1]), "key channel")
+	if _, err := keysign.ReadSetup(ch); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -76,9 +78,9 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) signerFunc {
 			t.Errorf("Serve: %v", err)
 		}
 		syscall.Close(p[0])
-		syscall.Close(p[1])
+		ch.Close()
 	})
-	return func(i int, pub crypto.PublicKey) crypto.Signer { return keysign.NewSigner(p[1], i, pub) }
+	return func(i int, pub crypto.PublicKey) crypto.Signer { return keysign.NewSigner(ch, i, pub) }
 }
 
 // handshake runs an in-process client against a server config over

@@ -8,14 +8,9 @@ import (
 	"sync"
 )
 
-// ReadSetup reads the setup records from fd up to the end marker.
-// Returned pairs carry Name and CertPEM only.
-func ReadSetup(fd int) (*Setup, error) {
-	return ReadSetupFrom(fdio(fd))
-}
-
-// ReadSetupFrom is ReadSetup on any reader (tests, fuzzing).
-func ReadSetupFrom(r io.Reader) (*Setup, error) {
+// ReadSetup reads the setup records from the key channel r up to the end
+// marker. Returned pairs carry Name and CertPEM only.
+func ReadSetup(r io.Reader) (*Setup, error) {
 	s := &Setup{}
 	total := 0
 	for {
@@ -81,14 +76,9 @@ type Signer struct {
 	pub   crypto.PublicKey
 }
 
-// NewSigner returns a crypto.Signer for key index on the key channel fd;
+// NewSigner returns a crypto.Signer for key index on the key channel rw;
 // pub is the public key of that pair's leaf certificate.
-func NewSigner(fd int, index int, pub crypto.PublicKey) crypto.Signer {
-	return &Signer{rw: fdio(fd), index: index, pub: pub}
-}
-
-// NewSignerOn is NewSigner over any stream (tests).
-func NewSignerOn(rw io.ReadWriter, index int, pub crypto.PublicKey) *Signer {
+func NewSigner(rw io.ReadWriter, index int, pub crypto.PublicKey) *Signer {
 	return &Signer{rw: rw, index: index, pub: pub}
 }
 

@@ -42,7 +42,7 @@ func FuzzReadSetup(f *testing.F) {
 	f.Add(b.Bytes())
 	f.Add([]byte{'E', 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, err := ReadSetupFrom(bytes.NewReader(in))
+		s, err := ReadSetup(bytes.NewReader(in))
 		if err != nil {
 			return
 		}
@@ -50,7 +50,7 @@ func FuzzReadSetup(f *testing.F) {
 		if err := WriteSetup(&b, s); err != nil {
 			t.Fatal(err)
 		}
-		s2, err := ReadSetupFrom(&b)
+		s2, err := ReadSetup(&b)
 		if err != nil || len(s2.Pairs) != len(s.Pairs) || len(s2.CAs) != len(s.CAs) {
 			t.Fatalf("re-encoded setup: %v", err)
 		}

@@ -85,7 +85,7 @@ func TestSetupRoundTrip(t *testing.T) {
 	if bytes.Contains(b.Bytes(), []byte("SECRET")) {
 		t.Fatal("the setup carries a key")
 	}
-	out, err := ReadSetupFrom(&b)
+	out, err := ReadSetup(&b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +94,16 @@ func TestSetupRoundTrip(t *testing.T) {
 		out.TLSABase != "mx.example.net" || out.TLSA != "3 1 1 ab;2 0 1 cd" {
 		t.Fatalf("got %+v", out)
 	}
-	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'D', 0, 0, 0, 1, 'x'})); err != errBadDANEField {
+	if _, err := ReadSetup(bytes.NewReader([]byte{'D', 0, 0, 0, 1, 'x'})); err != errBadDANEField {
 		t.Fatalf("DANE record without NUL: %v", err)
 	}
-	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'C', 0, 0, 0, 1, 'x'})); err != errBadCertField {
+	if _, err := ReadSetup(bytes.NewReader([]byte{'C', 0, 0, 0, 1, 'x'})); err != errBadCertField {
 		t.Fatalf("cert without NUL: %v", err)
 	}
-	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'E', 0, 0, 0, 0}[:0])); err != ErrTruncated {
+	if _, err := ReadSetup(bytes.NewReader([]byte{'E', 0, 0, 0, 0}[:0])); err != ErrTruncated {
 		t.Fatalf("empty setup: %v", err)
 	}
-	if _, err := ReadSetupFrom(bytes.NewReader([]byte{'s', 0, 0, 0, 0})); err != ErrUnexpected {
+	if _, err := ReadSetup(bytes.NewReader([]byte{'s', 0, 0, 0, 0})); err != ErrUnexpected {
 		t.Fatalf("unexpected type: %v", err)
 	}
 }
@@ -263,27 +263,27 @@ func TestServeSign(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd, done := serve(t, keys, &Setup{Pairs: pairs})
-	s, err := ReadSetup(fd)
+	s, err := ReadSetup(fdio(fd))
 	if err != nil || len(s.Pairs) != 3 || s.Pairs[1].Name != "rsa.example" {
 		t.Fatalf("setup %+v %v", s, err)
 	}
 	d := sha256.Sum256([]byte("hello"))
 
-	sig, err := NewSigner(fd, 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256)
+	sig, err := NewSigner(fdio(fd), 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256)
 	if err != nil || !ecdsa.VerifyASN1(&ecKey.PublicKey, d[:], sig) {
 		t.Fatalf("ECDSA: %v", err)
 	}
-	sig, err = NewSigner(fd, 1, rsaKey.Public()).Sign(nil, d[:], crypto.SHA256)
+	sig, err = NewSigner(fdio(fd), 1, rsaKey.Public()).Sign(nil, d[:], crypto.SHA256)
 	if err != nil || rsa.VerifyPKCS1v15(&rsaKey.PublicKey, crypto.SHA256, d[:], sig) != nil {
 		t.Fatalf("RSA PKCS#1: %v", err)
 	}
 	pss := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-	sig, err = NewSigner(fd, 1, rsaKey.Public()).Sign(nil, d[:], pss)
+	sig, err = NewSigner(fdio(fd), 1, rsaKey.Public()).Sign(nil, d[:], pss)
 	if err != nil || rsa.VerifyPSS(&rsaKey.PublicKey, crypto.SHA256, d[:], sig, pss) != nil {
 		t.Fatalf("RSA PSS: %v", err)
 	}
 	msg := []byte("the whole message, not a digest")
-	sig, err = NewSigner(fd, 2, edKey.Public()).Sign(nil, msg, crypto.Hash(0))
+	sig, err = NewSigner(fdio(fd), 2, edKey.Public()).Sign(nil, msg, crypto.Hash(0))
 	if err != nil || !ed25519.Verify(edKey.Public().(ed25519.PublicKey), msg, sig) {
 		t.Fatalf("Ed25519: %v", err)
 	}
@@ -304,11 +304,11 @@ func TestServeSign(t *testing.T) {
 		{"no hash for ECDSA", 0, d[:], crypto.Hash(0)},
 	}
 	for _, tc := range refused {
-		if _, err := NewSigner(fd, tc.index, nil).Sign(nil, tc.digest, tc.opts); err != ErrRefused {
+		if _, err := NewSigner(fdio(fd), tc.index, nil).Sign(nil, tc.digest, tc.opts); err != ErrRefused {
 			t.Errorf("%s: err = %v, want ErrRefused", tc.name, err)
 		}
 	}
-	if _, err := NewSigner(fd, 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256); err != nil {
+	if _, err := NewSigner(fdio(fd), 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("after refusals: %v", err)
 	}
 	syscall.Shutdown(fd, syscall.SHUT_WR)
@@ -347,8 +347,8 @@ func BenchmarkRemoteSign(b *testing.B) {
 	p, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	done := make(chan error, 1)
 	go func() { done <- Serve(p[0], keys, &Setup{Pairs: pairs}) }()
-	ReadSetup(p[1])
-	s := NewSigner(p[1], 0, ecKey.Public())
+	ReadSetup(fdio(p[1]))
+	s := NewSigner(fdio(p[1]), 0, ecKey.Public())
 	d := sha256.Sum256([]byte("x"))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
