@@ -107,8 +107,6 @@ type Child struct {
 	// Cred, when set, gives the child these ids from its first
 	// instruction, supplementary groups included (nil Groups clears them).
 	Cred *syscall.Credential
-	// Setsid makes the child a session leader.
-	Setsid bool
 	// CPUs, when set, is the child's CPU affinity from its first
 	// instruction: every thread it makes inherits it.
 	CPUs *unix.CPUSet
@@ -128,10 +126,7 @@ func Spawn(c *Child) (int, error) {
 	attr := &syscall.ProcAttr{
 		Env:   c.Env,
 		Files: files,
-		Sys: &syscall.SysProcAttr{
-			Credential: c.Cred,
-			Setsid:     c.Setsid,
-		},
+		Sys:   &syscall.SysProcAttr{Credential: c.Cred},
 	}
 	flushCoverage()
 	if c.Landlock != nil {

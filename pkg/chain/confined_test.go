@@ -29,10 +29,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// probe reports: no_new_privs, opening a file, listing /, a TCP connect.
+// probe reports: no_new_privs, landlock.Confined, opening a file, listing
+// /, a TCP connect.
 func probe(addr string) {
 	nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
-	out := "nnp " + strconv.Itoa(nnp)
+	out := "nnp " + strconv.Itoa(nnp) + "\nconfined " + strconv.FormatBool(landlock.Confined())
 	_, err := os.ReadFile("/etc/passwd")
 	out += "\nopen " + errText(err)
 	_, err = os.ReadDir("/")
@@ -92,9 +93,9 @@ func TestSpawnConfined(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			got := spawnProbe(t, &Child{Landlock: r}, self, ln.Addr().String())
-			want := "nnp 1\nopen denied\nlist denied\nconnect denied\n"
+			want := "nnp 1\nconfined true\nopen denied\nlist denied\nconnect denied\n"
 			if abi < 4 { // TCP rules came with ABI 4
-				want = "nnp 1\nopen denied\nlist denied\nconnect ok\n"
+				want = "nnp 1\nconfined true\nopen denied\nlist denied\nconnect ok\n"
 			}
 			if got != want {
 				t.Errorf("confined child reports\n%s, want\n%s", got, want)
@@ -104,7 +105,7 @@ func TestSpawnConfined(t *testing.T) {
 	wg.Wait()
 	// The same probe spawned plainly can do all of it; so can every thread
 	// of this process (each confined spawn ran on a thread that ended).
-	if got := spawnProbe(t, &Child{}, self, ln.Addr().String()); got != "nnp 0\nopen ok\nlist ok\nconnect ok\n" {
+	if got := spawnProbe(t, &Child{}, self, ln.Addr().String()); got != "nnp 0\nconfined false\nopen ok\nlist ok\nconnect ok\n" {
 		t.Errorf("plain child reports\n%s", got)
 	}
 	var free sync.WaitGroup

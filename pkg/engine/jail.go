@@ -80,7 +80,7 @@ func refuseRoot() error {
 //
 // Without -j a kernel without Landlock is tolerated and reported at -v.
 func jail(o *options) (landlocked bool, err error) {
-	if o.bornJailed && confined() {
+	if o.bornJailed && landlock.Confined() {
 		landlocked = true
 	} else if err := enterLandlock(); err != nil {
 		if o.requireJail || err != landlock.ErrUnavailable {
@@ -115,20 +115,6 @@ func enterLandlock() error {
 	}
 	defer r.Close()
 	return r.Restrict()
-}
-
-// confined says whether the engine runs inside a Landlock domain that
-// denies it the file system: -L promises one, and a promise is not
-// enough. Listing "/" is the probe (the spawner's domain allows only the
-// engine's own file); a process outside any domain, or in one that
-// allows it, can open it.
-func confined() bool {
-	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		unix.Close(fd)
-		return false
-	}
-	return err == unix.EACCES
 }
 
 // checkFDs makes sure the engine's fds are there: a spawner that forgot
