@@ -199,6 +199,12 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 			t.Errorf("engine not started confined: %q", argv)
 		}
 	}
+	// Every thread sleeps with the engine's timer slack (tlsspawn).
+	for _, tid := range paThreads(e.pid) {
+		if slack := paSlack(tid); slack != engineSlack {
+			t.Errorf("engine thread %d has timer slack %s ns, want %s", tid, slack, engineSlack)
+		}
+	}
 	socks := paTCPSockets(a.port)
 	for n, target := range e.fds {
 		switch {
@@ -222,6 +228,27 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 			t.Errorf("engine environment has %s", k)
 		}
 	}
+}
+
+// engineSlack is the timer slack the spawner gives engines, in ns.
+const engineSlack = "20000000"
+
+// paThreads lists the thread ids of pid.
+func paThreads(pid int) []int {
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var tids []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, n)
+		}
+	}
+	return tids
+}
+
+// paSlack reads a thread's timer slack in ns.
+func paSlack(tid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/timerslack_ns")
+	return strings.TrimSpace(string(b))
 }
 
 // TestPrivAuditImmediate: tcpserver … tlsd -u 65534 -g 65534 app, with
@@ -280,6 +307,10 @@ func TestPrivAuditImmediate(t *testing.T) {
 	}
 	if !app.hasEnv("SSL_PROTOCOL") {
 		t.Errorf("app lacks SSL_PROTOCOL")
+	}
+	// The engine's timer slack is its own: the app keeps the listener's.
+	if got, want := paSlack(appPID), paSlack(s.cmd.Process.Pid); got != want {
+		t.Errorf("app timer slack %s ns, the listener's %s", got, want)
 	}
 	a.engine(a.procs[2], app.uid())
 }

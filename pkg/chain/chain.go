@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -110,6 +111,10 @@ type Child struct {
 	// CPUs, when set, is the child's CPU affinity from its first
 	// instruction: every thread it makes inherits it.
 	CPUs *unix.CPUSet
+	// TimerSlack, when nonzero, is the child's timer slack
+	// (PR_SET_TIMERSLACK): how late the kernel may end the sleeps of
+	// every thread it makes, so as to fold wake-ups together.
+	TimerSlack time.Duration
 	// Landlock, when set, starts the child with no_new_privs inside a new
 	// domain of this ruleset, which must allow it to execute Path. The
 	// spawn then runs on a thread of its own that ends with it.
@@ -132,19 +137,40 @@ func Spawn(c *Child) (int, error) {
 	if c.Landlock != nil {
 		return spawnConfined(c, attr)
 	}
-	if c.CPUs != nil {
-		// The child inherits the spawning thread's affinity: set it on
-		// this thread alone, locked, and put it back. A thread the
+	if c.CPUs != nil || c.TimerSlack != 0 {
+		// The child inherits these from the spawning thread: set them on
+		// this thread alone, locked, and put them back. A thread the
 		// runtime starts meanwhile comes from its template thread, not
 		// from this one.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var old unix.CPUSet
-		if unix.SchedGetaffinity(0, &old) == nil && unix.SchedSetaffinity(0, c.CPUs) == nil {
-			defer unix.SchedSetaffinity(0, &old)
-		}
+		defer setThread(c)()
 	}
 	return forkExec(c, attr)
+}
+
+// setThread gives the calling thread, which must be locked, c's CPU
+// affinity and timer slack, which a child inherits from the thread that
+// spawns it. It returns what puts the thread back as it was.
+func setThread(c *Child) (restore func()) {
+	var undo []func()
+	if c.CPUs != nil {
+		var old unix.CPUSet
+		if unix.SchedGetaffinity(0, &old) == nil && unix.SchedSetaffinity(0, c.CPUs) == nil {
+			undo = append(undo, func() { unix.SchedSetaffinity(0, &old) })
+		}
+	}
+	if c.TimerSlack > 0 {
+		old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err == nil && unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(c.TimerSlack), 0, 0, 0) == nil {
+			undo = append(undo, func() { unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) })
+		}
+	}
+	return func() {
+		for _, f := range undo {
+			f()
+		}
+	}
 }
 
 func forkExec(c *Child, attr *syscall.ProcAttr) (int, error) {
@@ -171,10 +197,10 @@ func (e *ConfineError) Error() string {
 }
 
 // spawnConfined spawns c from a new thread that first sets no_new_privs
-// and enters c.Landlock's domain (and c.CPUs), all of which the child
-// inherits: it starts confined, and the runtime's start-up reads of
-// /proc and /sys fail at once instead of parsing mount tables. Nothing
-// leaves a domain, so the thread ends with the spawn.
+// and enters c.Landlock's domain (and takes c.CPUs and c.TimerSlack), all
+// of which the child inherits: it starts confined, and the runtime's
+// start-up reads of /proc and /sys fail at once instead of parsing mount
+// tables. Nothing leaves a domain, so the thread ends with the spawn.
 func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
 	type result struct {
 		pid int
@@ -184,9 +210,7 @@ func spawnConfined(c *Child, attr *syscall.ProcAttr) (int, error) {
 	go func() {
 		// Never unlocked: the thread ends when this goroutine does.
 		runtime.LockOSThread()
-		if c.CPUs != nil {
-			unix.SchedSetaffinity(0, c.CPUs)
-		}
+		setThread(c)
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			done <- result{0, &ConfineError{errors.New("set no_new_privs: " + err.Error())}}
 			return

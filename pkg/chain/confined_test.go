@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -30,8 +32,13 @@ func TestMain(m *testing.M) {
 }
 
 // probe reports: no_new_privs, landlock.Confined, opening a file, listing
-// /, a TCP connect.
+// /, a TCP connect; or, given "slack", only its timer slack.
 func probe(addr string) {
+	if addr == "slack" {
+		ns, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		os.Stdout.WriteString("slack " + strconv.Itoa(ns) + "\n")
+		return
+	}
 	nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 	out := "nnp " + strconv.Itoa(nnp) + "\nconfined " + strconv.FormatBool(landlock.Confined())
 	_, err := os.ReadFile("/etc/passwd")
@@ -130,6 +137,41 @@ func TestSpawnConfined(t *testing.T) {
 	// A ruleset allows one file: any other is not executable.
 	if _, err := Spawn(&Child{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}, Landlock: r}); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("exec of a file the ruleset does not name: %v", err)
+	}
+}
+
+// A child spawned with TimerSlack has it on its threads, confined or not;
+// the thread that spawned it keeps its own.
+func TestSpawnTimerSlack(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := map[string]*Child{"plain": {TimerSlack: 7 * time.Millisecond}}
+	if landlock.ABI() >= 1 {
+		r, err := landlock.Deny(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		children["confined"] = &Child{TimerSlack: 7 * time.Millisecond, Landlock: r}
+	}
+	for name, c := range children {
+		if got := spawnProbe(t, c, self, "slack"); got != "slack 7000000\n" {
+			t.Errorf("%s child reports %q, want slack 7000000", name, got)
+		}
+	}
+	if got := spawnProbe(t, &Child{}, self, "slack"); got != "slack "+strconv.Itoa(before)+"\n" {
+		t.Errorf("child without TimerSlack reports %q, want the spawner's %d", got, before)
+	}
+	if after, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); after != before {
+		t.Errorf("the spawning thread's slack is %d after the spawns, was %d", after, before)
 	}
 }
 

@@ -342,18 +342,36 @@ func isRemoteAlert(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "remote error"
 }
 
-// waitGone blocks until the read end of the pipe fd has been closed
-// (POLLERR on a pipe's write end), or fd is closed itself (POLLNVAL).
+// waitGone returns once the read end of the pipe fd has been closed
+// (POLLERR on a pipe's write end). It waits in the runtime's poller, on a
+// duplicate of fd: a poll(2) that blocks would hold the engine's only P
+// until sysmon took it back, and the spawner has slowed sysmon down
+// (chain.Child.TimerSlack). The poller also wakes it when the app drains
+// a full pipe; each wake-up asks poll(2) again, without waiting.
 func waitGone(fd int) {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		f := os.NewFile(uintptr(d), "to-app")
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			if rc.Write(func(fd uintptr) bool { return readerGone(int(fd), 0) }) == nil {
+				return
+			}
+		}
+	}
+	readerGone(fd, -1) // not pollable: wait in the kernel
+}
+
+// readerGone polls the pipe's write end fd for up to ms milliseconds (-1:
+// no limit) and says whether its reader has gone, or fd is not open.
+func readerGone(fd, ms int) bool {
 	p := []unix.PollFd{{Fd: int32(fd)}}
 	for {
-		n, err := unix.Poll(p, -1)
+		n, err := unix.Poll(p, ms)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n > 0 {
-			return
-		}
+		return err != nil || (n > 0 && p[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0)
 	}
 }
 

@@ -288,3 +288,47 @@ func bothWays(t *testing.T, peer *tls.Conn, toApp, fromApp *os.File, data []byte
 		}
 	}
 }
+
+// TestWaitGone: waitGone returns when the pipe's reader closes, not when
+// the pipe merely becomes writable again (a drained full pipe), and it
+// leaves the fd it watched open.
+func TestWaitGone(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	r, w := p[0], p[1]
+	defer unix.Close(w)
+	gone := make(chan struct{})
+	go func() { waitGone(w); close(gone) }()
+	quiet := func(what string) {
+		select {
+		case <-gone:
+			t.Fatalf("waitGone returned %s, with the reader still there", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	quiet("at once")
+	// Fill the pipe, then drain it: the writer is woken, the reader stays.
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := unix.Write(w, buf); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err := unix.Read(r, buf); err != nil {
+			break
+		}
+	}
+	quiet("after the pipe drained")
+	unix.Close(r)
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitGone did not return after the reader closed")
+	}
+	if _, err := unix.FcntlInt(uintptr(w), unix.F_GETFD, 0); err != nil {
+		t.Errorf("the watched fd is no longer open: %v", err)
+	}
+}

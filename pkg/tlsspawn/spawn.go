@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -65,6 +66,19 @@ func EngineEnv(c *Config, env *ucspi.Env) []string {
 	return out
 }
 
+// engineTimerSlack is how late the kernel may wake an engine's threads
+// (PR_SET_TIMERSLACK; the default is 50 µs). The Go runtime's monitor
+// thread, sysmon, sleeps 20 µs at a time while its process is busy, and
+// an engine is busy for most of its few milliseconds: some 21 wake-ups a
+// connection, each a timer, a nanosleep and two context switches, for
+// nothing, as the engine makes no system call that blocks (waitGone in
+// the engine). With 20 ms of slack sysmon wakes at most once or twice;
+// measured at 8 concurrent handshakes on two CPUs, 58 -> 27 context
+// switches and 13% less CPU a connection (1 ms: 8%, 5 ms: 10%). The
+// engine's own timers (-K, -i, the linger and the trims) are all 200 ms
+// and longer: none matters to 20 ms.
+const engineTimerSlack = 20 * time.Millisecond
+
 // started is an engine just spawned, and the spawner's ends of its fds.
 type started struct {
 	pid      int
@@ -110,11 +124,12 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string, 
 		files = append(files, id.LockFD)
 	}
 	pid, err := spawnEngine(h, &chain.Child{
-		Path:  enginePath,
-		Argv:  c.EngineArgs(),
-		Env:   engineEnv,
-		Files: files,
-		Cred:  id.Cred,
+		Path:       enginePath,
+		Argv:       c.EngineArgs(),
+		Env:        engineEnv,
+		Files:      files,
+		Cred:       id.Cred,
+		TimerSlack: engineTimerSlack,
 	})
 	closeAll(fromAppR, toAppW, ctlEng, keyEng)
 	if err != nil {
