@@ -106,7 +106,9 @@ echo
 sink='wc -c'
 p_ours=$(ours sh -c "$sink")
 bytes=$((BULK_MB * 1048576))
-send="head -c $bytes /dev/zero >&7; exec 7>&-; cat <&6 >/dev/null"
+# The sender writes 256 KiB at a time, as tlsload's sender to stunnel and
+# the Go loopback do (head -c writes 8 KiB at a time: 8% slower here).
+send="dd if=/dev/zero bs=256k count=$((BULK_MB * 4)) status=none >&7; exec 7>&-; cat <&6 >/dev/null"
 b=$(plain sh -c "$sink"); s=$($L freeport); stun "$s" "$b"
 c=$($L freeport); stun "$c" "$s" client
 r=0
