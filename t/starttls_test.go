@@ -448,10 +448,18 @@ func TestStarttlsInjectionInsideTLS(t *testing.T) {
 // TestStarttlsNoBytesCross: a reply the cleartext app writes at the moment
 // of the switch never reaches the client (response injection): nothing
 // follows the 220 in cleartext, and the first TLS reply is the fresh app's
-// answer to the client's first TLS command.
+// answer to the client's first TLS command. The app writes its reply
+// after the client has had the 220 and before it starts the handshake,
+// told so through a FIFO, so the reply is at the proxy during the switch
+// on every run; it writes one more when its input ends.
 func TestStarttlsNoBytesCross(t *testing.T) {
-	s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "smtp", testdata("late.sh"))
-	for i := 0; i < 5; i++ {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(dir+"/go", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := stServe(t, []string{"UCSPITLS=", "LATE_DIR=" + dir}, "-n", "ucspi-starttls", "smtp", testdata("late.sh"))
+	for i := 0; i < 3; i++ {
+		os.Remove(dir + "/written")
 		c := stDial(t, s)
 		c.line()
 		c.send("NOOP\r\n")
@@ -462,6 +470,7 @@ func TestStarttlsNoBytesCross(t *testing.T) {
 		if l := c.line(); l != "220 2.0.0 Ready to start TLS" {
 			t.Fatalf("STARTTLS: %q", l)
 		}
+		lateWrite(t, dir)
 		c.startTLS(localhostTLS(t))
 		c.send("EHLO x\r\n")
 		if r := c.reply(); len(r) != 1 || r[0] != "250 fresh TLSv1.3" {
@@ -477,6 +486,28 @@ func TestStarttlsNoBytesCross(t *testing.T) {
 	}
 	if strings.Contains(s.Stderr.String(), "INJECTED") {
 		t.Fatalf("log:\n%s", s.Stderr)
+	}
+}
+
+// lateWrite tells late.sh to write its reply now, through the FIFO
+// dir/go, and waits until the reply is in the app's pipe.
+func lateWrite(t *testing.T, dir string) {
+	t.Helper()
+	var f *os.File
+	var err error
+	// The app may not have opened the FIFO yet: open for writing fails
+	// (ENXIO) until a reader has it open.
+	waitFor(5*time.Second, func() bool {
+		f, err = os.OpenFile(dir+"/go", os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		return err == nil
+	})
+	if err != nil {
+		t.Fatalf("the app never opened its FIFO: %v", err)
+	}
+	f.WriteString("go\n")
+	f.Close()
+	if !waitFor(5*time.Second, func() bool { return fileExists(dir + "/written") }) {
+		t.Fatal("the app did not write its late reply")
 	}
 }
 
