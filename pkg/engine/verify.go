@@ -79,10 +79,12 @@ func (v *verifier) check(chain []*x509.Certificate) string {
 
 // checkDANE matches the usable TLSA records (RFC 7672 §3.1, RFC 7671 §5).
 // DANE-EE: the leaf matches, names and dates are not checked. DANE-TA: a
-// certificate the server presented above the leaf matches, and the leaf
-// chains to it, valid now, with the TLSA base name (or -k) among its DNS
-// names. A DANE-TA record given only as a key (selector 1) whose
-// certificate the server does not send cannot be matched here.
+// certificate the server presented above the leaf matches, or, for a
+// record that is the trust anchor's whole public key (2 1 0), a presented
+// certificate is signed with that key (RFC 7671 §5.2.2: the anchor's own
+// certificate need not be sent); either way the leaf chains to that
+// certificate, valid now, with the TLSA base name (or -k) among its DNS
+// names.
 func (v *verifier) checkDANE(chain []*x509.Certificate) string {
 	for _, r := range v.tlsa {
 		if r.Usage == dane.UsageDANEEE && matches(r, chain[0]) {
@@ -94,20 +96,10 @@ func (v *verifier) checkDANE(chain []*x509.Certificate) string {
 		if r.Usage != dane.UsageDANETA {
 			continue
 		}
-		for i := 1; i < len(chain); i++ {
-			if !matches(r, chain[i]) {
-				continue
-			}
-			roots := x509.NewCertPool()
-			roots.AddCert(chain[i])
-			for _, n := range names(v.base, v.name) {
-				_, err := chain[0].Verify(x509.VerifyOptions{
-					Roots:         roots,
-					Intermediates: pool(chain[1:i]),
-					DNSName:       n,
-					CurrentTime:   v.now(),
-					KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-				})
+		key := bareKey(r)
+		for i := range chain {
+			if i > 0 && matches(r, chain[i]) || key != nil && signedBy(chain[i], key) {
+				err := v.chainsTo(chain, i)
 				if err == nil {
 					return verifiedTA
 				}
@@ -116,6 +108,47 @@ func (v *verifier) checkDANE(chain []*x509.Certificate) string {
 		}
 	}
 	return untrusted + why
+}
+
+// chainsTo checks that chain[0] chains to chain[i] through the
+// certificates between them, valid now, issued to one of the DANE-TA
+// names.
+func (v *verifier) chainsTo(chain []*x509.Certificate, i int) error {
+	roots := x509.NewCertPool()
+	roots.AddCert(chain[i])
+	var err error = x509.HostnameError{Certificate: chain[0], Host: v.base} // no DNS name to check
+	for _, n := range names(v.base, v.name) {
+		_, err = chain[0].Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: pool(chain[1:max(i, 1)]),
+			DNSName:       n,
+			CurrentTime:   v.now(),
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		})
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// bareKey returns the public key of a DANE-TA record that holds one whole
+// (selector SPKI, matching type full), or nil.
+func bareKey(r dane.Record) any {
+	if r.Selector != dane.SelectorSPKI || r.Matching != dane.MatchExact {
+		return nil
+	}
+	key, err := x509.ParsePKIXPublicKey(r.Data)
+	if err != nil {
+		return nil
+	}
+	return key
+}
+
+// signedBy says whether c's signature was made with key.
+func signedBy(c *x509.Certificate, key any) bool {
+	issuer := &x509.Certificate{PublicKey: key}
+	return issuer.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // names returns the names a DANE-TA chain may be issued to: the TLSA base

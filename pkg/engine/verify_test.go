@@ -23,6 +23,7 @@ import (
 type daneCA struct {
 	ca, leaf *x509.Certificate
 	leafPEM  []byte // leaf + CA, as a server sends them
+	onlyPEM  []byte // the leaf alone
 	keyPEM   []byte
 	caPEM    []byte
 }
@@ -49,8 +50,9 @@ func makeDaneCA(t *testing.T, leafNames []string, notAfter time.Time) *daneCA {
 	leaf, _ := x509.ParseCertificate(der)
 	kb, _ := x509.MarshalPKCS8PrivateKey(k)
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	return &daneCA{ca: ca, leaf: leaf, caPEM: caPEM,
-		leafPEM: append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), caPEM...),
+	onlyPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return &daneCA{ca: ca, leaf: leaf, caPEM: caPEM, onlyPEM: onlyPEM,
+		leafPEM: append(onlyPEM[:len(onlyPEM):len(onlyPEM)], caPEM...),
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})}
 }
 
@@ -65,44 +67,55 @@ func TestVerifier(t *testing.T) {
 	expired := makeDaneCA(t, []string{"mx.example"}, time.Now().Add(-time.Hour))
 	other := makeDaneCA(t, []string{"mx.example"}, time.Now().Add(time.Hour))
 	ee := "3 1 1 " + sha256hex(good.leaf.RawSubjectPublicKeyInfo)
+	bare := func(c *daneCA) string { return "2 1 0 " + hex.EncodeToString(c.ca.RawSubjectPublicKeyInfo) }
 	tests := []struct {
 		name   string
 		srv    *daneCA
+		only   bool   // the server sends its leaf alone
 		ca     []byte // CA records
 		k      string // -k
 		tlsa   string
 		report bool
 		want   string // SSL_PEER_VERIFY; strict mode fails on untrusted
 	}{
-		{"pkix", good, good.caPEM, "mx.example", "", true, "verified"},
-		{"pkix strict", good, good.caPEM, "mx.example", "", false, "verified"},
-		{"unknown CA", good, other.caPEM, "mx.example", "", true, "untrusted:unknown-authority"},
-		{"unknown CA strict", good, other.caPEM, "mx.example", "", false, "untrusted:unknown-authority"},
-		{"wrong name", good, good.caPEM, "wrong.example", "", true, "untrusted:name-mismatch"},
-		{"no CA records", good, nil, "mx.example", "", true, "untrusted:no-ca"},
-		{"expired", expired, expired.caPEM, "mx.example", "", true, "untrusted:expired"},
-		{"dane-ee spki sha256", good, nil, "mx.example", ee, true, "dane-ee"},
-		{"dane-ee strict", good, nil, "mx.example", ee, false, "dane-ee"},
-		{"dane-ee cert sha512", good, nil, "mx.example", "3 0 2 " + sha512hex(good.leaf.Raw), true, "dane-ee"},
-		{"dane-ee exact cert", good, nil, "mx.example", "3 0 0 " + hex.EncodeToString(good.leaf.Raw), true, "dane-ee"},
-		{"dane-ee ignores name", good, nil, "wrong.example", ee, true, "dane-ee"},
-		{"dane-ee ignores expiry", expired, nil, "mx.example", "3 1 1 " + sha256hex(expired.leaf.RawSubjectPublicKeyInfo), true, "dane-ee"},
-		{"dane-ee mismatch", good, good.caPEM, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo), true, "untrusted:dane-mismatch"},
-		{"dane-ee mismatch strict", good, good.caPEM, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo), false, "untrusted:dane-mismatch"},
-		{"second record matches", good, nil, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo) + ";" + ee, true, "dane-ee"},
-		{"dane-ta", good, nil, "mx.example", "2 0 1 " + sha256hex(good.ca.Raw), true, "dane-ta"},
-		{"dane-ta spki", good, nil, "mx.example", "2 1 1 " + sha256hex(good.ca.RawSubjectPublicKeyInfo), true, "dane-ta"},
-		{"dane-ta checks the name", good, nil, "wrong.example", "2 0 1 " + sha256hex(good.ca.Raw), true, "untrusted:dane-ta-name-mismatch"},
-		{"dane-ta checks expiry", expired, nil, "mx.example", "2 0 1 " + sha256hex(expired.ca.Raw), true, "untrusted:dane-ta-expired"},
-		{"dane-ta other CA", good, nil, "mx.example", "2 0 1 " + sha256hex(other.ca.Raw), true, "untrusted:dane-mismatch"},
+		{"pkix", good, false, good.caPEM, "mx.example", "", true, "verified"},
+		{"pkix strict", good, false, good.caPEM, "mx.example", "", false, "verified"},
+		{"unknown CA", good, false, other.caPEM, "mx.example", "", true, "untrusted:unknown-authority"},
+		{"unknown CA strict", good, false, other.caPEM, "mx.example", "", false, "untrusted:unknown-authority"},
+		{"wrong name", good, false, good.caPEM, "wrong.example", "", true, "untrusted:name-mismatch"},
+		{"no CA records", good, false, nil, "mx.example", "", true, "untrusted:no-ca"},
+		{"expired", expired, false, expired.caPEM, "mx.example", "", true, "untrusted:expired"},
+		{"dane-ee spki sha256", good, false, nil, "mx.example", ee, true, "dane-ee"},
+		{"dane-ee strict", good, false, nil, "mx.example", ee, false, "dane-ee"},
+		{"dane-ee cert sha512", good, false, nil, "mx.example", "3 0 2 " + sha512hex(good.leaf.Raw), true, "dane-ee"},
+		{"dane-ee exact cert", good, false, nil, "mx.example", "3 0 0 " + hex.EncodeToString(good.leaf.Raw), true, "dane-ee"},
+		{"dane-ee ignores name", good, false, nil, "wrong.example", ee, true, "dane-ee"},
+		{"dane-ee ignores expiry", expired, false, nil, "mx.example", "3 1 1 " + sha256hex(expired.leaf.RawSubjectPublicKeyInfo), true, "dane-ee"},
+		{"dane-ee mismatch", good, false, good.caPEM, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo), true, "untrusted:dane-mismatch"},
+		{"dane-ee mismatch strict", good, false, good.caPEM, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo), false, "untrusted:dane-mismatch"},
+		{"second record matches", good, false, nil, "mx.example", "3 1 1 " + sha256hex(other.leaf.RawSubjectPublicKeyInfo) + ";" + ee, true, "dane-ee"},
+		{"dane-ta", good, false, nil, "mx.example", "2 0 1 " + sha256hex(good.ca.Raw), true, "dane-ta"},
+		{"dane-ta spki", good, false, nil, "mx.example", "2 1 1 " + sha256hex(good.ca.RawSubjectPublicKeyInfo), true, "dane-ta"},
+		{"dane-ta checks the name", good, false, nil, "wrong.example", "2 0 1 " + sha256hex(good.ca.Raw), true, "untrusted:dane-ta-name-mismatch"},
+		{"dane-ta checks expiry", expired, false, nil, "mx.example", "2 0 1 " + sha256hex(expired.ca.Raw), true, "untrusted:dane-ta-expired"},
+		{"dane-ta other CA", good, false, nil, "mx.example", "2 0 1 " + sha256hex(other.ca.Raw), true, "untrusted:dane-mismatch"},
+		{"dane-ta bare key, CA not sent", good, true, nil, "mx.example", bare(good), true, "dane-ta"},
+		{"dane-ta bare key, CA sent", good, false, nil, "mx.example", bare(good), false, "dane-ta"},
+		{"dane-ta bare key checks the name", good, true, nil, "wrong.example", bare(good), true, "untrusted:dane-ta-name-mismatch"},
+		{"dane-ta bare key checks expiry", expired, true, nil, "mx.example", bare(expired), true, "untrusted:dane-ta-expired"},
+		{"dane-ta bare key of another CA", good, true, nil, "mx.example", bare(other), true, "untrusted:dane-mismatch"},
+		{"dane-ta digest, CA not sent", good, true, nil, "mx.example", "2 1 1 " + sha256hex(good.ca.RawSubjectPublicKeyInfo), true, "untrusted:dane-mismatch"},
 		// Only unusable records: PKIX applies (the policy decides what
 		// that means, RFC 7672 §2.2).
-		{"pkix-ee unusable", good, good.caPEM, "mx.example", "1 1 1 " + sha256hex(good.leaf.RawSubjectPublicKeyInfo), true, "verified"},
-		{"unknown matching unusable", good, other.caPEM, "mx.example", "3 1 7 " + sha256hex(good.leaf.RawSubjectPublicKeyInfo), true, "untrusted:unknown-authority"},
+		{"pkix-ee unusable", good, false, good.caPEM, "mx.example", "1 1 1 " + sha256hex(good.leaf.RawSubjectPublicKeyInfo), true, "verified"},
+		{"unknown matching unusable", good, false, other.caPEM, "mx.example", "3 1 7 " + sha256hex(good.leaf.RawSubjectPublicKeyInfo), true, "untrusted:unknown-authority"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := keysign.Pair{CertPEM: tc.srv.leafPEM, KeyPEM: tc.srv.keyPEM}
+			if tc.only {
+				sp.CertPEM = tc.srv.onlyPEM
+			}
 			srv, err := buildConfig(&options{server: true, sniLevel: 1, minVersion: tls.VersionTLS12},
 				&keysign.Setup{Pairs: []keysign.Pair{sp}}, remoteSigner(t, []keysign.Pair{sp}))
 			if err != nil {
