@@ -100,7 +100,7 @@ r=$($L lat "127.0.0.1:$p_exec" 200); echo "| ours-exec | ${r% *} | ${r#* } |"
 r=$($L lat "127.0.0.1:$s" 200); echo "| stunnel | ${r% *} | ${r#* } |"
 echo
 
-BULK_ROUNDS=${BENCH_BULK_ROUNDS:-3}
+BULK_ROUNDS=${BENCH_BULK_ROUNDS:-5}
 echo "## Bulk ${BULK_MB} MiB app to app (AES-128-GCM), MB/s, median of $BULK_ROUNDS interleaved rounds"
 echo
 sink='wc -c'
@@ -116,17 +116,24 @@ while [ $r -lt "$BULK_ROUNDS" ]; do
 	t0=$(date +%s.%N)
 	"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" --no-verify-cert sh -c "$send"
 	t1=$(date +%s.%N)
-	echo "ours $(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')" >>"$W/bulk"
+	o=$(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')
 	# tcpclient's fd 6 and 7 are one socket, so closing 7 would not end the
 	# stream: a plain TCP sender that half-closes feeds the stunnel client.
-	echo "stunnel $($L send "127.0.0.1:$c" "$BULK_MB")" >>"$W/bulk"
-	echo "go $($L bulk-inproc "$BULK_MB")" >>"$W/bulk"
+	st=$($L send "127.0.0.1:$c" "$BULK_MB")
+	g=$($L bulk-inproc "$BULK_MB")
+	echo "ours $o" >>"$W/bulk"
+	echo "stunnel $st" >>"$W/bulk"
+	echo "go $g" >>"$W/bulk"
+	# The ratios of one round, whose three runs are a few seconds apart,
+	# are less moved by a machine whose speed drifts than ratios of
+	# medians taken across rounds.
+	echo "$o $st $g" | awk '{printf "st %.4f\ngo %.4f\n", $1 / $2, $1 / $3}' >>"$W/ratio"
 	r=$((r + 1))
 done
-med() { awk -v k="$1" '$1 == k {print $2}' "$W/bulk" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-ours_mbs=$(med ours); st_mbs=$(med stunnel); go_mbs=$(med go)
+med() { awk -v k="$1" '$1 == k {print $2}' "$2" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ours_mbs=$(med ours "$W/bulk"); st_mbs=$(med stunnel "$W/bulk"); go_mbs=$(med go "$W/bulk")
 printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tcpserver+tlsd) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n' "$ours_mbs" "$st_mbs" "$go_mbs"
-echo "$ours_mbs $st_mbs $go_mbs" | awk '{printf "ours/stunnel %.2f, ours/Go %.0f%%\n\n", $1 / $2, 100 * $1 / $3}'
+echo "$(med st "$W/ratio") $(med go "$W/ratio")" | awk '{printf "ours/stunnel %.2f, ours/Go %.0f%% (medians of the rounds'"'"' own ratios)\n\n", $1, 100 * $2}'
 
 echo "## Engine memory, 10 idle connections"
 echo
