@@ -930,3 +930,40 @@ func TestTLSDInProcessThreads(t *testing.T) {
 		t.Logf("%d threads with %d handshakes waiting", th, n)
 	}
 }
+
+// TestTLSDSharedUID: an app dropped to the engine's uid (tlsd -u 65534
+// with TLS_UID unset) could signal every connection's engine: tcpserver
+// says so once at start; an exec'd tlsd with -v says it for its
+// connection. With a TLS_UID of its own, neither says anything.
+func TestTLSDSharedUID(t *testing.T) {
+	needRoot(t)
+	dir := certDir(t)
+	const warning = "the app and the TLS engine both run as uid 65534: give TLS_UID an account of its own"
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		flags []string // tcpserver's
+		tlsd  []string // tlsd's own
+		want  bool
+	}{
+		{"in-process, default TLS_UID", nil, nil, nil, true},
+		{"in-process, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, nil, nil, false},
+		{"exec'd -v, default TLS_UID", nil, []string{"--exec-tlsd"}, []string{"-v"}, true},
+		{"exec'd -v, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, []string{"--exec-tlsd"}, []string{"-v"}, false},
+		{"exec'd, default TLS_UID", nil, []string{"--exec-tlsd"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append(tc.flags, "-c", "10", "127.0.0.1", "0", "tlsd"), tc.tlsd...)
+			s := serve(t, tlsdEnv(dir, tc.env...), append(args, "-u", "65534", "-g", "65534", "echo", "hi")...)
+			out, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil)
+			if err != nil || string(out) != "hi\n" {
+				t.Fatalf("connection: %q, %v", out, err)
+			}
+			// The end line comes after any warning of the connection.
+			waitFor(5*time.Second, func() bool { return strings.Contains(s.Stderr.String(), " end ") })
+			if got := strings.Count(s.Stderr.String(), warning); got != map[bool]int{true: 1}[tc.want] {
+				t.Errorf("warning said %d times, want it %v; log:\n%s", got, tc.want, s.Stderr)
+			}
+		})
+	}
+}

@@ -45,9 +45,12 @@ func (s *server) setupTLS() {
 		s.tls, s.tlsPath = in, path
 		s.cpus = cpuSets()
 		// Said once at start, what would fail every connection whose
-		// rules do not set these variables (a missing or mismatched key).
-		if err := in.Check(s.base); err != nil {
+		// rules do not set these variables (a missing or mismatched key),
+		// or weaken it (an app with the engine's uid).
+		if warning, err := in.Check(s.base); err != nil {
 			s.log.Warn(tlsName + " with this environment: " + err.Error())
+		} else if warning != "" {
+			s.log.Warn(tlsName + " with this environment: " + warning)
 		}
 	}
 }

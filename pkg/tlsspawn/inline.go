@@ -68,15 +68,17 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 
 // Check reads what a connection with the environment envp would read
 // (the files, the keys, the engine's identity and program) and returns
-// what would fail it: a listener can say at start what would otherwise
-// show only per connection.
-func (in *Inline) Check(envp []string) error {
+// what would fail it, or else a warning about the identities (""): a
+// listener can say at start what would otherwise show only per
+// connection.
+func (in *Inline) Check(envp []string) (warning string, err error) {
 	c := *in.c
 	p, err := prepare(&c, envp)
-	if err == nil {
-		closeAll(p.id.LockFD)
+	if err != nil {
+		return "", err
 	}
-	return err
+	closeAll(p.id.LockFD)
+	return p.sharedUID(&c), nil
 }
 
 // Warm is an engine started before its connection (tlswrap -W): its Go

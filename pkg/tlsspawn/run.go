@@ -13,6 +13,7 @@ package tlsspawn
 import (
 	"errors"
 	"os"
+	"strconv"
 
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
@@ -33,6 +34,12 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	p, err := prepare(c, envp)
 	if err != nil {
 		return exitcode.Report(name, err)
+	}
+	if c.Verbosity >= logline.Verbose {
+		if w := p.sharedUID(c); w != "" {
+			log := logline.New(name)
+			log.Warn(w)
+		}
 	}
 	if c.Delayed {
 		st, err := startEngine(c, p.id, p.enginePath, EngineEnv(c, p.env), selfHost{})
@@ -59,6 +66,16 @@ type prepared struct {
 	keys       *keysign.Keys
 	id         EngineID
 	enginePath string
+}
+
+// sharedUID returns a warning when the app is to run as the engine's uid
+// (tlsd -u 65534 with the default TLS_UID, say): the app could then
+// signal the engines of every connection (doc/security.md). "" otherwise.
+func (p *prepared) sharedUID(c *Config) string {
+	if p.id.Cred == nil || c.UIDPool > 0 || !p.cred.Set || p.cred.UID != p.id.UID {
+		return ""
+	}
+	return "the app and the TLS engine both run as uid " + strconv.Itoa(p.id.UID) + ": give " + ucspi.TLSUID + " an account of its own"
 }
 
 // prepare reads and checks everything the connection's environment names.
