@@ -961,3 +961,37 @@ func TestTLSDExitCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestCheck: tlsd --check and tlsc --check read what a connection would
+// and exit with its code, starting nothing: 0 and no output for a good
+// configuration, the connection's line and code for a bad one.
+func TestCheck(t *testing.T) {
+	needRoot(t) // -u, and the engine's TLS_UID
+	dir := certDir(t)
+	cases := []struct {
+		name string
+		env  []string
+		prog string
+		args []string
+		code int
+		out  string // in stderr ("" : stderr empty)
+	}{
+		{"tlsd good", tlsdEnv(dir, "TLS_UID=4321", "TLS_GID=4321"), "tlsd", []string{"-u", "65534", "-g", "65534", "cat"}, 0, ""},
+		{"tlsd shared uid", tlsdEnv(dir), "tlsd", []string{"-u", "65534", "-g", "65534", "cat"}, 0, "tlsd: warning: the app and the TLS engine both run as uid 65534"},
+		{"tlsd no CERTFILE", baseEnv("KEYFILE=" + dir + "/server.key"), "tlsd", []string{"cat"}, 100, "tlsd: fatal: CERTFILE not set"},
+		{"tlsd key of another pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), "tlsd", []string{"cat"}, 96, "tlsd: fatal: unable to load CERTFILE"},
+		{"tlsd -y without CAs", tlsdEnv(dir), "tlsd", []string{"-y", "cat"}, 96, "CAFILE and CADIR not set"},
+		{"tlsd prog not found", tlsdEnv(dir), "tlsd", []string{"no-such-prog"}, 127, "tlsd: fatal: unable to find no-such-prog"},
+		{"tlsd delayed", tlsdEnv(dir), "tlsd", []string{"-n", "ucspi-starttls", "smtp", "cat"}, 0, ""},
+		{"tlsc good", baseEnv("CAFILE=" + dir + "/ca.crt"), "tlsc", []string{"-k", "localhost", "cat"}, 0, ""},
+		{"tlsc CAFILE missing", baseEnv("CAFILE=" + dir + "/nonexistent"), "tlsc", []string{"-k", "localhost", "cat"}, 96, "tlsc: fatal: unable to read CAFILE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.env, "", bin(tc.prog), append([]string{"--check"}, tc.args...)...)
+			if r.Code != tc.code || r.Stdout != "" || (tc.out == "") != (r.Stderr == "") || !strings.Contains(r.Stderr, tc.out) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", r.Code, r.Stdout, r.Stderr, tc.code, tc.out)
+			}
+		})
+	}
+}

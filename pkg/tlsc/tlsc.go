@@ -19,7 +19,7 @@ import (
 
 const name = "tlsc"
 
-const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert|--verify-report] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert|--verify-report] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] prog..."
 
 const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
   --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)

@@ -17,7 +17,7 @@ import (
 
 const name = "tlsd"
 
-const usage = "tlsd [-nqvyYASsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] prog..."
+const usage = "tlsd [-nqvyYASsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] prog..."
 
 const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          require a client certificate, verified against CAFILE/CADIR
   -Y          request a client certificate; a client without one is accepted

@@ -26,7 +26,7 @@ type Inline struct {
 // NewInline returns tlsd's work for prog, or nil when c cannot be done
 // in-process: delayed mode and the key holder need a process of their own.
 func NewInline(name string, c *Config, prog []string) *Inline {
-	if !c.Server || c.Delayed || c.KeyHolder || len(prog) == 0 {
+	if !c.Server || c.Delayed || c.KeyHolder || c.CheckOnly || len(prog) == 0 {
 		return nil
 	}
 	return &Inline{name: name, c: c, prog: prog}

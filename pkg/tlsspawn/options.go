@@ -24,6 +24,9 @@ type Config struct {
 	// options the key holder is started with (the program's own).
 	KeyHolder bool
 	Args      []string
+	// CheckOnly is --check: read and check what a connection would,
+	// then exit without running anything.
+	CheckOnly bool
 
 	// Engine options, passed on to tlswrap.
 	ServerName     string // tlsc -k: SNI sent and name verified
@@ -104,7 +107,7 @@ var CommonLong = []string{
 	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
 	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
 	"engine-uid-dir=", "engine-gomaxprocs=", "require-jail", "engine-memory=",
-	"delayed", KeyHolderOption,
+	"delayed", KeyHolderOption, "check",
 }
 
 // KeyHolderOption is the long option of the internal key-holder mode.
@@ -136,6 +139,7 @@ const (
   --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
   --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
   --engine-memory mib    cap the engine's data segment at mib MiB, at least 128 (default: the engine's, 256)
+  --check     read and check what a connection would (files, keys, identities, the engine, prog), then exit 0 without running anything
   -h          print this help
 `
 )
@@ -158,6 +162,8 @@ func (c *Config) Option(o getopt.Opt) error {
 		c.Delayed = true
 	case KeyHolderOption:
 		c.KeyHolder = true
+	case "check":
+		c.CheckOnly = true
 	case "q":
 		c.Verbosity = logline.Quiet
 	case "v":

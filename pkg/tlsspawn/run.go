@@ -27,6 +27,9 @@ import (
 // the app's argv, appRead/appWrite the fds it gets its cleartext on. It
 // returns only on failure, with the exit code (the message written).
 func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int {
+	if c.CheckOnly {
+		return check(name, c, prog, envp)
+	}
 	held, err := HoldInherited()
 	if err != nil {
 		return exitcode.Report(name, err)
@@ -54,6 +57,26 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 		return code
 	}
 	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, p.cred, prog, p.appEnv(c, s)))
+}
+
+// check is --check: everything a connection reads and decides before its
+// engine starts, and prog found in PATH, with no connection, for a run
+// script to test its configuration. It says nothing when all is well but
+// the warning about identities; otherwise the line and exit code a
+// connection would get.
+func check(name string, c *Config, prog, envp []string) int {
+	p, err := prepare(c, envp)
+	if err != nil {
+		return exitcode.Report(name, err)
+	}
+	closeAll(p.id.LockFD)
+	if w := p.sharedUID(c); w != "" {
+		logline.New(name).Warn(w)
+	}
+	if _, err := chain.LookPath(prog[0], envp); err != nil {
+		return exitcode.Report(name, err)
+	}
+	return exitcode.OK
 }
 
 // prepared is what a connection needs before its engine starts: the
