@@ -40,8 +40,7 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	}
 	if c.Verbosity >= logline.Verbose {
 		if w := p.sharedUID(c); w != "" {
-			log := logline.New(name)
-			log.Warn(w)
+			logline.New(name).Warn(w)
 		}
 	}
 	if c.Delayed {
