@@ -71,12 +71,12 @@ func EngineEnv(c *Config, env *ucspi.Env) []string {
 // thread, sysmon, sleeps 20 µs at a time while its process is busy, and
 // an engine is busy for most of its few milliseconds: some 21 wake-ups a
 // connection, each a timer, a nanosleep and two context switches, for
-// nothing, as the engine makes no system call that blocks (waitGone in
-// the engine). With 20 ms of slack sysmon wakes at most once or twice;
-// measured at 8 concurrent handshakes on two CPUs, 58 -> 27 context
-// switches and 13% less CPU a connection (1 ms: 8%, 5 ms: 10%). The
-// engine's own timers (-K, -i, the linger and the trims) are all 200 ms
-// and longer: none matters to 20 ms.
+// nothing, as the engine waits for I/O in the runtime's poller, not in a
+// blocking system call (waitGone in the engine). With 20 ms of slack
+// sysmon wakes at most once or twice; measured at 8 concurrent handshakes
+// on two CPUs, 58 -> 27 context switches and 13% less CPU a connection
+// (1 ms: 8%, 5 ms: 10%). The engine's own timers (-K, -I, the linger and
+// the trims) are all 200 ms and longer: none matters to 20 ms.
 const engineTimerSlack = 20 * time.Millisecond
 
 // started is an engine just spawned, and the spawner's ends of its fds.
