@@ -995,3 +995,34 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSDAppClosesOutput: an app that has said all it will say (closed
+// its output) but still reads keeps getting the peer's bytes, however
+// late they come: the engine sends its FIN and goes on relaying toward
+// the app; only once the app has gone does it give the peer 5 s to close.
+// (The wait for the app to go once failed at once inside the jail — poll
+// with RLIMIT_NOFILE 0 is EINVAL — and bytes sent after 5 s were lost.)
+func TestTLSDAppClosesOutput(t *testing.T) {
+	dir := certDir(t)
+	got := t.TempDir() + "/got"
+	s := tlsdServe(t, tlsdEnv(dir), "sh", "-c", "echo hello; exec >&-; exec cat >"+got)
+	c, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	out, err := io.ReadAll(c)
+	if string(out) != "hello\n" || err != nil {
+		t.Fatalf("the app's output: %q, %v", out, err)
+	}
+	time.Sleep(6 * time.Second) // past the engine's 5 s linger
+	if _, err := c.Write([]byte("late\n")); err != nil {
+		t.Fatalf("write after 6 s: %v", err)
+	}
+	c.CloseWrite()
+	if !waitFor(10*time.Second, func() bool { b, _ := os.ReadFile(got); return string(b) == "late\n" }) {
+		b, _ := os.ReadFile(got)
+		t.Fatalf("the app got %q, want \"late\\n\"; log:\n%s", b, s.Stderr)
+	}
+}

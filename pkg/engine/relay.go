@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -99,7 +100,11 @@ func (r *relay) run() int {
 			if !netDone {
 				// Learn when the app has gone (its read end of fd 4
 				// closed) without waiting for data to fail on.
-				go func() { waitGone(toAppFD); gone <- struct{}{} }()
+				go func() {
+					if waitGone(r.toApp.rc) {
+						gone <- struct{}{}
+					}
+				}()
 			}
 		case <-gone:
 			r.linger.Store(true)
@@ -342,36 +347,30 @@ func isRemoteAlert(err error) bool {
 	return errors.As(err, &oe) && oe.Op == "remote error"
 }
 
-// waitGone returns once the read end of the pipe fd has been closed
-// (POLLERR on a pipe's write end). It waits in the runtime's poller, on a
-// duplicate of fd: a poll(2) that blocks would hold the engine's only P
-// until sysmon took it back, and the spawner has slowed sysmon down
-// (chain.Child.TimerSlack). The poller also wakes it when the app drains
-// a full pipe; each wake-up asks poll(2) again, without waiting.
-func waitGone(fd int) {
-	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err == nil {
-		f := os.NewFile(uintptr(d), "to-app")
-		defer f.Close()
-		if rc, err := f.SyscallConn(); err == nil {
-			if rc.Write(func(fd uintptr) bool { return readerGone(int(fd), 0) }) == nil {
-				return
-			}
-		}
-	}
-	readerGone(fd, -1) // not pollable: wait in the kernel
+// waitGone returns true once the reader of the pipe behind rc (fd 4,
+// which the engine only writes) has gone, false if it cannot tell. It
+// waits in the runtime's poller for the pipe's read side, which on a
+// pipe's write end is woken only by EPOLLERR, no reader left, and asks
+// readerGone before each wait (the poller forgets a wake-up that came
+// before the wait began). Waiting there takes no lock the writes to the
+// app need and holds no P.
+func waitGone(rc syscall.RawConn) bool {
+	return rc.Read(func(fd uintptr) bool { return readerGone(int(fd)) }) == nil
 }
 
-// readerGone polls the pipe's write end fd for up to ms milliseconds (-1:
-// no limit) and says whether its reader has gone, or fd is not open.
-func readerGone(fd, ms int) bool {
-	p := []unix.PollFd{{Fd: int32(fd)}}
+// readerGone says whether the pipe's write end fd has no reader left:
+// select(2) counts the EPOLLERR of such a pipe as readable, which the
+// write end never is otherwise. Not poll(2): with the engine's
+// RLIMIT_NOFILE of 0 it fails (EINVAL); select has no such limit.
+func readerGone(fd int) bool {
+	var set unix.FdSet
+	set.Set(fd)
 	for {
-		n, err := unix.Poll(p, ms)
+		n, err := unix.Select(fd+1, &set, nil, nil, &unix.Timeval{})
 		if err == unix.EINTR {
 			continue
 		}
-		return err != nil || (n > 0 && p[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0)
+		return err == nil && n > 0
 	}
 }
 
