@@ -6,7 +6,8 @@ import (
 )
 
 // FuzzParseReport: any input parses or fails cleanly; what parses
-// re-encodes to the same bytes; ReportComplete agrees with the parser.
+// re-encodes to the same bytes; ReportComplete agrees with the parser;
+// only report names with clean values pass.
 func FuzzParseReport(f *testing.F) {
 	for _, tc := range reportTests {
 		f.Add([]byte(tc.in))
@@ -21,6 +22,11 @@ func FuzzParseReport(f *testing.F) {
 		}
 		if !ReportComplete(b) {
 			t.Fatalf("parsed %q but ReportComplete is false", b)
+		}
+		for _, v := range vars {
+			if !reportNames[v.Name] || !reportValue(v.Value) {
+				t.Fatalf("parsed %q: %+v passed the filter", b, v)
+			}
 		}
 	})
 }

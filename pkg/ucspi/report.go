@@ -17,12 +17,29 @@ type Var struct {
 // 4096 bytes; certificate subjects make ours a little longer).
 const MaxReport = 16384
 
-// Report errors.
+// MaxReportValue bounds one value of a report. The engine writes at most
+// 1024 bytes of peer text in a value.
+const MaxReportValue = 2048
+
+// Report errors. ErrReportName and ErrReportValue are a report that is
+// well formed but says what no engine writes: a sign that the engine is
+// not the suite's, or no longer runs its code.
 var (
 	ErrReportTooBig    = errors.New("handshake report too big")
 	ErrReportTruncated = errors.New("handshake report truncated")
 	ErrReportBad       = errors.New("malformed handshake report")
+	ErrReportName      = errors.New("handshake report names a variable no engine sets")
+	ErrReportValue     = errors.New("handshake report value too long or with a control character")
 )
+
+// reportNames is ReportVars as a set.
+var reportNames = func() map[string]bool {
+	m := make(map[string]bool, len(ReportVars))
+	for _, n := range ReportVars {
+		m[n] = true
+	}
+	return m
+}()
 
 // EncodeReport formats vars as the UCSPI-TLS report: NAME=value\0 records
 // (NAME\0 for an unset variable) and a final \0. Names must not contain
@@ -42,6 +59,13 @@ func EncodeReport(vars []Var) []byte {
 
 // ParseReport parses a complete report as written by EncodeReport. An
 // empty input is not a report: the handshake failed (ErrReportTruncated).
+//
+// The report comes from the engine, the process that parses everything
+// the peer sends: it is data, never environment. Only the names in
+// ReportVars are accepted, and only values of at most MaxReportValue
+// bytes without control characters; anything else rejects the whole
+// report (ErrReportName, ErrReportValue), so that no engine can set
+// PATH, BASH_ENV, RELAYCLIENT or TCPREMOTEIP for the app.
 func ParseReport(b []byte) ([]Var, error) {
 	if len(b) > MaxReport {
 		return nil, ErrReportTooBig
@@ -64,6 +88,12 @@ func ParseReport(b []byte) ([]Var, error) {
 		if name == "" {
 			return nil, ErrReportBad
 		}
+		if !reportNames[name] {
+			return nil, ErrReportName
+		}
+		if !reportValue(value) {
+			return nil, ErrReportValue
+		}
 		vars = append(vars, Var{Name: name, Value: value, Unset: !set})
 	}
 }
@@ -84,6 +114,20 @@ func (e *Env) Apply(vars []Var) {
 			e.Set(v.Name, v.Value)
 		}
 	}
+}
+
+// reportValue says whether v may be a report's value: bounded, and free
+// of the bytes an app's parser could split on (newline, CR, NUL, DEL).
+func reportValue(v string) bool {
+	if len(v) > MaxReportValue {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func indexNUL(b []byte) int {

@@ -2,6 +2,7 @@ package ucspi
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -43,13 +44,23 @@ var reportTests = []struct {
 	{"s6 sample", "SSL_PROTOCOL=TLSv1.2\x00SSL_CIPHER=ECDHE-ECDSA-CHACHA20-POLY1305\x00SSL_TLS_SNI_SERVERNAME=localhost\x00SSL_PEER_CERT_HASH\x00SSL_PEER_CERT_SUBJECT\x00\x00",
 		[]Var{{"SSL_PROTOCOL", "TLSv1.2", false}, {"SSL_CIPHER", "ECDHE-ECDSA-CHACHA20-POLY1305", false},
 			{"SSL_TLS_SNI_SERVERNAME", "localhost", false}, {"SSL_PEER_CERT_HASH", "", true}, {"SSL_PEER_CERT_SUBJECT", "", true}}, nil},
-	{"empty value", "A=\x00\x00", []Var{{"A", "", false}}, nil},
-	{"value with =", "A=b=c\x00\x00", []Var{{"A", "b=c", false}}, nil},
+	{"empty value", "SSL_ALPN=\x00\x00", []Var{{"SSL_ALPN", "", false}}, nil},
+	{"value with =", "SSL_CLIENT_S_DN=/CN=a=b\x00\x00", []Var{{"SSL_CLIENT_S_DN", "/CN=a=b", false}}, nil},
+	{"longest value", "SSL_CLIENT_S_DN=" + strings.Repeat("x", MaxReportValue) + "\x00\x00",
+		[]Var{{"SSL_CLIENT_S_DN", strings.Repeat("x", MaxReportValue), false}}, nil},
 	{"nothing", "", nil, ErrReportTruncated},
-	{"no final NUL", "A=1\x00", nil, ErrReportTruncated},
-	{"no NUL at all", "A=1", nil, ErrReportTruncated},
-	{"bytes after end", "A=1\x00\x00B", nil, ErrReportBad},
+	{"no final NUL", "SSL_ALPN=1\x00", nil, ErrReportTruncated},
+	{"no NUL at all", "SSL_ALPN=1", nil, ErrReportTruncated},
+	{"bytes after end", "SSL_ALPN=1\x00\x00B", nil, ErrReportBad},
 	{"empty name", "=x\x00\x00", nil, ErrReportBad},
+	// What a compromised engine would like the app to see.
+	{"not an SSL name", "SSL_PROTOCOL=TLSv1.3\x00RELAYCLIENT=\x00\x00", nil, ErrReportName},
+	{"PATH", "PATH=/tmp/evil\x00\x00", nil, ErrReportName},
+	{"unset of another name", "TCPREMOTEIP\x00\x00", nil, ErrReportName},
+	{"SSL_ prefix alone", "SSL_X=1\x00\x00", nil, ErrReportName},
+	{"value too long", "SSL_CLIENT_S_DN=" + strings.Repeat("x", MaxReportValue+1) + "\x00\x00", nil, ErrReportValue},
+	{"newline in value", "SSL_CLIENT_S_DN_CN=admin\nRCPT\x00\x00", nil, ErrReportValue},
+	{"CR in value", "SSL_CLIENT_S_DN_CN=a\rb\x00\x00", nil, ErrReportValue},
 }
 
 func TestParseReport(t *testing.T) {
