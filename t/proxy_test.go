@@ -135,7 +135,7 @@ func TestProxyServerBehindHAProxy(t *testing.T) {
 		{"v2 with TLVs", "send-proxy-v2 proxy-v2-options crc32c,unique-id", "-v", "crc32c ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", tc.opts}, pxShowApp...)...)
+			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", tc.opts}, pxShowApp...)...)
 			front := freePort(t, "tcp4", "127.0.0.1:0")
 			pxHAProxy(t, front, "frontend f\n  bind 127.0.0.1:"+strconv.Itoa(front)+"\n  unique-id-format id-%ci-%cp\n  default_backend b\n"+
 				"backend b\n  server s1 "+srv.Addr+" "+tc.server+"\n")
@@ -164,48 +164,62 @@ func TestProxyServerBehindHAProxy(t *testing.T) {
 	}
 }
 
-// TestProxyServerHAProxyTLS: haproxy terminates TLS and sends the SSL
-// TLV (send-proxy-v2-ssl-cn); proxy-server -s turns it into SSL_*.
+// TestProxyServerHAProxyTLS: haproxy terminates TLS, verifies the
+// client's certificate and sends the SSL TLV (send-proxy-v2-ssl-cn);
+// proxy-server -s turns the session facts into SSL_*, and only -c adds
+// the client-certificate claims: under -s they are unset, stale values
+// from the caller included.
 func TestProxyServerHAProxyTLS(t *testing.T) {
 	dir := t.TempDir()
 	srvCert := pxWriteCert(t, dir, "server", "mx.example")
 	cliCert := pxWriteCert(t, dir, "client", "alice.example")
-	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-v", "-s"}, pxShowApp...)...)
-	front := freePort(t, "tcp4", "127.0.0.1:0")
-	hlog := pxHAProxy(t, front, "frontend f\n  bind 127.0.0.1:"+strconv.Itoa(front)+" ssl crt "+srvCert.pem+
-		" alpn smtp verify optional ca-file "+cliCert.certOnly+"\n  default_backend b\n"+
-		"backend b\n  server s1 "+srv.Addr+" send-proxy-v2-ssl-cn proxy-v2-options authority,ssl-cipher,cert-sig,cert-key\n")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("haproxy: %s\nserver: %s", hlog, srv.Stderr)
-		}
-	})
-	pool := x509.NewCertPool()
-	pool.AddCert(srvCert.x509)
-	_, out := pxDialFrom(t, "127.0.0.1:"+strconv.Itoa(front), pxAfter, func(c net.Conn) net.Conn {
-		return tls.Client(c, &tls.Config{ServerName: "mx.example", RootCAs: pool, NextProtos: []string{"smtp"},
-			Certificates: []tls.Certificate{cliCert.pair}, MinVersion: tls.VersionTLS13})
-	})
-	env, echoed := pxSplitApp(t, out)
-	want := map[string]string{
-		"TCPREMOTEIP": "127.0.0.2", "SSL_PROTOCOL": "TLSv1.3", "SSL_CLIENT_S_DN_CN": "alice.example",
-		"SSL_TLS_SNI_SERVERNAME": "mx.example", "SSL_ALPN": "smtp", "SSL_CLIENT_VERIFY": "SUCCESS",
-	}
-	for k, v := range want {
-		if env[k] != v {
-			t.Errorf("%s=%q, want %q", k, env[k], v)
-		}
-	}
-	if !strings.HasPrefix(env["SSL_CIPHER"], "TLS_") {
-		t.Errorf("SSL_CIPHER=%q", env["SSL_CIPHER"])
-	}
-	if echoed != pxAfter {
-		t.Errorf("app read %q, want %q", echoed, pxAfter)
-	}
-	if !waitFor(5*time.Second, func() bool {
-		return strings.Contains(srv.Stderr.String(), " version TLSv1.3 cipher TLS_")
-	}) {
-		t.Errorf("no TLV line: %s", srv.Stderr)
+	for _, tc := range []struct {
+		opt        string
+		verify, cn string
+	}{
+		{"-s", "", ""},
+		{"-c", "SUCCESS", "alice.example"},
+	} {
+		t.Run(tc.opt, func(t *testing.T) {
+			stale := baseEnv("SSL_CLIENT_VERIFY=stale", "SSL_CLIENT_S_DN_CN=stale")
+			srv := serve(t, stale, append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", "-v", tc.opt}, pxShowApp...)...)
+			front := freePort(t, "tcp4", "127.0.0.1:0")
+			hlog := pxHAProxy(t, front, "frontend f\n  bind 127.0.0.1:"+strconv.Itoa(front)+" ssl crt "+srvCert.pem+
+				" alpn smtp verify optional ca-file "+cliCert.certOnly+"\n  default_backend b\n"+
+				"backend b\n  server s1 "+srv.Addr+" send-proxy-v2-ssl-cn proxy-v2-options authority,ssl-cipher,cert-sig,cert-key\n")
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("haproxy: %s\nserver: %s", hlog, srv.Stderr)
+				}
+			})
+			pool := x509.NewCertPool()
+			pool.AddCert(srvCert.x509)
+			_, out := pxDialFrom(t, "127.0.0.1:"+strconv.Itoa(front), pxAfter, func(c net.Conn) net.Conn {
+				return tls.Client(c, &tls.Config{ServerName: "mx.example", RootCAs: pool, NextProtos: []string{"smtp"},
+					Certificates: []tls.Certificate{cliCert.pair}, MinVersion: tls.VersionTLS13})
+			})
+			env, echoed := pxSplitApp(t, out)
+			want := map[string]string{
+				"TCPREMOTEIP": "127.0.0.2", "SSL_PROTOCOL": "TLSv1.3", "SSL_TLS_SNI_SERVERNAME": "mx.example",
+				"SSL_ALPN": "smtp", "SSL_CLIENT_VERIFY": tc.verify, "SSL_CLIENT_S_DN_CN": tc.cn,
+			}
+			for k, v := range want {
+				if got, ok := env[k]; got != v || ok != (v != "") {
+					t.Errorf("%s=%q (set %v), want %q", k, got, ok, v)
+				}
+			}
+			if !strings.HasPrefix(env["SSL_CIPHER"], "TLS_") {
+				t.Errorf("SSL_CIPHER=%q", env["SSL_CIPHER"])
+			}
+			if echoed != pxAfter {
+				t.Errorf("app read %q, want %q", echoed, pxAfter)
+			}
+			if !waitFor(5*time.Second, func() bool {
+				return strings.Contains(srv.Stderr.String(), " version TLSv1.3 cipher TLS_")
+			}) {
+				t.Errorf("no TLV line: %s", srv.Stderr)
+			}
+		})
 	}
 }
 
@@ -285,7 +299,7 @@ func TestProxyServerBadHeader(t *testing.T) {
 		{"v1 refused by -2", "PROXY TCP4 1.2.3.4 1.2.3.5 1 2\r\n", "-2", "no PROXY v2 signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", tc.opts}, pxShowApp...)...)
+			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", tc.opts}, pxShowApp...)...)
 			out := dial(t, srv.Addr, []byte(tc.in))
 			if strings.Contains(string(out), "END-ENV") {
 				t.Fatalf("prog ran: %q", out)
@@ -304,7 +318,7 @@ func TestProxyServerBadHeader(t *testing.T) {
 // TestProxyServerTimeout: a client that sends part of a header and stops
 // is dropped after -t ms with exit 99, not held forever.
 func TestProxyServerTimeout(t *testing.T) {
-	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-t", "300"}, pxShowApp...)...)
+	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", "-t", "300"}, pxShowApp...)...)
 	c, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +345,7 @@ func TestProxyServerTimeout(t *testing.T) {
 // unchanged (TCPREMOTEIP stays the real peer) and one with a header is
 // rewritten.
 func TestProxyServerOptional(t *testing.T) {
-	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-o", "--before-tlsd"}, pxShowApp...)...)
+	srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", "-o", "--before-tlsd"}, pxShowApp...)...)
 	env, echoed := pxSplitApp(t, string(dial(t, srv.Addr, []byte(pxAfter))))
 	if env["TCPREMOTEIP"] != "127.0.0.1" || env["PROXYREMOTEIP"] != "" || echoed != pxAfter {
 		t.Errorf("without a header: env %v, echoed %q", env, echoed)
@@ -339,5 +353,73 @@ func TestProxyServerOptional(t *testing.T) {
 	env, echoed = pxSplitApp(t, string(dial(t, srv.Addr, []byte("PROXY TCP6 2001:db8::7 2001:db8::1 4242 25\r\n"+pxAfter))))
 	if env["TCPREMOTEIP"] != "2001:db8::7" || env["TCPREMOTEPORT"] != "4242" || env["PROXYREMOTEIP"] != "127.0.0.1" || echoed != pxAfter {
 		t.Errorf("with a header: env %v, echoed %q", env, echoed)
+	}
+}
+
+// pxDialSrc connects to addr from the loopback address src, writes in,
+// half-closes and returns all it reads (within 10 s); a reset is the end.
+func pxDialSrc(t *testing.T, src, addr string, in []byte) string {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		c.Write(in)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	out, _ := io.ReadAll(c)
+	return string(out)
+}
+
+// TestProxyServerUntrusted: a client that reaches proxy-server directly
+// and forges a PROXY v2 header (another TCPREMOTEIP, an SSL TLV saying
+// its certificate was verified as "admin") is refused with exit 1 and
+// one warning naming it, and the app never runs, whether the header is
+// required or optional (-o); the same header from the trusted proxy's
+// address is taken. Direct clients without a header still pass under -o.
+func TestProxyServerUntrusted(t *testing.T) {
+	forged := string(proxyproto.AppendV2(nil, &proxyproto.Header{Version: 2, Command: proxyproto.CmdProxy,
+		Family: proxyproto.FamInet, Src: netip.MustParseAddrPort("203.0.113.7:4242"),
+		Dst: netip.MustParseAddrPort("192.0.2.1:25"), SSL: &proxyproto.SSL{
+			Client: proxyproto.ClientSSL | proxyproto.ClientCertConn, Version: "TLSv1.3", CN: "admin"}}))
+	for _, tc := range []struct {
+		name, opts, src, in string
+		code                int
+		remote              string // TCPREMOTEIP the app sees; "" = it must not run
+	}{
+		{"forged from untrusted", "-c", "127.0.0.2", forged + pxAfter, 1, ""},
+		{"forged from untrusted -o", "-co", "127.0.0.2", forged + pxAfter, 1, ""},
+		{"local from untrusted", "-c", "127.0.0.2", "PROXY UNKNOWN\r\n" + pxAfter, 1, ""},
+		{"none from untrusted -o", "-co", "127.0.0.2", pxAfter, 0, "127.0.0.2"},
+		{"from trusted", "-c", "127.0.0.1", forged + pxAfter, 0, "203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1,::1", "-t", "2000", tc.opts}, pxShowApp...)...)
+			out := pxDialSrc(t, tc.src, srv.Addr, []byte(tc.in))
+			if code := pxEndCode(t, srv); code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr: %s", code, tc.code, srv.Stderr)
+			}
+			if tc.remote == "" {
+				if out != "" {
+					t.Errorf("prog ran: %q", out)
+				}
+				re := regexp.MustCompile(`(?m)^proxy-server: warning: untrusted ip 127\.0\.0\.2 port \d+: not in -p, header refused$`)
+				if !re.MatchString(srv.Stderr.String()) {
+					t.Errorf("no warning line: %s", srv.Stderr)
+				}
+				return
+			}
+			env, echoed := pxSplitApp(t, out)
+			if env["TCPREMOTEIP"] != tc.remote || echoed != pxAfter {
+				t.Errorf("TCPREMOTEIP=%q, echoed %q", env["TCPREMOTEIP"], echoed)
+			}
+			if tc.remote == "203.0.113.7" && (env["SSL_CLIENT_VERIFY"] != "SUCCESS" || env["SSL_CLIENT_S_DN_CN"] != "admin") {
+				t.Errorf("trusted proxy's claims not passed on: %v", env)
+			}
+		})
 	}
 }

@@ -18,7 +18,11 @@ import (
 //
 // With sslVars, every SSL_* report variable is removed, then set from the
 // SSL TLV when it says the client used TLS, so that none is left stale.
-func applyHeader(e *ucspi.Env, h *proxyproto.Header, sslVars bool) {
+// The client-certificate claims (SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN_CN)
+// are set only with certClaims too: a verify result of 0 is worth what
+// the proxy's own verification is (which CAs, which errors it ignores),
+// which proxy-server cannot see, so only the operator can vouch for it.
+func applyHeader(e *ucspi.Env, h *proxyproto.Header, sslVars, certClaims bool) {
 	e.Unset(ucspi.ProxyRemoteIP, ucspi.ProxyRemotePort)
 	if h.Proxied() {
 		if ip, ok := e.Get(ucspi.TCPRemoteIP); ok {
@@ -49,9 +53,12 @@ func applyHeader(e *ucspi.Env, h *proxyproto.Header, sslVars bool) {
 	}
 	set(ucspi.SSLProtocol, s.Version)
 	set(ucspi.SSLCipher, s.Cipher)
-	set(ucspi.SSLClientSDNCN, s.CN)
 	set(ucspi.SSLSNIServerName, h.Authority)
 	set(ucspi.SSLALPN, h.ALPN)
+	if !certClaims {
+		return
+	}
+	set(ucspi.SSLClientSDNCN, s.CN)
 	// mod_ssl's values for SSL_CLIENT_VERIFY.
 	switch {
 	case s.Client&(proxyproto.ClientCertConn|proxyproto.ClientCertSess) == 0:

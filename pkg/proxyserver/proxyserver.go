@@ -2,11 +2,13 @@
 // protocol header a proxy such as haproxy sends first on a connection,
 // puts the client's addresses in TCPREMOTEIP/TCPREMOTEPORT and
 // TCPLOCALIP/TCPLOCALPORT, then execs prog with fds 0 and 1 untouched and
-// positioned just after the header. See doc/proxy-server.md.
+// positioned just after the header. Only a peer named by -p (a trusted
+// proxy) may send a header. See doc/proxy-server.md.
 package proxyserver
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -22,15 +24,17 @@ import (
 
 const name = "proxy-server"
 
-const usage = "proxy-server [-12osqv] [-t ms] [--before-tlsd|--after-tlsd] prog..."
+const usage = "proxy-server -p ip[/len][,...] [-12ocsqv] [-t ms] [--before-tlsd|--after-tlsd] prog..."
 
 const help = "usage: " + usage + `
 
+  -p list      trusted proxies: addresses and prefixes, comma-separated (repeatable); required
   -1           accept PROXY protocol version 1 only (also --only-v1)
   -2           accept PROXY protocol version 2 only (also --only-v2)
   -t ms        the whole header must arrive within ms milliseconds, else exit 99; 0 waits forever
   -o           optional header: a connection that does not start with one passes on unchanged (fd 0 must be a socket)
-  -s           set the SSL_* variables from a v2 SSL TLV (the proxy terminated TLS)
+  -s           set the SSL_* session variables from a v2 SSL TLV (the proxy terminated TLS)
+  -c           as -s, and the client-certificate ones too (the proxy verified client certificates)
   --before-tlsd  the header comes on the raw connection, before tlsd (fd 0 must be a socket)
   --after-tlsd   the header comes inside the TLS session, after tlsd (fd 0 is tlsd's pipe)
   -q           log nothing but errors
@@ -46,20 +50,26 @@ const (
 )
 
 type config struct {
-	versions int
-	timeout  int // ms, 0 = none
-	optional bool
-	sslVars  bool
-	position int
-	verbose  int
-	prog     []string
+	trusted    []netip.Prefix // peers that may send a header
+	versions   int
+	timeout    int // ms, 0 = none
+	optional   bool
+	sslVars    bool
+	certClaims bool // -c: the proxy verified client certificates
+	position   int
+	verbose    int
+	prog       []string
 }
 
 var errHelp = errors.New("help")
 
+// errUntrusted: a peer not named by -p offered a header (or must send
+// one); run has logged the warning, so Main exits 1 without a fatal line.
+var errUntrusted = errors.New("untrusted peer")
+
 func parseArgs(args []string) (config, error) {
 	cfg := config{versions: proxyproto.Both, timeout: 5000, verbose: logline.Normal}
-	p := getopt.New(args, "12ost:qvh", "only-v1", "only-v2", "before-tlsd", "after-tlsd", "help")
+	p := getopt.New(args, "12ocsp:t:qvh", "only-v1", "only-v2", "before-tlsd", "after-tlsd", "help")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -81,6 +91,14 @@ func parseArgs(args []string) (config, error) {
 			cfg.optional = true
 		case "s":
 			cfg.sslVars = true
+		case "c":
+			cfg.sslVars, cfg.certClaims = true, true
+		case "p":
+			list, err := parseTrusted(o.Arg)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.trusted = append(cfg.trusted, list...)
 		case "before-tlsd":
 			cfg.position = beforeTLSD
 		case "after-tlsd":
@@ -97,11 +115,16 @@ func parseArgs(args []string) (config, error) {
 	// (-n) they would describe a session that has not happened: -s there
 	// could only mislead.
 	if cfg.sslVars && cfg.position == beforeTLSD {
-		return cfg, errors.New("options -s and --before-tlsd conflict: tlsd replaces the SSL_* variables")
+		return cfg, errors.New("options -s or -c and --before-tlsd conflict: tlsd replaces the SSL_* variables")
 	}
 	// Nothing can be peeked at on tlsd's pipe.
 	if cfg.optional && cfg.position == afterTLSD {
 		return cfg, errors.New("options -o and --after-tlsd conflict: -o needs the socket on fd 0")
+	}
+	// Without a list every header would have to be refused: that is a
+	// configuration error, not a connection's fault, so say so at once.
+	if len(cfg.trusted) == 0 {
+		return cfg, errors.New("no trusted proxies: name them with -p")
 	}
 	cfg.prog = p.Rest()
 	if len(cfg.prog) == 0 {
@@ -124,6 +147,9 @@ func Main(argv, envp []string) int {
 	log := logline.New(name)
 	log.Level = cfg.verbose
 	env, err := run(&cfg, envp, log)
+	if err == errUntrusted {
+		return exitcode.Denied
+	}
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
@@ -145,6 +171,13 @@ func run(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
 		deadline = time.Now().Add(time.Duration(cfg.timeout) * time.Millisecond)
 	}
 	peer := peerOf(envp)
+	ip, _ := ucspi.Getenv(envp, ucspi.TCPRemoteIP)
+	// Decide before reading a byte: a header is only a claim, and only a
+	// proxy the operator named may make it.
+	isTrusted := trusted(cfg.trusted, ip)
+	if !cfg.optional && !isTrusted {
+		return nil, refuse(log, peer)
+	}
 	if cfg.optional {
 		present, err := headerAhead(fd, cfg.versions, deadline)
 		if err != nil {
@@ -154,15 +187,24 @@ func run(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
 			log.Info("header none", peer)
 			return ucspi.Without(envp, ucspi.ProxyRemoteIP, ucspi.ProxyRemotePort), nil
 		}
+		if !isTrusted {
+			return nil, refuse(log, peer)
+		}
 	}
 	h, _, err := proxyproto.Read(fd, cfg.versions, deadline)
 	if err != nil {
 		return nil, readError(err, peer, cfg.timeout)
 	}
 	e := ucspi.NewEnv(envp)
-	applyHeader(e, h, cfg.sslVars)
+	applyHeader(e, h, cfg.sslVars, cfg.certClaims)
 	logHeader(log, h, peer)
 	return e.Environ(), nil
+}
+
+// refuse logs that peer may not send a header and returns errUntrusted.
+func refuse(log *logline.Logger, peer string) error {
+	log.Warn("untrusted", peer+":", "not in -p, header refused")
+	return errUntrusted
 }
 
 // readError classifies a failed read: a bad header is a denial (1, as in
