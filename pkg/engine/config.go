@@ -16,7 +16,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/dane"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/keysign"
-	"github.com/tlschain/tlschain/pkg/ticketkeys"
 )
 
 // namedCert is one certificate chain with the SNI name it serves.
@@ -25,21 +24,26 @@ type namedCert struct {
 	cert *tls.Certificate
 }
 
-// signerFunc makes the crypto.Signer for pair i (the remote signer over
-// the key channel in the engine; a local key in tests).
-type signerFunc func(index int, pub crypto.PublicKey) crypto.Signer
+// keyHolder is what the engine asks of its key holder: a signer for each
+// pair, and session tickets sealed and opened (the engine never holds the
+// ticket keys). The holder is a *keysign.Channel in the engine.
+type keyHolder interface {
+	NewSigner(index int, pub crypto.PublicKey) crypto.Signer
+	Wrap(state []byte) ([]byte, error)
+	Unwrap(ticket []byte) ([]byte, error) // nil, nil: not a ticket of ours
+}
 
 // buildConfig turns the setup into a tls.Config. Errors are
 // configuration errors (96) naming the bad record.
-func buildConfig(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, error) {
-	cfg, _, err := buildConfigV(o, s, signer)
+func buildConfig(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, error) {
+	cfg, _, err := buildConfigV(o, s, h)
 	return cfg, err
 }
 
 // buildConfigV is buildConfig that also returns the client's verifier,
 // when the engine checks the server itself (DANE records or -V); nil
 // otherwise.
-func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config, *verifier, error) {
+func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *verifier, error) {
 	cfg := &tls.Config{
 		MinVersion: o.minVersion,
 		NextProtos: o.alpn,
@@ -54,7 +58,7 @@ func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config,
 		if err != nil {
 			return nil, nil, exitcode.Config("use", pairName(i, p.Name), err)
 		}
-		c.PrivateKey = signer(i, c.Leaf.PublicKey)
+		c.PrivateKey = h.NewSigner(i, c.Leaf.PublicKey)
 		if i == 0 && len(s.OCSP) > 0 {
 			c.OCSPStaple = s.OCSP
 		}
@@ -69,22 +73,24 @@ func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config,
 			}
 		}
 	}
-	if len(s.TicketKeys) > 0 {
-		keys, err := ticketkeys.Parse(s.TicketKeys)
-		if err != nil {
-			return nil, nil, exitcode.Config("use", "the session-ticket keys", err)
-		}
-		cfg.SetSessionTicketKeys(keys)
-	}
 	if o.server {
 		if len(certs) == 0 {
 			return nil, nil, exitcode.Config("start", "a TLS server", errors.New("no certificate in the setup"))
 		}
-		if len(s.TicketKeys) == 0 {
+		switch {
+		case !s.Tickets:
 			// Go's automatic ticket keys live and die with this process,
 			// so no other engine could ever resume a session from them:
 			// sending tickets would only cost time and bytes.
 			cfg.SessionTicketsDisabled = true
+		case o.anyCert:
+			// -A verifies nothing of the client's certificate: a resumed
+			// session would report a certificate from the ticket, and a
+			// compromised engine may have had any state sealed. Only a
+			// full handshake proves the client holds the key.
+			cfg.SessionTicketsDisabled = true
+		default:
+			sealTickets(cfg, h)
 		}
 		if o.anyCert {
 			// -A: the certificate is asked for and reported (hashes),
@@ -99,6 +105,9 @@ func buildConfigV(o *options, s *keysign.Setup, signer signerFunc) (*tls.Config,
 			cfg.ClientAuth = tls.VerifyClientCertIfGiven
 			if o.clientCert {
 				cfg.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+			if !cfg.SessionTicketsDisabled {
+				cfg.VerifyConnection = verifyResumedClient(pool)
 			}
 		}
 		sel, err := newSelector(certs, o.sniLevel)
@@ -249,4 +258,56 @@ func (s *selector) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		}
 	}
 	return c[0], nil
+}
+
+// sealTickets has the key holder seal the session tickets the server
+// sends and open the ones clients present. Only a client's first ticket
+// goes to the holder, whose grant is one: the others are passed over.
+func sealTickets(cfg *tls.Config, h keyHolder) {
+	cfg.WrapSession = func(_ tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		state, err := ss.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		return h.Wrap(state)
+	}
+	asked := false
+	cfg.UnwrapSession = func(ticket []byte, _ tls.ConnectionState) (*tls.SessionState, error) {
+		if asked {
+			return nil, nil
+		}
+		asked = true
+		state, err := h.Unwrap(ticket)
+		if err != nil || state == nil {
+			return nil, err
+		}
+		ss, err := tls.ParseSessionState(state)
+		if err != nil {
+			return nil, nil // a state of another version: a full handshake
+		}
+		return ss, nil
+	}
+}
+
+// verifyResumedClient checks the client's certificate chain of a resumed
+// session against the CAs again. crypto/tls verifies a chain in a full
+// handshake only and trusts what a ticket says; a ticket is sealed by the
+// key holder from a state the engine gave it, and a compromised engine
+// could have had a state with any certificate sealed.
+func verifyResumedClient(pool *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if !cs.DidResume || len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+			Roots:         pool,
+			Intermediates: inter,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		return err
+	}
 }

@@ -10,7 +10,6 @@ package engine
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -163,9 +162,7 @@ func (e *engine) run() int {
 	if err != nil {
 		return e.fatal(exitcode.New(exitcode.TLSSetup, "read", "the setup from the key channel", err))
 	}
-	cfg, ver, err := buildConfigV(e.o, setup, func(i int, pub crypto.PublicKey) crypto.Signer {
-		return keysign.NewSigner(keys, i, pub)
-	})
+	cfg, ver, err := buildConfigV(e.o, setup, keysign.NewChannel(keys))
 	if err != nil {
 		return e.fatal(err)
 	}
@@ -210,8 +207,9 @@ func (e *engine) run() int {
 		return exitcode.TLSSession
 	}
 	conn.SetDeadline(time.Time{})
-	// No more signatures: TLS 1.3 signs once per full handshake, and
-	// neither side renegotiates.
+	// No more signatures or tickets: TLS 1.3 signs once per full
+	// handshake, the server has sent its ticket, and neither side
+	// renegotiates. The holder grants nothing more anyway.
 	keys.Close()
 
 	cs := tc.ConnectionState()

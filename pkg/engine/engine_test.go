@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -54,9 +55,29 @@ var (
 	_, edKey, _ = ed25519.GenerateKey(rand.Reader)
 )
 
+// signerFunc is a key holder for tests: a local key, no tickets.
+type signerFunc func(int, crypto.PublicKey) crypto.Signer
+
+func (f signerFunc) NewSigner(i int, pub crypto.PublicKey) crypto.Signer { return f(i, pub) }
+func (signerFunc) Wrap([]byte) ([]byte, error)                           { return nil, errors.New("no tickets") }
+func (signerFunc) Unwrap([]byte) ([]byte, error)                         { return nil, nil }
+
+// sealer is a key holder for tests that seals tickets as the real one
+// does, with a local key.
+type sealer struct {
+	signerFunc
+	s *keysign.Sealer
+}
+
+func (h sealer) Wrap(state []byte) ([]byte, error) { return h.s.Seal(state), nil }
+func (h sealer) Unwrap(t []byte) ([]byte, error) {
+	state, _ := h.s.Open(t)
+	return state, nil
+}
+
 // remoteSigner serves p's key with keysign.Serve over a socketpair, the
-// way tlsd does, and returns the engine-side signer factory.
-func remoteSigner(t *testing.T, pairs []keysign.Pair) signerFunc {
+// way tlsd does, and returns the engine's end of the key channel.
+func remoteSigner(t *testing.T, pairs []keysign.Pair) *keysign.Channel {
 	t.Helper()
 	keys, err := keysign.LoadKeys(pairs)
 	if err != nil {
@@ -67,7 +88,7 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) signerFunc {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- keysign.Serve(p[0], keys, &keysign.Setup{Pairs: pairs}) }()
+	go func() { done <- keysign.Serve(p[0], keys, &keysign.Setup{Pairs: pairs}, keysign.ServerGrant(0, false)) }()
 	ch := os.NewFile(uintptr(p[1]), "key channel")
 	if _, err := keysign.ReadSetup(ch); err != nil {
 		t.Fatal(err)
@@ -80,7 +101,7 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) signerFunc {
 		syscall.Close(p[0])
 		ch.Close()
 	})
-	return func(i int, pub crypto.PublicKey) crypto.Signer { return keysign.NewSigner(ch, i, pub) }
+	return keysign.NewChannel(ch)
 }
 
 // handshake runs an in-process client against a server config over
@@ -179,7 +200,7 @@ func TestSNISelection(t *testing.T) {
 		{Name: "mail.example", CertPEM: mail.CertPEM},
 		{Name: "*.example.org", CertPEM: wild.CertPEM},
 	}}
-	local := func(int, crypto.PublicKey) crypto.Signer { return ecKey }
+	local := signerFunc(func(int, crypto.PublicKey) crypto.Signer { return ecKey })
 	cases := []struct {
 		level int
 		sni   string
@@ -222,7 +243,7 @@ func TestSNISelection(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	p := pair(t, ecKey, "h")
-	local := func(int, crypto.PublicKey) crypto.Signer { return ecKey }
+	local := signerFunc(func(int, crypto.PublicKey) crypto.Signer { return ecKey })
 	cases := []struct {
 		name  string
 		o     options
@@ -233,7 +254,6 @@ func TestConfigErrors(t *testing.T) {
 		{"bad PEM", options{server: true}, keysign.Setup{Pairs: []keysign.Pair{{CertPEM: []byte("junk")}}}, "certificate record 0 (default): no CERTIFICATE block"},
 		{"-y without CAs", options{server: true, clientCert: true}, keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}}, "no CA certificates"},
 		{"bad CA", options{server: true}, keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, CAs: [][]byte{[]byte("x")}}, "CA record 0"},
-		{"bad ticket keys", options{server: true}, keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, TicketKeys: make([]byte, 33)}, "ticket key"},
 		{"client without CAs", options{serverName: "h"}, keysign.Setup{}, "no CA certificates"},
 		{"client -y without cert", options{noVerify: true, clientCert: true}, keysign.Setup{}, "no certificate"},
 	}
@@ -243,9 +263,13 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	cfg, err := buildConfig(&options{server: true}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, TicketKeys: make([]byte, 64)}, local)
-	if err != nil || cfg.SessionTicketsDisabled {
-		t.Errorf("ticket keys: %v", err)
+	cfg, err := buildConfig(&options{server: true}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, Tickets: true}, local)
+	if err != nil || cfg.SessionTicketsDisabled || cfg.WrapSession == nil || cfg.UnwrapSession == nil {
+		t.Errorf("tickets sealed by the holder: %v", err)
+	}
+	cfg, _ = buildConfig(&options{server: true, anyCert: true}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, Tickets: true}, local)
+	if !cfg.SessionTicketsDisabled {
+		t.Error("tickets with -A, which verifies no client certificate")
 	}
 	cfg, _ = buildConfig(&options{server: true}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}}, local)
 	if !cfg.SessionTicketsDisabled {
@@ -257,15 +281,20 @@ func TestConfigErrors(t *testing.T) {
 // file.
 func TestTicketResumption(t *testing.T) {
 	p := pair(t, ecKey, "host.example")
-	local := func(int, crypto.PublicKey) crypto.Signer { return ecKey }
+	local := signerFunc(func(int, crypto.PublicKey) crypto.Signer { return ecKey })
 	tk := make([]byte, 64)
 	rand.Read(tk)
-	setup := &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, TicketKeys: tk}
+	ts, err := keysign.NewSealer(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sealer{local, ts}
+	setup := &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}, Tickets: true}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(p.CertPEM)
 	cli := &tls.Config{RootCAs: roots, ServerName: "host.example", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	for i := 0; i < 2; i++ {
-		srv, _ := buildConfig(&options{server: true, sniLevel: 1}, setup, local)
+		srv, _ := buildConfig(&options{server: true, sniLevel: 1}, setup, h)
 		sst, _, err := handshake(t, srv, cli)
 		if err != nil {
 			t.Fatal(err)
@@ -432,7 +461,7 @@ func TestReportSPKIHash(t *testing.T) {
 // GENEROUS with the subject names removed and the hashes kept.
 func TestAnyClientCert(t *testing.T) {
 	p := pair(t, ecKey, "host.example")
-	local := func(int, crypto.PublicKey) crypto.Signer { return ecKey }
+	local := signerFunc(func(int, crypto.PublicKey) crypto.Signer { return ecKey })
 	cfg, err := buildConfig(&options{server: true, anyCert: true, sniLevel: 1}, &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: p.CertPEM}}}, local)
 	if err != nil || cfg.ClientAuth != tls.RequestClientCert || cfg.ClientCAs != nil {
 		t.Fatalf("config: %v %v", cfg.ClientAuth, err)

@@ -25,7 +25,7 @@ const help = "usage: " + usage + `
   -Y         server: ask for an optional client certificate
   -A         server: ask for any client certificate, verify nothing, report its hashes (SSL_CLIENT_VERIFY=GENEROUS)
   -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
-  -K ms      handshake deadline in milliseconds, 0 = none (default 0)
+  -K ms      handshake deadline in milliseconds, 0 = none (default 30000)
   -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
   -S         on EOF from the app send close_notify and close (default: TCP half-close)
   -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
@@ -68,8 +68,13 @@ var errHelp = errors.New("help")
 
 // parseOptions reads tlswrap's command line (without argv[0]). tlswrap
 // takes no operands.
+// defaultHandshake is -K's default: a peer that does not finish its
+// handshake frees its connection by then (the spawners pass their own -K,
+// whose default is the same).
+const defaultHandshake = 30 * time.Second
+
 func parseOptions(args []string) (*options, error) {
-	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal}
+	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake}
 	side := ""
 	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help")
 	for {

@@ -38,8 +38,8 @@ func ReadSetup(r io.Reader) (*Setup, error) {
 			s.CAs = append(s.CAs, data)
 		case TypeOCSP:
 			s.OCSP = data
-		case TypeTicketKeys:
-			s.TicketKeys = data
+		case TypeTickets:
+			s.Tickets = true
 		case TypeDANE:
 			i := indexNUL(data)
 			if i < 0 {
@@ -63,23 +63,80 @@ func indexNUL(b []byte) int {
 	return -1
 }
 
-// chanMu serialises requests on the key channel: signers for several
-// pairs share one fd, and a request and its reply must not interleave with
-// another's.
-var chanMu sync.Mutex
+// Channel is the engine's end of the key channel after the setup: every
+// request waits for its reply before the next goes out (signers for
+// several pairs and the ticket callbacks share it).
+type Channel struct {
+	mu sync.Mutex
+	rw io.ReadWriter
+}
+
+// NewChannel returns the engine's end of the key channel rw.
+func NewChannel(rw io.ReadWriter) *Channel { return &Channel{rw: rw} }
+
+// call sends one request and returns the reply's status and data.
+func (c *Channel) call(typ byte, req []byte) (byte, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := WriteMessage(c.rw, typ, req); err != nil {
+		return 0, nil, err
+	}
+	rtyp, data, err := ReadMessage(c.rw)
+	if err == io.EOF {
+		err = ErrTruncated
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if rtyp != TypeReply || len(data) < 1 {
+		return 0, nil, ErrUnexpected
+	}
+	return data[0], data[1:], nil
+}
+
+// Wrap asks the holder to seal a session state (crypto/tls's
+// SessionState.Bytes) into a ticket.
+func (c *Channel) Wrap(state []byte) ([]byte, error) {
+	if len(state) > MaxMessage {
+		return nil, ErrTooBig
+	}
+	st, ticket, err := c.call(TypeWrap, state)
+	if err == nil && st != statusOK {
+		err = ErrRefused
+	}
+	return ticket, err
+}
+
+// Unwrap asks the holder to open a client's ticket. A ticket the holder's
+// keys did not seal is (nil, nil): the handshake goes on without it.
+func (c *Channel) Unwrap(ticket []byte) ([]byte, error) {
+	if len(ticket) > MaxMessage {
+		return nil, nil
+	}
+	st, state, err := c.call(TypeUnwrap, ticket)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == statusNotOurs:
+		return nil, nil
+	case st != statusOK:
+		return nil, ErrRefused
+	}
+	return state, nil
+}
 
 // Signer is a crypto.Signer whose private key lives with the holder at the
 // other end of the key channel.
 type Signer struct {
-	rw    io.ReadWriter
+	c     *Channel
 	index int
 	pub   crypto.PublicKey
 }
 
-// NewSigner returns a crypto.Signer for key index on the key channel rw;
+// NewSigner returns a crypto.Signer for key index on the key channel c;
 // pub is the public key of that pair's leaf certificate.
-func NewSigner(rw io.ReadWriter, index int, pub crypto.PublicKey) *Signer {
-	return &Signer{rw: rw, index: index, pub: pub}
+func (c *Channel) NewSigner(index int, pub crypto.PublicKey) crypto.Signer {
+	return &Signer{c: c, index: index, pub: pub}
 }
 
 // Public returns the public key of the pair.
@@ -105,24 +162,9 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 	req[2] = byte(h)
 	req[3] = pss
 	req = append(req, digest...)
-
-	chanMu.Lock()
-	defer chanMu.Unlock()
-	if err := WriteMessage(s.rw, TypeSign, req); err != nil {
-		return nil, err
+	st, sig, err := s.c.call(TypeSign, req)
+	if err == nil && st != statusOK {
+		err = ErrRefused
 	}
-	typ, data, err := ReadMessage(s.rw)
-	if err == io.EOF {
-		err = ErrTruncated
-	}
-	if err != nil {
-		return nil, err
-	}
-	if typ != TypeReply || len(data) < 1 {
-		return nil, ErrUnexpected
-	}
-	if data[0] != 0 {
-		return nil, ErrRefused
-	}
-	return data[1:], nil
+	return sig, err
 }

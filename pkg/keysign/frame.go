@@ -1,9 +1,11 @@
 // Package keysign is the key channel between a key holder (tlsd, tlsc: they
 // read the private keys as root) and the TLS engine (tlswrap: unprivileged,
 // it never holds a private key). The holder sends the engine its setup —
-// certificate chains, CA certificates, an OCSP staple, session-ticket keys —
-// and then signs handshake digests for it on request. doc/tlswrap.md
-// describes the protocol; this package is both ends of it.
+// certificate chains, CA certificates, an OCSP staple — and then, for one
+// handshake only (Grant), signs digests and seals and opens session
+// tickets for it on request: neither the private keys nor the ticket keys
+// ever reach the engine. doc/tlswrap.md describes the protocol; this
+// package is both ends of it.
 //
 // The package must not import crypto/tls: the holders link it, and only
 // the engine may carry the TLS stack.
@@ -13,7 +15,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,11 +25,13 @@ const (
 	TypeCert       = 'C' // holder → engine: SNI name, NUL, PEM chain (leaf first); the i-th is key i
 	TypeCA         = 'A' // holder → engine: CA certificates (PEM) to verify the peer with
 	TypeOCSP       = 'O' // holder → engine: OCSP staple (DER) for key 0
-	TypeTicketKeys = 'T' // holder → engine: N×32 bytes of session-ticket keys, newest first
+	TypeTickets    = 'T' // holder → engine: empty; the holder seals and opens session tickets
 	TypeDANE       = 'D' // holder → engine: TLSA base name, NUL, TLSA records in pkg/dane's text form
 	TypeEnd        = 'E' // holder → engine: end of setup
 	TypeSign       = 's' // engine → holder: index(u16) hash(u8) pss(u8) digest
-	TypeReply      = 'r' // holder → engine: status(u8) signature
+	TypeWrap       = 'w' // engine → holder: a session state to seal into a ticket
+	TypeUnwrap     = 'u' // engine → holder: a client's ticket to open
+	TypeReply      = 'r' // holder → engine: status(u8) signature, ticket or state
 )
 
 // MaxMessage is the largest data part of one message.
@@ -153,5 +156,3 @@ type opError struct {
 
 func (e *opError) Error() string { return e.op + " key channel: " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
-
-func itoa(n int) string { return strconv.Itoa(n) }

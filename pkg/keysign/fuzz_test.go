@@ -38,7 +38,7 @@ func FuzzReadMessage(f *testing.F) {
 // re-encodes to a stream that parses to the same setup.
 func FuzzReadSetup(f *testing.F) {
 	var b bytes.Buffer
-	WriteSetup(&b, &Setup{Pairs: []Pair{{Name: "a", CertPEM: []byte("x")}}, CAs: [][]byte{[]byte("ca")}, OCSP: []byte("o"), TicketKeys: make([]byte, 32)})
+	WriteSetup(&b, &Setup{Pairs: []Pair{{Name: "a", CertPEM: []byte("x")}}, CAs: [][]byte{[]byte("ca")}, OCSP: []byte("o"), Tickets: true})
 	f.Add(b.Bytes())
 	f.Add([]byte{'E', 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {

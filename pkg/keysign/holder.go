@@ -11,9 +11,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Pair is one certificate and its key, as the holder read them. Name is
@@ -30,7 +32,9 @@ type Setup struct {
 	Pairs      []Pair   // KeyPEM is never sent
 	CAs        [][]byte // PEM bundles to verify the peer with
 	OCSP       []byte   // DER OCSP response for pair 0
-	TicketKeys []byte   // N×32 bytes, newest first (pkg/ticketkeys)
+	// Tickets says the holder seals and opens session tickets for the
+	// engine (the holder's Keys have a Sealer); the keys never leave it.
+	Tickets bool
 	// TLSABase and TLSA are the DANE records to match the server with
 	// (client side): the TLSA base name (RFC 7671 §7: the name DANE-TA
 	// chains are checked against) and the records as pkg/dane's text.
@@ -39,9 +43,11 @@ type Setup struct {
 }
 
 // Keys holds the parsed private keys, in the order of the pairs given to
-// LoadKeys: key i signs for the i-th pair.
+// LoadKeys: key i signs for the i-th pair; and the ticket sealer, if the
+// service has ticket keys.
 type Keys struct {
 	signers []crypto.Signer
+	Tickets *Sealer
 }
 
 // Len returns the number of keys.
@@ -203,53 +209,167 @@ func parseKey(b []byte) (crypto.Signer, error) {
 	}
 }
 
-// Serve writes setup to fd, then answers sign requests with keys until the
-// engine closes its end (EOF: nil error). setup.Pairs and keys must come
-// from the same list. A request that names a bad index, an unsupported
-// hash, or a digest of the wrong length is refused (status 1) and Serve
-// goes on; a framing error ends it.
-func Serve(fd int, keys *Keys, setup *Setup) error {
-	return ServeStream(fdio(fd), keys, setup)
+// Grant is what the holder grants one engine: one handshake's requests,
+// within a window of time. The engine parses everything the peer sends,
+// so the holder assumes it may be compromised: a signing oracle without a
+// bound is as good as the key for impersonating the server, and the same
+// holds for sealing tickets. A full handshake signs once (the server's
+// CertificateVerify or ServerKeyExchange, or the client's certificate);
+// a resumption opens one ticket; the server seals the one ticket it sends
+// (two, for slack). An engine that asks for more is not running the
+// suite's code.
+type Grant struct {
+	Signatures int
+	Unwraps    int
+	Wraps      int
+	// Window bounds the time from the engine's first request to its
+	// last (the handshake deadline, -K); 0 means none. It starts at the
+	// first request, not at the engine's start: in delayed mode the
+	// cleartext phase comes first, and may be long.
+	Window time.Duration
 }
 
-// ServeStream is Serve on any stream. A spawner that serves many engines
-// at once (tcpserver doing tlsd's work) gives it an *os.File in
-// non-blocking mode: waiting for the engine then holds no thread.
-func ServeStream(w io.ReadWriter, keys *Keys, setup *Setup) error {
-	if len(setup.Pairs) != keys.Len() {
+// ServerGrant is a TLS server's grant: one signature, and the tickets
+// when it has ticket keys.
+func ServerGrant(window time.Duration, tickets bool) Grant {
+	g := Grant{Signatures: 1, Window: window}
+	if tickets {
+		g.Unwraps, g.Wraps = 1, 2
+	}
+	return g
+}
+
+// ClientGrant is a TLS client's grant: the one signature of a client
+// certificate.
+func ClientGrant(window time.Duration) Grant {
+	return Grant{Signatures: 1, Window: window}
+}
+
+func (g *Grant) spent() bool { return g.Signatures <= 0 && g.Unwraps <= 0 && g.Wraps <= 0 }
+
+// take counts one request of type typ against the grant; false: beyond it.
+func (g *Grant) take(typ byte) bool {
+	var n *int
+	switch typ {
+	case TypeSign:
+		n = &g.Signatures
+	case TypeUnwrap:
+		n = &g.Unwraps
+	case TypeWrap:
+		n = &g.Wraps
+	default:
+		return false
+	}
+	if *n <= 0 {
+		return false
+	}
+	*n--
+	return true
+}
+
+// Reasons Serve stops before the engine closes the channel.
+var (
+	// ErrOverGrant is a request beyond the grant, or of a kind the setup
+	// did not offer: a sign of a compromised engine. It was refused.
+	ErrOverGrant = errors.New("the TLS engine asked for more than one handshake's signatures or tickets")
+	// ErrWindow is the grant's window run out with the channel open.
+	ErrWindow = errors.New("the handshake's window on the key channel has closed")
+)
+
+// Serve writes setup to fd, then answers the engine's requests with keys
+// under grant g (ServeStream).
+func Serve(fd int, keys *Keys, setup *Setup, g Grant) error {
+	return ServeStream(fdio(fd), keys, setup, g)
+}
+
+// deadliner is a stream whose reads can be given a deadline (an *os.File
+// in non-blocking mode, a net.Conn).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// ServeStream writes setup to rw, then answers the engine's requests with
+// keys until the first of: the engine closes its end (nil), the grant is
+// spent (nil: the caller closes the channel), a request beyond the grant
+// (ErrOverGrant, after a refusal), the grant's window runs out
+// (ErrWindow: rw must be a deadliner for that; otherwise the caller
+// enforces it by closing the channel). A request that names a bad index,
+// an unsupported hash or a digest of the wrong length is refused (status
+// 1) and counted; a framing error ends it. setup.Pairs and keys must come
+// from the same list; setup.Tickets must say whether keys has a Sealer.
+func ServeStream(rw io.ReadWriter, keys *Keys, setup *Setup, g Grant) error {
+	if len(setup.Pairs) != keys.Len() || setup.Tickets != (keys.Tickets != nil) {
 		return ErrPairsDiffer
 	}
-	if err := WriteSetup(w, setup); err != nil {
+	if err := WriteSetup(rw, setup); err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return nil // the engine is gone (declined or failed): nothing to serve
 		}
 		return err
 	}
-	for {
-		typ, data, err := ReadMessage(w)
+	if keys.Tickets == nil {
+		g.Unwraps, g.Wraps = 0, 0
+	}
+	dl, _ := rw.(deadliner)
+	first := true
+	for !g.spent() {
+		typ, data, err := ReadMessage(rw)
 		if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
 			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return ErrWindow
 		}
 		if err != nil {
 			return err
 		}
-		if typ != TypeSign {
-			return ErrUnexpected
+		if first && g.Window > 0 && dl != nil {
+			dl.SetReadDeadline(time.Now().Add(g.Window))
 		}
-		sig, err := keys.sign(data)
-		reply := []byte{0}
-		if err != nil {
-			reply[0] = 1
-		} else {
-			reply = append(reply, sig...)
+		first = false
+		if !g.take(typ) {
+			if typ != TypeSign && typ != TypeWrap && typ != TypeUnwrap {
+				return ErrUnexpected
+			}
+			WriteMessage(rw, TypeReply, []byte{statusRefused})
+			return ErrOverGrant
 		}
-		if err := WriteMessage(w, TypeReply, reply); err != nil {
+		if err := WriteMessage(rw, TypeReply, keys.answer(typ, data)); err != nil {
 			if errors.Is(err, syscall.EPIPE) {
 				return nil
 			}
 			return err
 		}
 	}
+	return nil
+}
+
+// Reply statuses: the first byte of a TypeReply.
+const (
+	statusOK      = 0
+	statusRefused = 1 // a bad request, or one beyond the grant
+	statusNotOurs = 2 // a ticket no key of the file sealed
+)
+
+// answer is the reply to one granted request.
+func (k *Keys) answer(typ byte, data []byte) []byte {
+	switch typ {
+	case TypeSign:
+		sig, err := k.sign(data)
+		if err != nil {
+			return []byte{statusRefused}
+		}
+		return append([]byte{statusOK}, sig...)
+	case TypeWrap:
+		return append([]byte{statusOK}, k.Tickets.Seal(data)...)
+	case TypeUnwrap:
+		state, ok := k.Tickets.Open(data)
+		if !ok {
+			return []byte{statusNotOurs}
+		}
+		return append([]byte{statusOK}, state...)
+	}
+	return []byte{statusRefused}
 }
 
 // WriteSetup writes the setup records and the end marker to w.
@@ -271,8 +391,8 @@ func WriteSetup(w io.Writer, s *Setup) error {
 			return err
 		}
 	}
-	if len(s.TicketKeys) > 0 {
-		if err := WriteMessage(w, TypeTicketKeys, s.TicketKeys); err != nil {
+	if s.Tickets {
+		if err := WriteMessage(w, TypeTickets, nil); err != nil {
 			return err
 		}
 	}

@@ -74,7 +74,7 @@ func TestSetupRoundTrip(t *testing.T) {
 		Pairs:      []Pair{{Name: "", CertPEM: []byte("PEM0")}, {Name: "*.example.com", CertPEM: []byte("PEM1"), KeyPEM: []byte("SECRET")}},
 		CAs:        [][]byte{[]byte("CA1"), []byte("CA2")},
 		OCSP:       []byte("ocsp"),
-		TicketKeys: bytes.Repeat([]byte{7}, 64),
+		Tickets:    true,
 		TLSABase:   "mx.example.net",
 		TLSA:       "3 1 1 ab;2 0 1 cd",
 	}
@@ -90,7 +90,7 @@ func TestSetupRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(out.Pairs) != 2 || out.Pairs[1].Name != "*.example.com" || string(out.Pairs[1].CertPEM) != "PEM1" ||
-		out.Pairs[1].KeyPEM != nil || len(out.CAs) != 2 || string(out.OCSP) != "ocsp" || len(out.TicketKeys) != 64 ||
+		out.Pairs[1].KeyPEM != nil || len(out.CAs) != 2 || string(out.OCSP) != "ocsp" || !out.Tickets ||
 		out.TLSABase != "mx.example.net" || out.TLSA != "3 1 1 ab;2 0 1 cd" {
 		t.Fatalf("got %+v", out)
 	}
@@ -243,14 +243,14 @@ func TestLoadKeysRemembers(t *testing.T) {
 }
 
 // serve runs Serve on one end of a socketpair and returns the other end.
-func serve(t *testing.T, keys *Keys, setup *Setup) (fd int, done chan error) {
+func serve(t *testing.T, keys *Keys, setup *Setup, g Grant) (fd int, done chan error) {
 	t.Helper()
 	p, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done = make(chan error, 1)
-	go func() { done <- Serve(p[0], keys, setup); syscall.Close(p[0]) }()
+	go func() { done <- Serve(p[0], keys, setup, g); syscall.Close(p[0]) }()
 	t.Cleanup(func() { syscall.Close(p[1]) })
 	return p[1], done
 }
@@ -262,28 +262,30 @@ func TestServeSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, done := serve(t, keys, &Setup{Pairs: pairs})
+	// A grant far beyond one handshake's: this test is about signing.
+	fd, done := serve(t, keys, &Setup{Pairs: pairs}, Grant{Signatures: 100})
 	s, err := ReadSetup(fdio(fd))
+	ch := NewChannel(fdio(fd))
 	if err != nil || len(s.Pairs) != 3 || s.Pairs[1].Name != "rsa.example" {
 		t.Fatalf("setup %+v %v", s, err)
 	}
 	d := sha256.Sum256([]byte("hello"))
 
-	sig, err := NewSigner(fdio(fd), 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256)
+	sig, err := ch.NewSigner(0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256)
 	if err != nil || !ecdsa.VerifyASN1(&ecKey.PublicKey, d[:], sig) {
 		t.Fatalf("ECDSA: %v", err)
 	}
-	sig, err = NewSigner(fdio(fd), 1, rsaKey.Public()).Sign(nil, d[:], crypto.SHA256)
+	sig, err = ch.NewSigner(1, rsaKey.Public()).Sign(nil, d[:], crypto.SHA256)
 	if err != nil || rsa.VerifyPKCS1v15(&rsaKey.PublicKey, crypto.SHA256, d[:], sig) != nil {
 		t.Fatalf("RSA PKCS#1: %v", err)
 	}
 	pss := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-	sig, err = NewSigner(fdio(fd), 1, rsaKey.Public()).Sign(nil, d[:], pss)
+	sig, err = ch.NewSigner(1, rsaKey.Public()).Sign(nil, d[:], pss)
 	if err != nil || rsa.VerifyPSS(&rsaKey.PublicKey, crypto.SHA256, d[:], sig, pss) != nil {
 		t.Fatalf("RSA PSS: %v", err)
 	}
 	msg := []byte("the whole message, not a digest")
-	sig, err = NewSigner(fdio(fd), 2, edKey.Public()).Sign(nil, msg, crypto.Hash(0))
+	sig, err = ch.NewSigner(2, edKey.Public()).Sign(nil, msg, crypto.Hash(0))
 	if err != nil || !ed25519.Verify(edKey.Public().(ed25519.PublicKey), msg, sig) {
 		t.Fatalf("Ed25519: %v", err)
 	}
@@ -304,11 +306,11 @@ func TestServeSign(t *testing.T) {
 		{"no hash for ECDSA", 0, d[:], crypto.Hash(0)},
 	}
 	for _, tc := range refused {
-		if _, err := NewSigner(fdio(fd), tc.index, nil).Sign(nil, tc.digest, tc.opts); err != ErrRefused {
+		if _, err := ch.NewSigner(tc.index, nil).Sign(nil, tc.digest, tc.opts); err != ErrRefused {
 			t.Errorf("%s: err = %v, want ErrRefused", tc.name, err)
 		}
 	}
-	if _, err := NewSigner(fdio(fd), 0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256); err != nil {
+	if _, err := ch.NewSigner(0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("after refusals: %v", err)
 	}
 	syscall.Shutdown(fd, syscall.SHUT_WR)
@@ -331,10 +333,10 @@ func TestServeEngineGone(t *testing.T) {
 	}
 	syscall.Close(p[1])
 	defer syscall.Close(p[0])
-	if err := Serve(p[0], keys, &Setup{Pairs: pairs}); err != nil {
+	if err := Serve(p[0], keys, &Setup{Pairs: pairs}, ServerGrant(0, false)); err != nil {
 		t.Fatalf("Serve to a closed engine: %v", err)
 	}
-	if err := Serve(p[0], keys, &Setup{}); err != ErrPairsDiffer {
+	if err := Serve(p[0], keys, &Setup{}, ServerGrant(0, false)); err != ErrPairsDiffer {
 		t.Fatalf("mismatched setup: %v", err)
 	}
 }
@@ -346,9 +348,9 @@ func BenchmarkRemoteSign(b *testing.B) {
 	keys, _ := LoadKeys(pairs)
 	p, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	done := make(chan error, 1)
-	go func() { done <- Serve(p[0], keys, &Setup{Pairs: pairs}) }()
+	go func() { done <- Serve(p[0], keys, &Setup{Pairs: pairs}, Grant{Signatures: b.N}) }()
 	ReadSetup(fdio(p[1]))
-	s := NewSigner(fdio(p[1]), 0, ecKey.Public())
+	s := NewChannel(fdio(p[1])).NewSigner(0, ecKey.Public())
 	d := sha256.Sum256([]byte("x"))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,8 +1,11 @@
 package tlsspawn
 
 import (
+	"errors"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
@@ -22,15 +25,16 @@ import (
 // is served by a key holder: the same binary started again with
 // --key-holder, as the user tlsd runs as (it reads the keys again, as
 // tlsd just did to check them), with the key channel as its fd 0. It ends
-// when the engine closes the channel: after the handshake, or at once when
-// prog declines.
+// at the first of: the engine closes the channel (after the handshake, or
+// at once when prog declines), the grant is spent, a request beyond it,
+// the grant's window (-K) from the engine's first request.
 func runDelayed(name string, c *Config, st *started, held Inherited, cred privdrop.Cred, prog []string, env *ucspi.Env) int {
 	self, err := os.Executable()
 	if err != nil {
 		closeAll(st.ctl, st.key, st.appRead, st.appWrite)
 		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "find", "the key holder", err))
 	}
-	argv := append([]string{name, "--" + KeyHolderOption}, c.Args...)
+	argv := append([]string{name, "--" + KeyHolderOption + strconv.Itoa(st.pid)}, c.Args...)
 	_, err = chain.Spawn(&chain.Child{Path: self, Argv: argv, Env: env.Environ(), Files: []int{st.key, -1, 2}})
 	closeAll(st.key)
 	if err != nil {
@@ -57,19 +61,29 @@ func runDelayed(name string, c *Config, st *started, held Inherited, cred privdr
 
 // ServeKeys is the key holder of a delayed-mode session (--key-holder):
 // load the same files as the spawner and serve the key channel on fd 0
-// until the engine closes it.
+// under one handshake's grant (Config.grant).
 func ServeKeys(name string, c *Config, envp []string) int {
 	env := ucspi.NewEnv(envp)
 	m, err := Load(c, env, SystemBundles)
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
-	keys, err := keysign.LoadKeys(m.Pairs)
+	keys, err := m.loadKeys()
 	if err != nil {
-		return exitcode.Report(name, pairError(m, err))
+		return exitcode.Report(name, err)
 	}
-	m.Setup.Pairs = m.Pairs
-	if err := keysign.Serve(0, keys, &m.Setup); err != nil {
+	// Through the runtime's poller, so that the grant's window can end a
+	// read that waits.
+	unix.SetNonblock(0, true)
+	ch := os.NewFile(0, "key channel")
+	err = keysign.ServeStream(ch, keys, &m.Setup, c.grant())
+	switch {
+	case errors.Is(err, keysign.ErrOverGrant):
+		warnEngine(name, env, c.EnginePID, err)
+		return exitcode.TLSSession
+	case errors.Is(err, keysign.ErrWindow):
+		return exitcode.OK // the engine's own deadline ends it
+	case err != nil:
 		return exitcode.Report(name, exitcode.Temp("serve", "the key channel", err))
 	}
 	return exitcode.OK

@@ -17,12 +17,29 @@ import (
 )
 
 // Material is everything the spawner reads from files, as root, before the
-// engine starts: the key pairs (the keys stay here), the CA certificates,
-// the OCSP staple and the session-ticket keys (these go to the engine).
+// engine starts: the key pairs and the session-ticket keys (these stay
+// here), the CA certificates and the OCSP staple (these go to the engine).
 type Material struct {
-	Pairs []keysign.Pair
-	Files []string // Files[i] names the files of Pairs[i], for messages
-	Setup keysign.Setup
+	Pairs      []keysign.Pair
+	Files      []string // Files[i] names the files of Pairs[i], for messages
+	TicketKeys []byte   // TLS_TICKETKEYS's content: the holder seals tickets with it
+	Setup      keysign.Setup
+}
+
+// loadKeys parses the private keys and the ticket keys of m: what the
+// holder keeps and the engine never gets.
+func (m *Material) loadKeys() (*keysign.Keys, error) {
+	keys, err := keysign.LoadKeys(m.Pairs)
+	if err != nil {
+		return nil, pairError(m, err)
+	}
+	if len(m.TicketKeys) > 0 {
+		if keys.Tickets, err = keysign.NewSealer(m.TicketKeys); err != nil {
+			return nil, exitcode.Config("use", ucspi.TicketKeyFile, err)
+		}
+	}
+	m.Setup.Pairs = m.Pairs
+	return keys, nil
 }
 
 // SystemBundles are the CA bundle files tried, in order, when tlsc
@@ -86,7 +103,8 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 			if _, err := ticketkeys.Parse(keys); err != nil {
 				return nil, exitcode.Config("use "+ucspi.TicketKeyFile, path, err)
 			}
-			m.Setup.TicketKeys = keys
+			m.TicketKeys = keys
+			m.Setup.Tickets = true
 		}
 	}
 	return m, nil

@@ -153,16 +153,20 @@ func peerVars(env *ucspi.Env) []string {
 // app is prog on the cleartext pipes, with the identity tlsd would have
 // dropped to before its exec.
 func (in *Inline) app(c *Config, p *prepared, s *Session) (*chain.Child, error) {
-	ch := &chain.Child{Argv: in.prog, Env: p.appEnv(c, s), Files: []int{s.AppRead, s.AppWrite, 2}}
+	// Found with the listener's PATH, as tlsd's exec would, before the
+	// report touches the environment.
+	path, err := chain.LookPath(in.prog[0], p.env.Environ())
+	if err != nil {
+		return nil, err
+	}
+	ch := &chain.Child{Path: path, Argv: in.prog, Env: p.appEnv(c, s), Files: []int{s.AppRead, s.AppWrite, 2}}
 	if p.cred.Set {
 		if err := p.cred.Check(); err != nil {
 			return nil, err
 		}
 		ch.Cred = p.cred.SysCredential()
 	}
-	var err error
-	ch.Path, err = chain.LookPath(in.prog[0], ch.Env)
-	return ch, err
+	return ch, nil
 }
 
 // CloseFiles closes the spawner's copies of the pipes an app from

@@ -19,10 +19,12 @@ type Config struct {
 	// Delayed is -n: exec prog at once with the UCSPI-TLS fds; prog
 	// starts TLS itself (doc/ucspi-tls.md).
 	Delayed bool
-	// KeyHolder is the internal --key-holder mode: serve the key channel
-	// on fd 0 for the engine of a delayed-mode session. Args are the
-	// options the key holder is started with (the program's own).
+	// KeyHolder is the internal --key-holder=pid mode: serve the key
+	// channel on fd 0 for the engine (pid EnginePID, for log lines) of a
+	// delayed-mode session. Args are the options the key holder is
+	// started with (the program's own).
 	KeyHolder bool
+	EnginePID int
 	Args      []string
 	// CheckOnly is --check: read and check what a connection would,
 	// then exit without running anything.
@@ -36,7 +38,7 @@ type Config struct {
 	RequestCert    bool   // tlsd -Y: ask for an optional client certificate
 	AnyClientCert  bool   // tlsd -A: ask for any client certificate, verify nothing (tlswrap -A)
 	SNILevel       int    // tlsd -k 0|1|2
-	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none
+	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none; also the key holder's window
 	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
 	CloseNotify    bool   // -S; false = -s (TCP half-close)
 	StrictTrunc    bool   // -J; false = -j
@@ -73,6 +75,10 @@ type Config struct {
 const (
 	DefaultUIDLockDir = "/run/tlschain/engine-uids"
 	DefaultMaxProcs   = "1"
+	// DefaultHandshakeMS is -K's default: a peer that has not finished
+	// its handshake by then frees its connection slot (without one, 40
+	// silent sockets would hold every slot of tcpserver -c 40).
+	DefaultHandshakeMS = 30000
 	maxHandshakeMS    = 3600 * 1000
 	maxIdleSecs       = 30 * 24 * 3600
 	maxUIDPool        = 1 << 20
@@ -83,6 +89,7 @@ func NewConfig(server bool) *Config {
 	c := &Config{
 		Server:         server,
 		SNILevel:       1,
+		HandshakeMS:    DefaultHandshakeMS,
 		MinVersion:     "1.2",
 		Verbosity:      logline.Normal,
 		NetRead:        0,
@@ -110,15 +117,16 @@ var CommonLong = []string{
 	"delayed", KeyHolderOption, "check",
 }
 
-// KeyHolderOption is the long option of the internal key-holder mode.
-const KeyHolderOption = "key-holder"
+// KeyHolderOption is the long option of the internal key-holder mode; its
+// argument is the engine's pid.
+const KeyHolderOption = "key-holder="
 
 // The help lines of the options every spawner takes (CommonShort,
 // CommonLong), in the order tlsd and tlsc print them around their own.
 const (
 	HelpDelayed = `  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
 `
-	HelpSession = `  -K ms       handshake deadline in milliseconds; 0 = none (default)
+	HelpSession = `  -K ms       handshake deadline in milliseconds, also the key holder's; 0 = none (default 30000)
   -I secs     idle limit after the handshake, in seconds; 0 = none (default)
   -S          on EOF from prog, send close_notify and close
   -s          on EOF from prog, half-close TCP without close_notify (default)
@@ -160,8 +168,9 @@ func (c *Config) Option(o getopt.Opt) error {
 	switch o.Name {
 	case "n", "delayed":
 		c.Delayed = true
-	case KeyHolderOption:
+	case KeyHolderOption[:len(KeyHolderOption)-1]:
 		c.KeyHolder = true
+		c.EnginePID, err = getopt.Int(o, 1, 1<<22)
 	case "check":
 		c.CheckOnly = true
 	case "q":
@@ -286,9 +295,7 @@ func (c *Config) EngineArgs() []string {
 			a = append(a, "-y")
 		}
 	}
-	if c.HandshakeMS > 0 {
-		a = append(a, "-K", strconv.Itoa(c.HandshakeMS))
-	}
+	a = append(a, "-K", strconv.Itoa(c.HandshakeMS))
 	if c.IdleSecs > 0 {
 		a = append(a, "-I", strconv.Itoa(c.IdleSecs))
 	}

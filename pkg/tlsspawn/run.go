@@ -110,10 +110,9 @@ func prepare(c *Config, envp []string) (*prepared, error) {
 	if p.m, err = Load(c, p.env, SystemBundles); err != nil {
 		return nil, err
 	}
-	if p.keys, err = keysign.LoadKeys(p.m.Pairs); err != nil {
-		return nil, pairError(p.m, err)
+	if p.keys, err = p.m.loadKeys(); err != nil {
+		return nil, err
 	}
-	p.m.Setup.Pairs = p.m.Pairs
 	if p.id, err = ChooseEngineID(c, p.env, os.Geteuid()); err != nil {
 		return nil, err
 	}
@@ -133,13 +132,18 @@ func (p *prepared) handshake(name string, c *Config, h Host, st *started) (*Sess
 	var s *Session
 	var err error
 	if st != nil {
-		s, err = handshakeOn(st, p.m, p.keys, h)
+		s, err = handshakeOn(c, st, p.m, p.keys, h)
 	} else {
 		s, err = Handshake(c, p.m, p.keys, p.id, p.enginePath, EngineEnv(c, p.env), h)
 	}
 	closeAll(p.id.LockFD) // the engine holds the slot now
 	if err != nil {
 		var fe *FailedError
+		var ee *EngineError
+		if errors.As(err, &ee) {
+			warnEngine(name, p.env, ee.Pid, ee.Err)
+			return nil, exitcode.TLSSession
+		}
 		if errors.As(err, &fe) {
 			if !fe.Logged {
 				log.Warn(append(peer(p.env), "handshake failed: engine", fe.Status)...)

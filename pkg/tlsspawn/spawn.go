@@ -16,6 +16,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/fdutil"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/landlock"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -235,11 +236,21 @@ func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePa
 	if err != nil {
 		return nil, err
 	}
-	return handshakeOn(st, m, keys, h)
+	return handshakeOn(c, st, m, keys, h)
 }
 
-// handshakeOn is Handshake with the engine st already running.
-func handshakeOn(st *started, m *Material, keys *keysign.Keys, h Host) (*Session, error) {
+// reportGrace is how much longer than the handshake deadline (-K) the
+// spawner waits for the report: the engine's deadline starts once it has
+// started and read the command.
+const reportGrace = 5 * time.Second
+
+// handshakeOn is Handshake with the engine st already running. The
+// spawner does not trust the engine: the key channel grants one
+// handshake (keysign.Grant), the report is waited for until the deadline
+// (-K) and a little more, and a report that names anything but the SSL_*
+// variables is refused. In each of these cases the engine is killed and
+// the error is an *EngineError.
+func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host) (*Session, error) {
 	pid, ctl, key := st.pid, st.ctl, st.key
 	s := &Session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
 
@@ -247,38 +258,99 @@ func handshakeOn(st *started, m *Material, keys *keysign.Keys, h Host) (*Session
 	// (its start, the peer, the handshake) then holds no thread, which
 	// matters where one process serves many handshakes at once.
 	ctlF, keyF := pollable(ctl, "control"), pollable(key, "key channel")
+	if c.HandshakeMS > 0 {
+		ctlF.SetReadDeadline(time.Now().Add(time.Duration(c.HandshakeMS)*time.Millisecond + reportGrace))
+	}
 	served := make(chan error, 1)
-	go func() { served <- keysign.ServeStream(keyF, keys, &m.Setup) }()
+	go func() {
+		err := keysign.ServeStream(keyF, keys, &m.Setup, c.grant())
+		if errors.Is(err, keysign.ErrOverGrant) {
+			// The report will never be trusted now: end the wait for it.
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		served <- err
+	}()
 
 	report, rerr := readReport(ctlF)
 	// The engine closes the key channel after the handshake; shutdown
-	// ends Serve at once in every other case (a failed handshake, an
-	// engine that went away) without closing an fd it still reads.
+	// ends Serve at once in every other case (the report, a failed
+	// handshake, an engine that went away) without closing an fd it
+	// still reads. Nothing is granted after the report.
 	unix.Shutdown(key, unix.SHUT_RDWR)
-	<-served // the engine's own exit code says more than the key channel's end
+	serr := <-served
 	ctlF.Close()
 	keyF.Close()
 
-	if rerr == nil && len(report) > 0 {
-		vars, err := ucspi.ParseReport(report)
-		if err == nil {
+	var vars []ucspi.Var
+	switch {
+	case errors.Is(serr, keysign.ErrOverGrant):
+		rerr = serr
+	case rerr == nil && len(report) > 0:
+		if vars, rerr = ucspi.ParseReport(report); rerr == nil {
 			s.Vars = vars
 			return s, nil
 		}
-		rerr = err
 	}
 	closeAll(s.AppRead, s.AppWrite)
 	if rerr != nil {
-		// A report too big or malformed: the engine is broken. Stop it.
 		syscall.Kill(pid, syscall.SIGKILL)
 		h.Wait(pid)
-		code := exitcode.Internal
-		if !errors.Is(rerr, ucspi.ErrReportTooBig) && !errors.Is(rerr, ucspi.ErrReportBad) && !errors.Is(rerr, ucspi.ErrReportTruncated) {
-			code = exitcode.Temporary
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
+			return nil, &EngineError{Pid: pid, Err: errNoReport}
 		}
-		return nil, exitcode.New(code, "read the handshake report from", EngineName, rerr)
+		if isReportError(rerr) || errors.Is(rerr, keysign.ErrOverGrant) {
+			return nil, &EngineError{Pid: pid, Err: rerr}
+		}
+		return nil, exitcode.New(exitcode.Temporary, "read the handshake report from", EngineName, rerr)
 	}
 	return nil, engineFailed(h.Wait(pid))
+}
+
+// errNoReport is an engine that neither reported nor exited by the
+// handshake deadline: its own deadline should have ended it.
+var errNoReport = errors.New("no handshake report by the deadline")
+
+// isReportError says whether err is a report no engine of the suite
+// writes.
+func isReportError(err error) bool {
+	for _, e := range [...]error{ucspi.ErrReportTooBig, ucspi.ErrReportBad, ucspi.ErrReportTruncated, ucspi.ErrReportName, ucspi.ErrReportValue} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// EngineError is an engine that did what no engine of the suite does: a
+// request beyond its grant on the key channel, a report the spawner
+// refuses, no report by the deadline. It is a sign of a compromised
+// engine (code execution in the process that parses the peer's bytes):
+// the engine has been killed, the app never starts, and the spawner logs
+// a warning naming the connection and the engine.
+type EngineError struct {
+	Pid int
+	Err error
+}
+
+func (e *EngineError) Error() string {
+	return "TLS engine pid " + strconv.Itoa(e.Pid) + " killed: " + e.Err.Error()
+}
+
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// grant is what the key holder grants one engine of c.
+func (c *Config) grant() keysign.Grant {
+	window := time.Duration(c.HandshakeMS) * time.Millisecond
+	if c.Server {
+		return keysign.ServerGrant(window, true)
+	}
+	return keysign.ClientGrant(window)
+}
+
+// warnEngine logs the warning of an *EngineError's kind for the
+// connection of env: a holder or spawner that refused its engine.
+func warnEngine(name string, env *ucspi.Env, pid int, err error) {
+	logline.New(name).Warn(append(peer(env), "engine", strconv.Itoa(pid), "refused:", err.Error())...)
 }
 
 // pollable returns fd as a File in non-blocking mode; the File owns fd.

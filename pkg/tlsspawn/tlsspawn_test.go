@@ -1,6 +1,7 @@
 package tlsspawn
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -104,13 +105,13 @@ func TestEngineArgs(t *testing.T) {
 	}
 	c = NewConfig(false)
 	c.ServerName, c.NoVerify, c.IdleSecs = "mx.example", true, 60
-	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-I", "60"}
+	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-K", "30000", "-I", "60"}
 	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
 	c = NewConfig(false)
 	c.ServerName, c.VerifyReport = "mx.example", true
-	want = []string{"tlswrap", "-c", "-k", "mx.example", "-V"}
+	want = []string{"tlswrap", "-c", "-k", "mx.example", "-V", "-K", "30000"}
 	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
@@ -213,8 +214,13 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/tickets"}, base...), check: func(t *testing.T, m *Material) {
-			if len(m.Setup.TicketKeys) != 64 {
-				t.Errorf("%d ticket key bytes", len(m.Setup.TicketKeys))
+			if len(m.TicketKeys) != 64 || !m.Setup.Tickets {
+				t.Errorf("%d ticket key bytes, tickets %v", len(m.TicketKeys), m.Setup.Tickets)
+			}
+			var b bytes.Buffer
+			keysign.WriteSetup(&b, &m.Setup)
+			if bytes.Contains(b.Bytes(), m.TicketKeys[:32]) || bytes.Contains(b.Bytes(), m.TicketKeys[32:]) {
+				t.Error("the engine's setup carries a ticket key")
 			}
 		}},
 		{name: "bad ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/badtickets"}, base...), code: 96, msg: "ticket key file must hold 1 to 8 keys"},
