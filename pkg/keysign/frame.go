@@ -22,16 +22,16 @@ import (
 
 // Message types on the key channel.
 const (
-	TypeCert       = 'C' // holder → engine: SNI name, NUL, PEM chain (leaf first); the i-th is key i
-	TypeCA         = 'A' // holder → engine: CA certificates (PEM) to verify the peer with
-	TypeOCSP       = 'O' // holder → engine: OCSP staple (DER) for key 0
-	TypeTickets    = 'T' // holder → engine: empty; the holder seals and opens session tickets
-	TypeDANE       = 'D' // holder → engine: TLSA base name, NUL, TLSA records in pkg/dane's text form
-	TypeEnd        = 'E' // holder → engine: end of setup
-	TypeSign       = 's' // engine → holder: index(u16) hash(u8) pss(u8) digest
-	TypeWrap       = 'w' // engine → holder: a session state to seal into a ticket
-	TypeUnwrap     = 'u' // engine → holder: a client's ticket to open
-	TypeReply      = 'r' // holder → engine: status(u8) signature, ticket or state
+	TypeCert    = 'C' // holder → engine: SNI name, NUL, PEM chain (leaf first); the i-th is key i
+	TypeCA      = 'A' // holder → engine: CA certificates (PEM) to verify the peer with
+	TypeOCSP    = 'O' // holder → engine: OCSP staple (DER) for key 0
+	TypeTickets = 'T' // holder → engine: empty; the holder seals and opens session tickets
+	TypeDANE    = 'D' // holder → engine: TLSA base name, NUL, TLSA records in pkg/dane's text form
+	TypeEnd     = 'E' // holder → engine: end of setup
+	TypeSign    = 's' // engine → holder: index(u16) hash(u8) pss(u8) digest
+	TypeWrap    = 'w' // engine → holder: a session state to seal into a ticket
+	TypeUnwrap  = 'u' // engine → holder: a client's ticket to open
+	TypeReply   = 'r' // holder → engine: status(u8) signature, ticket or state
 )
 
 // MaxMessage is the largest data part of one message.

@@ -29,9 +29,9 @@ type Pair struct {
 
 // Setup is what the holder sends the engine before the handshake.
 type Setup struct {
-	Pairs      []Pair   // KeyPEM is never sent
-	CAs        [][]byte // PEM bundles to verify the peer with
-	OCSP       []byte   // DER OCSP response for pair 0
+	Pairs []Pair   // KeyPEM is never sent
+	CAs   [][]byte // PEM bundles to verify the peer with
+	OCSP  []byte   // DER OCSP response for pair 0
 	// Tickets says the holder seals and opens session tickets for the
 	// engine (the holder's Keys have a Sealer); the keys never leave it.
 	Tickets bool

@@ -71,12 +71,12 @@ func TestWriteReadRoundTrip(t *testing.T) {
 
 func TestSetupRoundTrip(t *testing.T) {
 	in := &Setup{
-		Pairs:      []Pair{{Name: "", CertPEM: []byte("PEM0")}, {Name: "*.example.com", CertPEM: []byte("PEM1"), KeyPEM: []byte("SECRET")}},
-		CAs:        [][]byte{[]byte("CA1"), []byte("CA2")},
-		OCSP:       []byte("ocsp"),
-		Tickets:    true,
-		TLSABase:   "mx.example.net",
-		TLSA:       "3 1 1 ab;2 0 1 cd",
+		Pairs:    []Pair{{Name: "", CertPEM: []byte("PEM0")}, {Name: "*.example.com", CertPEM: []byte("PEM1"), KeyPEM: []byte("SECRET")}},
+		CAs:      [][]byte{[]byte("CA1"), []byte("CA2")},
+		OCSP:     []byte("ocsp"),
+		Tickets:  true,
+		TLSABase: "mx.example.net",
+		TLSA:     "3 1 1 ab;2 0 1 cd",
 	}
 	var b bytes.Buffer
 	if err := WriteSetup(&b, in); err != nil {

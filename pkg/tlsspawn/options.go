@@ -79,9 +79,9 @@ const (
 	// its handshake by then frees its connection slot (without one, 40
 	// silent sockets would hold every slot of tcpserver -c 40).
 	DefaultHandshakeMS = 30000
-	maxHandshakeMS    = 3600 * 1000
-	maxIdleSecs       = 30 * 24 * 3600
-	maxUIDPool        = 1 << 20
+	maxHandshakeMS     = 3600 * 1000
+	maxIdleSecs        = 30 * 24 * 3600
+	maxUIDPool         = 1 << 20
 )
 
 // NewConfig returns the defaults for the server (tlsd) or client (tlsc).
