@@ -15,25 +15,29 @@ import (
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsc"
 
 const usage = "tlsc [-nqvyYSsJjZzU] [-k servername] [--no-verify-cert|--verify-report] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-6 fd] [-7 fd] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] prog..."
 
-const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent)
+const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     the server's name: sent as SNI and verified against its certificate (an IP address is verified, not sent) (also --server-name)
   --no-verify-cert  do not verify the server's certificate (anyone in the path can read and change the session)
   --verify-report   with -n: verify the server (PKIX, or DANE from TLSA) but never fail on it; report SSL_PEER_VERIFY for the app to decide
   -y          send the client certificate CERTFILE/KEYFILE when the server asks
   -Y          send no client certificate (default)
 ` +
-	tlsspawn.HelpSession + `  -a list     ALPN protocols to offer, comma-separated, in order of preference
+	tlsspawn.HelpSession + `  -a list     ALPN protocols to offer, comma-separated, in order of preference (also --alpn)
   -6 fd       read from the network on fd (default 6)
   -7 fd       write to the network on fd (default 7)
 ` +
 	tlsspawn.HelpAppAndEngine
 
-var errHelp = errors.New("help")
+var (
+	errHelp    = errors.New("help")
+	errVersion = errors.New("version")
+)
 
 // maxFD bounds -6 and -7.
 const maxFD = 1 << 20
@@ -41,12 +45,14 @@ const maxFD = 1 << 20
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(false)
-	long := []string{"help", "no-verify-cert", "verify-report", "server-name="}
+	long := []string{"help", "version", "no-verify-cert", "verify-report", "server-name="}
 	prog, err := c.Parse(args, "hyYk:6:7:", long, func(o getopt.Opt) error {
 		var err error
 		switch o.Name {
 		case "h", "help":
 			return errHelp
+		case "version":
+			return errVersion
 		case "y":
 			c.ClientCert = true
 		case "Y":
@@ -120,6 +126,10 @@ func Main(argv, envp []string) int {
 	c, prog, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

@@ -13,34 +13,40 @@ import (
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsd"
 
 const usage = "tlsd [-nqvyYASsJjZzU] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [-O ocspfile] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] prog..."
 
-const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          require a client certificate, verified against CAFILE/CADIR
-  -Y          request a client certificate; a client without one is accepted
+const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          require a client certificate, verified against CAFILE/CADIR (also --require-client-cert)
+  -Y          request a client certificate; a client without one is accepted (also --request-client-cert)
   -A          request any client certificate and verify nothing: report its hashes (SSL_CLIENT_VERIFY=GENEROUS) for prog to check
   --any-client-cert  the same as -A
-  -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory)
+  -k level    SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory) (also --sni-level)
 ` +
-	tlsspawn.HelpSession + `  -a list     ALPN protocols the server accepts, comma-separated, in order of preference
-  -O file     staple the DER OCSP response in file
+	tlsspawn.HelpSession + `  -a list     ALPN protocols the server accepts, comma-separated, in order of preference (also --alpn)
+  -O file     staple the DER OCSP response in file (also --ocsp)
 ` +
 	tlsspawn.HelpAppAndEngine
 
-var errHelp = errors.New("help")
+var (
+	errHelp    = errors.New("help")
+	errVersion = errors.New("version")
+)
 
 // parseArgs reads the command line into a tlsspawn.Config and prog.
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(true)
-	long := []string{"help", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}
+	long := []string{"help", "version", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}
 	prog, err := c.Parse(args, "hyYAk:O:", long, func(o getopt.Opt) error {
 		var err error
 		switch o.Name {
 		case "h", "help":
 			return errHelp
+		case "version":
+			return errVersion
 		case "y", "require-client-cert":
 			c.ClientCert, c.RequestCert = true, false
 		case "Y", "request-client-cert":
@@ -75,6 +81,10 @@ func Main(argv, envp []string) int {
 	c, prog, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

@@ -124,17 +124,17 @@ const KeyHolderOption = "key-holder="
 // The help lines of the options every spawner takes (CommonShort,
 // CommonLong), in the order tlsd and tlsc print them around their own.
 const (
-	HelpDelayed = `  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS
+	HelpDelayed = `  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS (also --delayed)
 `
-	HelpSession = `  -K ms       handshake deadline in milliseconds, also the key holder's; 0 = none (default 30000)
-  -I secs     idle limit after the handshake, in seconds; 0 = none (default)
-  -S          on EOF from prog, send close_notify and close
-  -s          on EOF from prog, half-close TCP without close_notify (default)
-  -J          a peer EOF without close_notify is a truncation: exit 98
+	HelpSession = `  -K ms       handshake deadline in milliseconds, also the key holder's; 0 = none (default 30000) (also --handshake-timeout)
+  -I secs     idle limit after the handshake, in seconds; 0 = none (default) (also --idle-timeout)
+  -S          on EOF from prog, send close_notify and close (also --close-notify)
+  -s          on EOF from prog, half-close TCP without close_notify (default) (also --half-close)
+  -J          a peer EOF without close_notify is a truncation: exit 98 (also --strict-truncation)
   -j          a peer EOF without close_notify is a normal EOF (default)
   -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
   -z          remove them (default)
-  -m version  minimum TLS version, 1.2 (default) or 1.3
+  -m version  minimum TLS version, 1.2 (default) or 1.3 (also --min-version)
 `
 	HelpAppAndEngine = `  -u user     run prog as user (a name or a uid); a name also sets the gid and groups
   -g group    run prog with this primary group
@@ -148,7 +148,8 @@ const (
   --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
   --engine-memory mib    cap the engine's data segment at mib MiB, at least 128 (default: the engine's, 256)
   --check                read and check what a connection would (files, keys, identities, the engine, prog), then exit 0 without running anything
-  -h          print this help
+  -h          print this help (also --help)
+  --version   print the version
 `
 )
 
