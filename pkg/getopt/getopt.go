@@ -178,20 +178,22 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// HelpOnly parses the command line of a program whose only option is
-// -h / --help: it returns the operands, or help true when help was asked.
-func HelpOnly(args []string) (operands []string, help bool, err error) {
-	p := New(args, "h", "help")
+// HelpOnly parses the command line of a program whose only options are
+// -h / --help and --version: it returns the operands, or what was asked
+// ("help" or "version").
+func HelpOnly(args []string) (operands []string, asked string, err error) {
+	p := New(args, "h", "help", "version")
 	for {
 		o, err := p.Next()
 		if err == ErrDone {
-			return p.Rest(), false, nil
+			return p.Rest(), "", nil
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
-		if o.Name == "h" || o.Name == "help" {
-			return nil, true, nil
+		if o.Name == "h" {
+			return nil, "help", nil
 		}
+		return nil, o.Name, nil
 	}
 }

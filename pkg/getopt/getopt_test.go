@@ -94,19 +94,21 @@ func TestHelpOnly(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		ops  []string
-		help bool
+		ask  string
 		err  bool
 	}{
-		{[]string{"rules.cdb", "rules.tmp"}, []string{"rules.cdb", "rules.tmp"}, false, false},
-		{[]string{"-h"}, nil, true, false},
-		{[]string{"--help", "x"}, nil, true, false},
-		{[]string{"--", "-h"}, []string{"-h"}, false, false},
-		{[]string{"-x"}, nil, false, true},
-		{[]string{"--helpme"}, nil, false, true},
+		{[]string{"rules.cdb", "rules.tmp"}, []string{"rules.cdb", "rules.tmp"}, "", false},
+		{[]string{"-h"}, nil, "help", false},
+		{[]string{"--help", "x"}, nil, "help", false},
+		{[]string{"--version"}, nil, "version", false},
+		{[]string{"--", "-h"}, []string{"-h"}, "", false},
+		{[]string{"-x"}, nil, "", true},
+		{[]string{"--helpme"}, nil, "", true},
+		{[]string{"--version=1"}, nil, "", true},
 	} {
-		ops, help, err := HelpOnly(tc.args)
-		if (err != nil) != tc.err || help != tc.help || !reflect.DeepEqual(ops, tc.ops) && len(ops)+len(tc.ops) > 0 {
-			t.Errorf("HelpOnly(%q) = %q, %v, %v", tc.args, ops, help, err)
+		ops, ask, err := HelpOnly(tc.args)
+		if (err != nil) != tc.err || ask != tc.ask || !reflect.DeepEqual(ops, tc.ops) && len(ops)+len(tc.ops) > 0 {
+			t.Errorf("HelpOnly(%q) = %q, %q, %v", tc.args, ops, ask, err)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/rules"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcprules"
@@ -27,7 +28,8 @@ const usage = "tcprules rules.cdb [rules.tmp]"
 
 const helpText = "usage: " + usage + `
 
-  -h   print this help and exit
+  -h, --help  print this help and exit
+  --version   print the version
 `
 
 // MaxLine is the longest rules line read; a longer one is a syntax error.
@@ -35,12 +37,16 @@ const MaxLine = 1 << 20
 
 // Main compiles standard input into argv[1]; it returns the exit code.
 func Main(argv, envp []string) int {
-	args, help, err := getopt.HelpOnly(argv[1:])
+	args, asked, err := getopt.HelpOnly(argv[1:])
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
 	}
-	if help {
+	switch asked {
+	case "help":
 		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	case "version":
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if len(args) < 1 || len(args) > 2 || args[0] == "" {

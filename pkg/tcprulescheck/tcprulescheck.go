@@ -13,6 +13,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/rules"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcprulescheck"
@@ -21,18 +22,23 @@ const usage = "tcprulescheck rules.cdb [ip [host]]"
 
 const helpText = "usage: " + usage + `
 
-  -h   print this help and exit
+  -h, --help  print this help and exit
+  --version   print the version
 `
 
 // Main checks the client named by argv or by TCPREMOTEIP, TCPREMOTEHOST
 // and TCPREMOTEINFO in envp; it returns the exit code.
 func Main(argv, envp []string) int {
-	args, help, err := getopt.HelpOnly(argv[1:])
+	args, asked, err := getopt.HelpOnly(argv[1:])
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
 	}
-	if help {
+	switch asked {
+	case "help":
 		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	case "version":
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if len(args) < 1 || len(args) > 3 || args[0] == "" {

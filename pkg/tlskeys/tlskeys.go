@@ -11,6 +11,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/ticketkeys"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlskeys"
@@ -21,6 +22,8 @@ const helpText = "usage: " + usage + `
 
   new file         write file with one fresh random key (replacing it)
   rotate file [n]  put a fresh key in front, keep at most n keys (1 to 8, default 3)
+  -h, --help       print this help and exit
+  --version        print the version
 `
 
 // DefaultKeep is how many keys rotate keeps by default: the current one
@@ -29,12 +32,16 @@ const DefaultKeep = 3
 
 // Main runs tlskeys and returns its exit code.
 func Main(argv, envp []string) int {
-	args, help, err := getopt.HelpOnly(argv[1:])
+	args, asked, err := getopt.HelpOnly(argv[1:])
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
 	}
-	if help {
+	switch asked {
+	case "help":
 		os.Stdout.WriteString(helpText)
+		return exitcode.OK
+	case "version":
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if len(args) < 2 {
