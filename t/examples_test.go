@@ -54,6 +54,10 @@ func exSetup(t *testing.T) *exFixture {
 	filepath.Walk(filepath.Join(f.base, "mb"), func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	os.WriteFile(filepath.Join(f.base, "passwd"), []byte("alice:secret:65534:65534:Alice:"+filepath.Join(f.base, "mb")+":/bin/false\n"), 0o644)
 	os.WriteFile(filepath.Join(f.base, "imapd"), []byte("#!/bin/sh\necho \"* OK stand-in IMAP server for $USER\"\n"), 0o755)
+	// For the failure cases: an app that is not executable, a password
+	// file only root can read.
+	os.WriteFile(filepath.Join(f.base, "noexec"), []byte("#!/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(f.base, "passwd-root"), []byte("alice:secret:65534:65534:Alice:/:/bin/false\n"), 0o600)
 	return f
 }
 
@@ -262,14 +266,27 @@ func (s *exS6) up(name string) bool {
 	return strings.TrimSpace(string(out)) == "true"
 }
 
+// held says whether the service is down and s6-supervise will not start
+// it again (finish exited 125, or s6-svc -d).
+func (s *exS6) held(name string) bool {
+	out, _ := exec.Command("s6-svstat", "-o", "up,wantedup", s.svc(name)).Output()
+	return strings.TrimSpace(string(out)) == "false false"
+}
+
 // ready waits until s6-supervise runs the service, then until it is up and
 // ready (s6-svwait -U: the notification-fd newline from tcpserver -d 3).
 func (s *exS6) ready(name string) {
 	s.t.Helper()
+	s.readyWithin(name, 15*time.Second)
+}
+
+// readyWithin is ready with a deadline for s6-svwait.
+func (s *exS6) readyWithin(name string, d time.Duration) {
+	s.t.Helper()
 	if !waitFor(10*time.Second, func() bool { return exec.Command("s6-svstat", s.svc(name)).Run() == nil }) {
 		s.t.Fatalf("%s: s6-supervise did not start", name)
 	}
-	if out, err := exec.Command("s6-svwait", "-U", "-t", "15000", s.svc(name)).CombinedOutput(); err != nil {
+	if out, err := exec.Command("s6-svwait", "-U", "-t", strconv.Itoa(int(d/time.Millisecond)), s.svc(name)).CombinedOutput(); err != nil {
 		st, _ := exec.Command("s6-svstat", s.svc(name)).CombinedOutput()
 		log, _ := os.ReadFile(filepath.Join(s.svc(name), "env", "LOGDIR"))
 		cur, _ := os.ReadFile(filepath.Join(strings.TrimSpace(string(log)), "current"))
@@ -292,16 +309,20 @@ func TestExamplesS6(t *testing.T) {
 		ports[svc] = freePort(t, "tcp4", "127.0.0.1:0")
 		f.exCopy(t, svc, filepath.Join(scan, svc), ports[svc], nil)
 	}
-	// The failure cases: smtps-465 with no certificate, an unknown user,
-	// a port some other process holds.
+	// The failure cases (exBad): configurations every connection would
+	// fail with, which must keep the service down; and a port another
+	// process holds, which must be retried until it is free.
+	for _, c := range exBad {
+		f.exCopy(t, c.svc, filepath.Join(scan, c.name), freePort(t, "tcp4", "127.0.0.1:0"), f.exBadEnv(c))
+		f.exEdit(t, filepath.Join(scan, c.name, "run"), c.runEdit)
+	}
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nocert"), freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
-	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-nouser"), freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"APPUSER": "tlschain-nosuchuser"})
-	f.exCopy(t, "smtps-465", filepath.Join(scan, "fail-inuse"), held.Addr().(*net.TCPAddr).Port, nil)
+	busyPort := held.Addr().(*net.TCPAddr).Port
+	f.exCopy(t, "smtps-465", filepath.Join(scan, "busy-port"), busyPort, nil)
 
 	start := time.Now()
 	s6 := exStartS6(t, scan)
@@ -354,55 +375,135 @@ func TestExamplesS6(t *testing.T) {
 		}
 	})
 
-	t.Run("failures", func(t *testing.T) {
-		cases := []struct{ name, line string }{
-			{"fail-nocert", "smtps-465: fatal: unable to read CERTFILE /nonexistent/cert.pem"},
-			{"fail-nouser", "s6-envuidgid: fatal: unknown user: tlschain-nosuchuser"},
-			{"fail-inuse", "tcpserver: fatal: unable to bind 127.0.0.1 port " + strconv.Itoa(held.Addr().(*net.TCPAddr).Port) + ": address already in use"},
-		}
-		// Each is held down within a bounded time…
-		for _, c := range cases {
-			if !waitFor(15*time.Second, func() bool {
-				l := f.exLog(c.name)
-				return !s6.up(c.name) && (strings.Contains(l, "service held down") || strings.Contains(l, "s6-permafailon"))
-			}) {
+	t.Run("bad-config", func(t *testing.T) {
+		// Each is held down (s6-supervise wants it down: finish exited
+		// 125), said so once, and never listened.
+		for _, c := range exBad {
+			if !waitFor(30*time.Second, func() bool { return s6.held(c.name) }) {
 				t.Errorf("%s: not held down:\n%s", c.name, f.exLog(c.name))
 			}
 		}
-		counts := map[string]int{}
-		for _, c := range cases {
-			counts[c.name] = strings.Count(f.exLog(c.name), c.line)
+		before := map[string]string{}
+		for _, c := range exBad {
+			before[c.name] = f.exLog(c.name)
 		}
-		// …and stays down: no new attempt in the next 3 s (s6-supervise
-		// would restart a spinning service every second).
+		// Held down, it is not restarted: the log stays as it is (a
+		// service restarted every second would have added lines).
 		time.Sleep(3 * time.Second)
-		for _, c := range cases {
+		for _, c := range exBad {
 			log := f.exLog(c.name)
-			n := strings.Count(log, c.line)
-			t.Logf("%s: %d attempt(s); log:\n%s", c.name, n, log)
-			if n != counts[c.name] {
-				t.Errorf("%s: still restarting: %d -> %d attempts", c.name, counts[c.name], n)
+			t.Logf("%s: log:\n%s", c.name, log)
+			if log != before[c.name] {
+				t.Errorf("%s: restarted after it was held down", c.name)
 			}
-			if s6.up(c.name) {
-				t.Errorf("%s: up, want held down", c.name)
+			if !s6.held(c.name) || s6.up(c.name) {
+				t.Errorf("%s: not held down", c.name)
 			}
-			if c.name != "fail-inuse" && !strings.Contains(log, "smtps-465: fatal: configuration error (exit ") {
-				t.Errorf("%s: no held-down line naming the exit code", c.name)
-			}
-			max := 1
-			if c.name == "fail-inuse" {
-				max = 3 // a busy port may clear: three tries, then held down
-			}
-			if n < 1 || n > max {
-				t.Errorf("%s: %d lines %q, want 1..%d", c.name, n, c.line, max)
-			}
+			line := strings.ReplaceAll(c.line, "CERTS", f.certs)
+			line = strings.ReplaceAll(line, "BASE", f.base)
+			held := c.svc + ": fatal: configuration error (exit " + strconv.Itoa(c.code) + "): held down; fix it, then s6-svc -u (s6-rc: s6-rc -u change " + c.svc + ")"
+			var fatal []string
 			for _, l := range lines(log) {
-				if strings.Contains(l, ": fatal: ") && !strings.Contains(l, c.line) && !strings.Contains(l, "held down") {
-					t.Errorf("%s: unexpected fatal line %q", c.name, l)
+				if strings.Contains(l, ": fatal: ") {
+					fatal = append(fatal, l[strings.IndexByte(l, ' ')+1:]) // without the TAI64N stamp
 				}
+			}
+			if len(fatal) != 2 || fatal[0] != line || fatal[1] != held {
+				t.Errorf("%s: fatal lines %q, want exactly\n%q\n%q", c.name, fatal, line, held)
+			}
+			if strings.Contains(log, "tcpserver: info: start") {
+				t.Errorf("%s: tcpserver started", c.name)
 			}
 		}
 	})
+
+	t.Run("busy-port", func(t *testing.T) {
+		// A port in use is a transient failure: retried, with a growing
+		// wait, never held down. Four tries fail while the port is held
+		// (the old finish held it down after three), then it comes up.
+		bind := "tcpserver: fatal: unable to bind 127.0.0.1 port " + strconv.Itoa(busyPort) + ": address already in use"
+		if !waitFor(90*time.Second, func() bool { return strings.Count(f.exLog("busy-port"), bind) >= 4 }) {
+			t.Fatalf("busy-port: not retried 4 times:\n%s", f.exLog("busy-port"))
+		}
+		if s6.held("busy-port") {
+			t.Fatalf("busy-port: held down:\n%s", f.exLog("busy-port"))
+		}
+		if !strings.Contains(f.exLog("busy-port"), "smtps-465: warning: exit 111, 3 times in a minute: next try in 10 s") {
+			t.Errorf("busy-port: no backoff line:\n%s", f.exLog("busy-port"))
+		}
+		held.Close()
+		s6.readyWithin("busy-port", 90*time.Second)
+		f.exClient(t, "smtps-465", busyPort)
+		t.Logf("busy-port: log:\n%s", f.exLog("busy-port"))
+		if strings.Contains(f.exLog("busy-port"), "held down") {
+			t.Errorf("busy-port: held down on the way")
+		}
+	})
+}
+
+// exBadConfig is a service directory with one mistake that every
+// connection would fail on: the run script must find it before it listens
+// and exit with the connection's code (line: the one fatal line; CERTS and
+// BASE stand for the fixture's directories), and finish must hold it down.
+type exBadConfig struct {
+	name, svc string
+	env       map[string]string
+	runEdit   [2]string // replace [0] with [1] in run
+	shEdit    [2]string // the same in run.sh
+	line      string
+	code      int
+}
+
+var exBad = []exBadConfig{
+	{name: "bad-nocert", svc: "smtps-465", env: map[string]string{"CERTFILE": "/nonexistent/cert.pem"},
+		line: "tlsd: fatal: unable to read CERTFILE /nonexistent/cert.pem: no such file or directory", code: 96},
+	{name: "bad-keypair", svc: "submission-587", env: map[string]string{"KEYFILE": "CERTS/other.key"},
+		line: "tlsd: fatal: unable to load CERTFILE CERTS/server.crt and KEYFILE CERTS/other.key: the private key does not match the certificate's public key", code: 96},
+	{name: "bad-tlsuid0", svc: "pop3-110", env: map[string]string{"TLS_UID": "0"},
+		line: "tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root", code: 100},
+	{name: "bad-tlsuid", svc: "https-cgi", env: map[string]string{"TLS_UID": "tlschain-nosuchuser"},
+		line: `tlsd: fatal: bad TLS_UID: "tlschain-nosuchuser"`, code: 100},
+	{name: "bad-appuser", svc: "smtps-465", env: map[string]string{"APPUSER": "tlschain-nosuchuser"},
+		line: "s6-envuidgid: fatal: unknown user: tlschain-nosuchuser", code: 1},
+	{name: "bad-noapp", svc: "submission-587", runEdit: [2]string{"define APP /usr/sbin/mailfront\n", "define APP /nonexistent/mailfront\n"},
+		shEdit: [2]string{"app=/usr/sbin/mailfront\n", "app=/nonexistent/mailfront\n"},
+		line:   "submission-587: fatal: unable to run /nonexistent/mailfront: no such file or directory", code: 127},
+	{name: "bad-noexec", svc: "smtp-25", runEdit: [2]string{"define APP /usr/sbin/mailfront\n", "define APP BASE/noexec\n"},
+		shEdit: [2]string{"app=/usr/sbin/mailfront\n", "app=BASE/noexec\n"},
+		line:   "smtp-25: fatal: unable to run BASE/noexec as daemon: permission denied", code: 126},
+	{name: "bad-directapp", svc: "imaps-993", runEdit: [2]string{"/usr/sbin/imapfront-auth", "/nonexistent/imapfront-auth"},
+		shEdit: [2]string{"/usr/sbin/imapfront-auth", "/nonexistent/imapfront-auth"},
+		line:   "tlsd: fatal: unable to run /nonexistent/imapfront-auth: no such file or directory", code: 127},
+	{name: "bad-pwfile", svc: "submission-587", env: map[string]string{"CVM_PWFILE_PATH": "BASE/passwd-root"},
+		line: "submission-587: fatal: daemon cannot read CVM_PWFILE_PATH BASE/passwd-root: cvm-pwfile runs as APPUSER", code: 100},
+}
+
+// exBadEnv is c's env overrides with the fixture's directories in place.
+func (f *exFixture) exBadEnv(c exBadConfig) map[string]string {
+	m := map[string]string{}
+	for k, v := range c.env {
+		m[k] = strings.ReplaceAll(strings.ReplaceAll(v, "CERTS", f.certs), "BASE", f.base)
+	}
+	return m
+}
+
+// exEdit replaces every edit[0] with edit[1] in a copied script (BASE: the
+// fixture's directory); the script must hold edit[0].
+func (f *exFixture) exEdit(t *testing.T, p string, edit [2]string) {
+	t.Helper()
+	if edit[0] == "" {
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), edit[0]) {
+		t.Fatalf("%s: no %q to edit", p, edit[0])
+	}
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), edit[0], strings.ReplaceAll(edit[1], "BASE", f.base))), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestExamplesShellRun runs each run.sh (the runit / daemontools form):
@@ -447,17 +548,29 @@ func TestExamplesShellRun(t *testing.T) {
 			}
 		})
 	}
-	t.Run("missing-cert", func(t *testing.T) {
-		dir := filepath.Join(f.base, "sh-nocert")
-		f.exCopy(t, "smtps-465", dir, freePort(t, "tcp4", "127.0.0.1:0"), map[string]string{"CERTFILE": "/nonexistent/cert.pem"})
-		cmd := exec.Command("/bin/sh", "./run.sh")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 100 ||
-			string(out) != "smtps-465: fatal: unable to read CERTFILE /nonexistent/cert.pem\n" {
-			t.Errorf("run.sh without a certificate: %v %q", err, out)
-		}
-	})
+	// The same mistakes stop run.sh before it listens, with the same line
+	// and code (the app's user is tlsd's to look up here).
+	for _, c := range exBad {
+		t.Run(c.name, func(t *testing.T) {
+			line, code := c.line, c.code
+			if c.name == "bad-appuser" {
+				line, code = `tlsd: fatal: unknown user "tlschain-nosuchuser"`, 100
+			}
+			line = strings.ReplaceAll(strings.ReplaceAll(line, "CERTS", f.certs), "BASE", f.base)
+			dir := filepath.Join(f.base, "sh-"+c.name)
+			f.exCopy(t, c.svc, dir, freePort(t, "tcp4", "127.0.0.1:0"), f.exBadEnv(c))
+			f.exEdit(t, filepath.Join(dir, "run.sh"), c.shEdit)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "/bin/sh", "./run.sh")
+			cmd.Dir = dir
+			cmd.Env = []string{"PATH=/usr/bin:/bin"}
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != code || string(out) != line+"\n" {
+				t.Errorf("run.sh: %v %q, want exit %d and %q", err, out, code, line)
+			}
+		})
+	}
 }
 
 // TestExamplesOutbound sends a message with outbound-smtp's send (execline)
@@ -544,6 +657,17 @@ func TestExamplesLayout(t *testing.T) {
 		if !strings.Contains(read(filepath.Join(d, "s6-rc", svc+"-log", "run")), "\ncd /etc/tlschain/"+svc+"/log\n./run\n") {
 			t.Errorf("%s: s6-rc logger run does not run /etc/tlschain/%s/log/run", svc, svc)
 		}
+		exCheckMatches(t, svc, read(filepath.Join(d, "run")), read(filepath.Join(d, "run.sh")))
+		// One finish for all: the same script but for the name; finish
+		// may sleep 60 s, so s6-supervise must let it (timeout-finish).
+		if got, want := read(filepath.Join(d, "finish")), strings.ReplaceAll(read(filepath.Join("..", "examples", "smtp-25", "finish")), "smtp-25", svc); got != want {
+			t.Errorf("%s/finish differs from smtp-25/finish beyond the name", svc)
+		}
+		for _, p := range []string{"timeout-finish", "s6-rc/" + svc + "/timeout-finish"} {
+			if got := read(filepath.Join(d, p)); got != "70000\n" {
+				t.Errorf("%s/%s = %q, want 70000 (finish sleeps up to 60 s)", svc, p, got)
+			}
+		}
 		if out, err := exec.Command("cp", "-a", filepath.Join(d, "s6-rc", svc), filepath.Join(d, "s6-rc", svc+"-log"), src).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v %s", err, out)
 		}
@@ -554,5 +678,40 @@ func TestExamplesLayout(t *testing.T) {
 	}
 	if out, err := exec.Command("s6-rc-compile", filepath.Join(t.TempDir(), "compiled"), src).CombinedOutput(); err != nil {
 		t.Errorf("s6-rc-compile: %v\n%s", err, out)
+	}
+}
+
+// exCheckMatches checks that the run scripts check the configuration they
+// run: run's "tlsd --check" line and run.sh's carry the options and prog
+// of the tlsd in their chain.
+func exCheckMatches(t *testing.T, svc, run, runsh string) {
+	t.Helper()
+	// run (execline): foreground { tlsd --check OPTS PROG } … then the
+	// chain, one program a line: tcpserver …, tlsd OPTS, PROG ….
+	var check, chain string
+	ls := strings.Split(run, "\n")
+	for i, l := range ls {
+		if c, ok := strings.CutPrefix(l, "foreground { tlsd --check "); ok {
+			check = strings.TrimSuffix(c, " }")
+		}
+		if strings.HasPrefix(l, "tlsd ") && i+1 < len(ls) {
+			chain = strings.TrimPrefix(l, "tlsd ") + " " + strings.Fields(ls[i+1])[0]
+		}
+	}
+	if check == "" || check != chain {
+		t.Errorf("%s/run: tlsd --check %q, chain tlsd %q", svc, check, chain)
+	}
+	// run.sh: tlsd --check OPTS PROG || exit, then exec tcpserver … tlsd OPTS PROG ….
+	check, chain = "", ""
+	for _, l := range strings.Split(runsh, "\n") {
+		if c, ok := strings.CutPrefix(l, "tlsd --check "); ok {
+			check = strings.TrimSuffix(c, " || exit")
+		}
+		if _, c, ok := strings.Cut(l, `"$PORT" tlsd `); ok && strings.HasPrefix(l, "exec tcpserver ") {
+			chain = c
+		}
+	}
+	if check == "" || !strings.HasPrefix(chain+" ", check+" ") {
+		t.Errorf("%s/run.sh: tlsd --check %q, chain tlsd %q", svc, check, chain)
 	}
 }

@@ -7,8 +7,9 @@ for f in ./env/*; do
 	n=${f##*/}
 	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
 done
-fatal() { echo "https-cgi: fatal: $*"; exit 100; }
-[ -r "$CERTFILE" ] || fatal "unable to read CERTFILE $CERTFILE"
-[ -r "$KEYFILE" ] || fatal "unable to read KEYFILE $KEYFILE"
-id -u "$APPUSER" >/dev/null 2>&1 || fatal "unknown user $APPUSER"
+# Before it listens it checks what every connection would need (tlsd
+# --check: the certificate and key, TLS_UID/TLS_GID, the engine, the
+# app): a problem ends it with one fatal line and the code a connection
+# would get.
+tlsd --check -K 10000 -I 60 -a http/1.1 -u "$APPUSER" ./httpd || exit
 exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 10000 -I 60 -a http/1.1 -u "$APPUSER" ./httpd

@@ -7,7 +7,14 @@ for f in ./env/*; do
 	n=${f##*/}
 	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
 done
-fatal() { echo "pop3-110: fatal: $*"; exit 100; }
-[ -r "$CERTFILE" ] || fatal "unable to read CERTFILE $CERTFILE"
-[ -r "$KEYFILE" ] || fatal "unable to read KEYFILE $KEYFILE"
-exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -n -K 30000 ucspi-starttls -m pop3 /usr/sbin/pop3front-auth "$CVM" /usr/sbin/pop3front-maildir "$MAILDIR"
+# Before it listens it checks what every connection would need (tlsd
+# --check: the certificate and key, TLS_UID/TLS_GID, the engine,
+# ucspi-starttls), the app, the password file: a problem ends it with
+# one fatal line and the code a connection would get.
+fatal() { c=$1; shift; echo "pop3-110: fatal: $*"; exit "$c"; }
+app=/usr/sbin/pop3front-auth
+tlsd --check -n -K 30000 ucspi-starttls || exit
+[ -e "$app" ] || fatal 127 "unable to run $app: no such file or directory"
+[ -x "$app" ] || fatal 126 "unable to run $app: permission denied"
+[ -r "$CVM_PWFILE_PATH" ] || fatal 100 "unable to read CVM_PWFILE_PATH $CVM_PWFILE_PATH"
+exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -n -K 30000 ucspi-starttls -m pop3 "$app" "$CVM" /usr/sbin/pop3front-maildir "$MAILDIR"

@@ -7,7 +7,11 @@ for f in ./env/*; do
 	n=${f##*/}
 	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
 done
-fatal() { echo "pop3s-995: fatal: $*"; exit 100; }
-[ -r "$CERTFILE" ] || fatal "unable to read CERTFILE $CERTFILE"
-[ -r "$KEYFILE" ] || fatal "unable to read KEYFILE $KEYFILE"
+# Before it listens it checks what every connection would need (tlsd
+# --check: the certificate and key, TLS_UID/TLS_GID, the engine, the
+# app), the password file: a problem ends it with one fatal line and the
+# code a connection would get.
+fatal() { c=$1; shift; echo "pop3s-995: fatal: $*"; exit "$c"; }
+tlsd --check -K 30000 /usr/sbin/pop3front-auth || exit
+[ -r "$CVM_PWFILE_PATH" ] || fatal 100 "unable to read CVM_PWFILE_PATH $CVM_PWFILE_PATH"
 exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 30000 /usr/sbin/pop3front-auth "$CVM" /usr/sbin/pop3front-maildir "$MAILDIR"

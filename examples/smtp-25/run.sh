@@ -7,8 +7,13 @@ for f in ./env/*; do
 	n=${f##*/}
 	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
 done
-fatal() { echo "smtp-25: fatal: $*"; exit 100; }
-[ -r "$CERTFILE" ] || fatal "unable to read CERTFILE $CERTFILE"
-[ -r "$KEYFILE" ] || fatal "unable to read KEYFILE $KEYFILE"
-id -u "$APPUSER" >/dev/null 2>&1 || fatal "unknown user $APPUSER"
-exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -n -K 30000 -u "$APPUSER" ucspi-starttls smtp /usr/sbin/mailfront smtp echo accept
+# Before it listens it checks what every connection would need (tlsd
+# --check: the certificate and key, TLS_UID/TLS_GID, the engine,
+# ucspi-starttls), the app as APPUSER: a problem ends it with one fatal
+# line and the code a connection would get.
+fatal() { c=$1; shift; echo "smtp-25: fatal: $*"; exit "$c"; }
+app=/usr/sbin/mailfront
+tlsd --check -n -K 30000 -u "$APPUSER" ucspi-starttls || exit
+[ -e "$app" ] || fatal 127 "unable to run $app: no such file or directory"
+privdrop -u "$APPUSER" test -x "$app" || fatal 126 "unable to run $app as $APPUSER: permission denied"
+exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -n -K 30000 -u "$APPUSER" ucspi-starttls smtp "$app" smtp echo accept
