@@ -26,6 +26,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 // The engine's fds (doc/tlswrap.md).
@@ -72,6 +73,10 @@ func Main(argv, envp []string) int {
 	o, err := parseOptions(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

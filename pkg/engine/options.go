@@ -37,6 +37,8 @@ const help = "usage: " + usage + `
   -W         started ahead of the connection: wait for the network socket on the key channel first
   -q         log warnings only
   -v         log one info line per session and its end
+  -h         print this help (also --help)
+  --version  print the version
 `
 
 // options is the parsed command line.
@@ -66,6 +68,9 @@ type options struct {
 // errHelp is returned for -h: print the help, exit 0.
 var errHelp = errors.New("help")
 
+// errVersion is returned for --version: print the version, exit 0.
+var errVersion = errors.New("version")
+
 // parseOptions reads tlswrap's command line (without argv[0]). tlswrap
 // takes no operands.
 // defaultHandshake is -K's default: a peer that does not finish its
@@ -76,7 +81,7 @@ const defaultHandshake = 30 * time.Second
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help", "version")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -88,6 +93,8 @@ func parseOptions(args []string) (*options, error) {
 		switch opt.Name {
 		case "h", "help":
 			return nil, errHelp
+		case "version":
+			return nil, errVersion
 		case "s", "c":
 			if side != "" && side != opt.Name {
 				return nil, errors.New("options -s and -c exclude each other")

@@ -9,6 +9,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "privdrop"
@@ -24,7 +25,8 @@ const help = "usage: " + usage + `
   -c dir      chroot to dir before changing ids; prog is looked up inside it
   -n          set no_new_privs: setuid programs run by prog gain nothing
   -0          allow uid 0 (refused otherwise)
-  -h          print this help
+  -h          print this help (also --help)
+  --version   print the version
 `
 
 // config is a parsed command line.
@@ -37,9 +39,12 @@ type config struct {
 
 var errHelp = errors.New("help")
 
+// errVersion asks Main to print the version.
+var errVersion = errors.New("version")
+
 func parseArgs(args []string) (config, error) {
 	var cfg config
-	p := getopt.New(args, "0nhc:"+Letters, "help")
+	p := getopt.New(args, "0nhc:"+Letters, "help", "version")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -66,6 +71,8 @@ func parseArgs(args []string) (config, error) {
 			cfg.root = o.Arg
 		case "h", "help":
 			return cfg, errHelp
+		case "version":
+			return cfg, errVersion
 		}
 	}
 	cfg.prog = p.Rest()
@@ -81,6 +88,10 @@ func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/proxyproto"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "proxy-server"
@@ -39,7 +40,8 @@ const help = "usage: " + usage + `
   --after-tlsd   the header comes inside the TLS session, after tlsd (fd 0 is tlsd's pipe)
   -q           log nothing but errors
   -v           log the header's TLVs too
-  -h           print this help
+  -h           print this help (also --help)
+  --version    print the version
 `
 
 // Chain positions.
@@ -63,13 +65,16 @@ type config struct {
 
 var errHelp = errors.New("help")
 
+// errVersion asks Main to print the version.
+var errVersion = errors.New("version")
+
 // errUntrusted: a peer not named by -p offered a header (or must send
 // one); run has logged the warning, so Main exits 1 without a fatal line.
 var errUntrusted = errors.New("untrusted peer")
 
 func parseArgs(args []string) (config, error) {
 	cfg := config{versions: proxyproto.Both, timeout: 5000, verbose: logline.Normal}
-	p := getopt.New(args, "12ocsp:t:qvh", "only-v1", "only-v2", "before-tlsd", "after-tlsd", "help")
+	p := getopt.New(args, "12ocsp:t:qvh", "only-v1", "only-v2", "before-tlsd", "after-tlsd", "help", "version")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -109,6 +114,8 @@ func parseArgs(args []string) (config, error) {
 			cfg.verbose = logline.Verbose
 		case "h", "help":
 			return cfg, errHelp
+		case "version":
+			return cfg, errVersion
 		}
 	}
 	// tlsd removes or replaces every SSL_* variable, and in delayed mode
@@ -139,6 +146,10 @@ func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcpclient"
@@ -46,6 +47,8 @@ const help = "usage: " + usage + `
   -g group    run prog with this primary group (a name or a gid)
   -G groups   run prog with exactly these supplementary groups (comma-separated)
   -U          take UID, GID and GIDLIST from the environment, then remove them
+  --help      print this help
+  --version   print the version
 `
 
 // Main connects and execs prog. It returns only on failure.
@@ -53,6 +56,10 @@ func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

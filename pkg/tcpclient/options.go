@@ -53,11 +53,14 @@ type config struct {
 
 var errHelp = errors.New("help")
 
+// errVersion asks Main to print the version.
+var errVersion = errors.New("version")
+
 const shortOpts = "46hHdDqQvRi:p:T:l:" + privdrop.Letters
 
 func parseArgs(args []string) (config, error) {
 	cfg := config{verbosity: normal, first: defaultFirst, second: defaultSecond}
-	p := getopt.New(args, shortOpts, "help")
+	p := getopt.New(args, shortOpts, "help", "version")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -116,6 +119,8 @@ func parseArgs(args []string) (config, error) {
 			cfg.localHost, cfg.localHostOK = o.Arg, true
 		case "help":
 			return cfg, errHelp
+		case "version":
+			return cfg, errVersion
 		}
 	}
 	rest := p.Rest()

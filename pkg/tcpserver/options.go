@@ -44,6 +44,7 @@ const help = `
   -t n       accepted for ucspi-tcp (ident timeout); does nothing
   --exec-tlsd  exec tlsd per connection; by default, when prog is the tlsd beside tcpserver, tcpserver does its work itself
   --help     print this text
+  --version  print the version
 `
 
 // Defaults.
@@ -83,8 +84,11 @@ type options struct {
 	prog       []string
 }
 
-// errHelp asks Main to print the help text.
-var errHelp = errors.New("help")
+// errHelp asks Main to print the help text; errVersion, the version.
+var (
+	errHelp    = errors.New("help")
+	errVersion = errors.New("version")
+)
 
 // parseArgs parses args (without the program name). inherited says that a
 // listening socket came with the process (socket activation), so the
@@ -97,7 +101,7 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		noDelay: true,
 		level:   logline.Normal,
 	}
-	p := getopt.New(args, "1UXoDNhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help", "exec-tlsd")
+	p := getopt.New(args, "1UXoDNhHpPqQvROrc:C:b:x:B:d:l:u:g:G:t:", "help", "version", "exec-tlsd")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -109,6 +113,8 @@ func parseArgs(args []string, inherited bool) (*options, error) {
 		switch opt.Name {
 		case "help":
 			return nil, errHelp
+		case "version":
+			return nil, errVersion
 		case "exec-tlsd":
 			o.execTLSD = true
 		case "1":

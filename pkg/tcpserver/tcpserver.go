@@ -17,6 +17,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 // server is one running tcpserver.
@@ -50,6 +51,10 @@ func Main(argv, envp []string) int {
 	o, err := parseArgs(argv[1:], inherited >= 0)
 	if err == errHelp {
 		os.Stdout.WriteString("usage: " + usage + "\n" + help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsa-lookup"
@@ -34,6 +35,8 @@ const help = "usage: " + usage + `
   -t secs    timeout of each of the two tries (default 5)
   -q         log warnings only
   -v         log the outcome of each lookup
+  -h         print this help (also --help)
+  --version  print the version
 `
 
 type config struct {
@@ -48,9 +51,12 @@ type config struct {
 
 var errHelp = errors.New("help")
 
+// errVersion asks Main to print the version.
+var errVersion = errors.New("version")
+
 func parseArgs(args []string) (*config, error) {
 	c := &config{port: 25, timeout: 5 * time.Second, level: logline.Normal}
-	p := getopt.New(args, "hqvAp:r:t:", "help")
+	p := getopt.New(args, "hqvAp:r:t:", "help", "version")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -62,6 +68,8 @@ func parseArgs(args []string) (*config, error) {
 		switch o.Name {
 		case "h", "help":
 			return nil, errHelp
+		case "version":
+			return nil, errVersion
 		case "q":
 			c.level = logline.Quiet
 		case "v":
@@ -102,6 +110,10 @@ func Main(argv, envp []string) int {
 	c, err := parseArgs(argv[1:])
 	if err == errHelp {
 		os.Stdout.WriteString(help)
+		return exitcode.OK
+	}
+	if err == errVersion {
+		os.Stdout.WriteString(version.Line(name))
 		return exitcode.OK
 	}
 	if err != nil {

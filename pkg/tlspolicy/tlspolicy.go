@@ -18,6 +18,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/policy"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlspolicy"
@@ -27,12 +28,13 @@ const usage = "tlspolicy [-l domain] policy.cdb"
 const help = "usage: " + usage + `
 
   -l domain  look domain up in policy.cdb and print the key that matched and its entry
-  -h         print this help and exit
+  -h         print this help and exit (also --help)
+  --version  print the version
 `
 
 // Main compiles standard input into the table, or looks a domain up.
 func Main(argv, envp []string) int {
-	p := getopt.New(argv[1:], "hl:", "help")
+	p := getopt.New(argv[1:], "hl:", "help", "version")
 	lookup := ""
 	for {
 		o, err := p.Next()
@@ -45,6 +47,9 @@ func Main(argv, envp []string) int {
 		switch o.Name {
 		case "h", "help":
 			os.Stdout.WriteString(help)
+			return exitcode.OK
+		case "version":
+			os.Stdout.WriteString(version.Line(name))
 			return exitcode.OK
 		case "l":
 			lookup = o.Arg
