@@ -900,17 +900,29 @@ func TestStarttlsFailures(t *testing.T) {
 }
 
 // TestStarttlsBadReport keeps a stand-in for the engine: the real engine
-// always writes a well-formed report or nothing, so a malformed one (here:
-// a record without '=' or NUL framing that never ends before EOF) can only
-// come from a double. ucspi-starttls must treat it as a failed handshake
-// (98) and never start the TLS app with it.
+// always writes a well-formed report or nothing, so a bad one can only
+// come from a double (or an engine that no longer runs the suite's code).
+// A report cut short by EOF, one naming a variable no engine sets, one
+// with a control character in a value: each is a failed switch (98),
+// with a warning that names the engine as the cause, the client's
+// connection shut down and the TLS app never started.
 func TestStarttlsBadReport(t *testing.T) {
+	for _, tc := range []struct{ name, report, why string }{
+		{"truncated", "SSL_PROTOCOL=TLSv1.3\x00garbage", "handshake report truncated"},
+		{"name", "SSL_PROTOCOL=TLSv1.3\x00PATH=/tmp/evil\x00\x00", "handshake report names a variable no engine sets"},
+		{"value", "SSL_PROTOCOL=TLSv1.3\x00SSL_CIPHER=X\nRELAYCLIENT=\x00\x00", "handshake report value too long or with a control character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { badReport(t, tc.report, tc.why) })
+	}
+}
+
+func badReport(t *testing.T, report, why string) {
 	cl, srv := socketpair(t)
 	ctlMine, ctlTheirs := socketpair(t)
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
 	defer func() {
-		for _, f := range []*os.File{cl, srv, ctlMine, inR, inW, outR, outW} {
+		for _, f := range []*os.File{cl, ctlMine, inR, inW, outR, outW} {
 			f.Close()
 		}
 	}()
@@ -922,6 +934,9 @@ func TestStarttlsBadReport(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Only ucspi-starttls and its apps hold the connection now: its
+	// shutdown reaches the client.
+	srv.Close()
 	ctlTheirs.Close()
 	done := make(chan int, 1)
 	go func() {
@@ -942,8 +957,11 @@ func TestStarttlsBadReport(t *testing.T) {
 	if _, err := ctlMine.Read(b); err != nil || b[0] != 'Y' {
 		t.Fatalf("control byte %q %v", b, err)
 	}
-	ctlMine.Write([]byte("SSL_PROTOCOL=TLSv1.3\x00garbage"))
+	ctlMine.Write([]byte(report))
 	ctlMine.Close()
+	if rest, err := io.ReadAll(rd); err != nil || len(rest) != 0 {
+		t.Errorf("after the report the client got %q, %v; want EOF", rest, err)
+	}
 	select {
 	case code := <-done:
 		if code != 98 {
@@ -953,8 +971,9 @@ func TestStarttlsBadReport(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("ucspi-starttls did not exit; stderr %s", stderr)
 	}
-	if !strings.Contains(stderr.String(), "ip 127.0.0.9 tls handshake failed") || strings.Contains(stderr.String(), "smtp.sh: start TLS") {
-		t.Fatalf("stderr: %s", stderr)
+	want := "ucspi-starttls: warning: pid " + strconv.Itoa(cmd.Process.Pid) + " ip 127.0.0.9 the TLS engine sent a bad handshake report: " + why + "\n"
+	if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "smtp.sh: start TLS") {
+		t.Fatalf("stderr %s\nwant the line %q and no TLS app", stderr, want)
 	}
 }
 

@@ -22,18 +22,16 @@ const (
 
 // app is prog running as our child on two pipes.
 type app struct {
-	pid    int
+	*child
 	stdin  *os.File
 	stdout *os.File
-	done   chan struct{}
-	status syscall.WaitStatus
 	once   sync.Once
 	broken bool // stdin is closed or the app stopped reading
 }
 
 // startApp spawns path with argv and envv; its fd 0 and 1 are pipes to
 // us, fd 2 is our stderr.
-func startApp(path string, argv, envv []string) (*app, error) {
+func startApp(r *reaper, path string, argv, envv []string) (*app, error) {
 	inR, inW, err := fdutil.Pipe()
 	if err != nil {
 		return nil, exitcode.Temp("create", "pipe", err)
@@ -44,7 +42,7 @@ func startApp(path string, argv, envv []string) (*app, error) {
 		unix.Close(inW)
 		return nil, exitcode.Temp("create", "pipe", err)
 	}
-	pid, err := chain.Spawn(&chain.Child{
+	c, err := r.spawn(&chain.Child{
 		Path:  path,
 		Argv:  argv,
 		Env:   envv,
@@ -61,22 +59,11 @@ func startApp(path string, argv, envv []string) (*app, error) {
 	// reader when the pipe is closed under it.
 	unix.SetNonblock(outR, true)
 	unix.SetNonblock(inW, true)
-	a := &app{
-		pid:    pid,
+	return &app{
+		child:  c,
 		stdin:  os.NewFile(uintptr(inW), "app-stdin"),
 		stdout: os.NewFile(uintptr(outR), "app-stdout"),
-		done:   make(chan struct{}),
-	}
-	go func() {
-		for {
-			_, err := syscall.Wait4(pid, &a.status, 0, nil)
-			if err != syscall.EINTR {
-				break
-			}
-		}
-		close(a.done)
-	}()
-	return a, nil
+	}, nil
 }
 
 // write sends b to the app's stdin; an app that stopped reading is
@@ -109,13 +96,13 @@ func (a *app) end() int {
 			return
 		case <-time.After(graceEOF):
 		}
-		syscall.Kill(a.pid, syscall.SIGTERM)
+		a.signal(syscall.SIGTERM)
 		select {
 		case <-a.done:
 			return
 		case <-time.After(graceTERM):
 		}
-		syscall.Kill(a.pid, syscall.SIGKILL)
+		a.signal(syscall.SIGKILL)
 		<-a.done
 	})
 	if a.status.Exited() {

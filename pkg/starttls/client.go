@@ -94,6 +94,7 @@ type client struct {
 	conn *clientConn
 	rd   *lineproto.Reader
 	path string
+	kids *reaper
 
 	// Log fields, in order.
 	pid, ip, port, host string
@@ -113,9 +114,10 @@ const (
 	goCleartext                // the policy allows cleartext
 	goDefer                    // prog gets a 421
 	goGreeting                 // prog gets the server's (non-220) greeting, then EOF
+	goAbort                    // the engine sent a bad report: no prog, the connection closed
 )
 
-func clientMain(cfg *config, envp []string) int {
+func clientMain(cfg *config, envp []string, kids *reaper) int {
 	log := logline.New(name)
 	log.Level = cfg.level
 	env := ucspi.NewEnv(envp)
@@ -143,7 +145,7 @@ func clientMain(cfg *config, envp []string) int {
 	port, _ := env.Get(ucspi.TCPRemotePort)
 	host, _ := env.Get(ucspi.TLSABaseName)
 	c := &client{
-		cfg: cfg, log: log, env: env, pol: pol, tls: tls, path: path,
+		cfg: cfg, log: log, env: env, pol: pol, tls: tls, path: path, kids: kids,
 		conn: &clientConn{rfd: ucspi.ClientReadFD, wfd: ucspi.ClientWriteFD},
 		pid:  strconv.Itoa(getpid()), ip: field(ip), port: field(port), host: field(host),
 		proto: "-", cipher: "-", verify: verifyCleartext,
@@ -182,6 +184,9 @@ func (c *client) run() int {
 	case goGreeting:
 		c.log.Info(append(fields, "reason", reason)...)
 		return c.answerProg(c.greeting)
+	case goAbort:
+		c.log.Warn("pid", c.pid, "ip", c.ip, "port", c.port, "host", c.host, "policy", c.pol.name, reason)
+		return exitcode.TLSSession
 	}
 	c.log.Warn(append(fields, "deferred", reason)...)
 	return c.answerProg(c.deferReply(reason))
@@ -309,6 +314,14 @@ func (c *client) decline() {
 		}
 	}
 	c.tls = &tlsFDs{ctl: -1, rd: -1, wr: -1}
+}
+
+// dropConnection closes the UCSPI-TLS fds and shuts the socket down
+// under the engine, whose reads end too: nothing more goes through an
+// engine that sent a bad report.
+func (c *client) dropConnection() {
+	c.decline()
+	unix.Shutdown(c.conn.rfd, unix.SHUT_RDWR)
 }
 
 // quitTLS sends QUIT inside TLS and waits a little for the server to

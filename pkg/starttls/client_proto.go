@@ -90,6 +90,13 @@ func (c *client) unasked() bool {
 // verdict on the report.
 func (c *client) switchTLS() (outcome, string) {
 	vars, err := c.handshake()
+	if isBadReport(err) {
+		// Not a failed handshake but an engine that is not ours any
+		// more: prog is not started, not even to be told 421, so that
+		// nothing of this connection reaches it (the caller sees 98).
+		c.dropConnection()
+		return goAbort, err.Error()
+	}
 	if err != nil {
 		// The connection is unusable now, whatever the policy.
 		return goDefer, "handshake-failed"

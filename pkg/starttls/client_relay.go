@@ -17,11 +17,9 @@ import (
 // we write, its fd 7 writing a pipe we read (a UCSPI client app's fds);
 // fds 0, 1 and 2 are ours.
 type clientProg struct {
-	pid    int
+	*child
 	toProg *os.File // we write: prog's fd 6
 	from   *os.File // we read: prog's fd 7
-	done   chan struct{}
-	status syscall.WaitStatus
 }
 
 func (c *client) spawnProg(envv []string) (*clientProg, error) {
@@ -35,7 +33,7 @@ func (c *client) spawnProg(envv []string) (*clientProg, error) {
 		unix.Close(inW)
 		return nil, exitcode.Temp("create", "pipe", err)
 	}
-	pid, err := chain.Spawn(&chain.Child{
+	ch, err := c.kids.spawn(&chain.Child{
 		Path:  c.path,
 		Argv:  c.cfg.prog,
 		Env:   envv,
@@ -48,17 +46,8 @@ func (c *client) spawnProg(envv []string) (*clientProg, error) {
 		unix.Close(outR)
 		return nil, err
 	}
-	p := &clientProg{pid: pid, toProg: os.NewFile(uintptr(inW), "prog-in"),
-		from: os.NewFile(uintptr(outR), "prog-out"), done: make(chan struct{})}
-	go func() {
-		for {
-			if _, err := syscall.Wait4(pid, &p.status, 0, nil); err != syscall.EINTR {
-				break
-			}
-		}
-		close(p.done)
-	}()
-	return p, nil
+	return &clientProg{child: ch, toProg: os.NewFile(uintptr(inW), "prog-in"),
+		from: os.NewFile(uintptr(outR), "prog-out")}, nil
 }
 
 // exitStatus returns prog's exit status (111 when a signal ended it).
@@ -111,13 +100,13 @@ func (c *client) waitProg(p *clientProg) int {
 		return p.exitStatus()
 	case <-time.After(c.cfg.timeout):
 	}
-	syscall.Kill(p.pid, syscall.SIGTERM)
+	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 		return p.exitStatus()
 	case <-time.After(graceTERM):
 	}
-	syscall.Kill(p.pid, syscall.SIGKILL)
+	p.signal(syscall.SIGKILL)
 	<-p.done
 	return p.exitStatus()
 }

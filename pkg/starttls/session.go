@@ -113,6 +113,7 @@ type session struct {
 	path string
 	peer string
 	pid  string
+	kids *reaper
 
 	client   *reader
 	clientFD int // where client bytes are read (fd 0, then SSLREADFD)
@@ -120,13 +121,12 @@ type session struct {
 	clGone   bool // the client cannot be written to any more
 	app      *app
 	appR     *reader
-	old      *app // the cleartext app, being ended
 	timer    *time.Timer
 	timedOut bool
 }
 
 func (s *session) run() int {
-	a, err := startApp(s.path, s.cfg.prog, s.env.Environ())
+	a, err := startApp(s.kids, s.path, s.cfg.prog, s.env.Environ())
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
@@ -249,9 +249,6 @@ func (s *session) events() (int, bool) {
 func (s *session) finish() int {
 	s.flush()
 	code := s.app.end()
-	if s.old != nil {
-		s.old.end()
-	}
 	if s.timedOut {
 		s.log.Warn("pid", s.pid, "ip", s.peer, "prog did not exit after client EOF")
 	}
@@ -293,23 +290,29 @@ func (s *session) startTLS() (int, bool) {
 	s.log.Debug("pid", s.pid, "ip", s.peer, "starttls requested")
 	vars, err := s.handshake()
 	if err != nil {
-		s.log.Warn("pid", s.pid, "ip", s.peer, "tls handshake failed:", err.Error())
-		// The engine may still be waiting for a ClientHello (no report
-		// within -t, tlsd without -K) or be past a handshake whose report
-		// we cannot use: shutdown acts on the socket itself, so its reads
-		// end too, and no engine outlives the session.
-		unix.Shutdown(ucspi.ServerReadFD, unix.SHUT_RDWR)
+		msg := "tls handshake failed: " + err.Error()
+		if isBadReport(err) {
+			msg = err.Error()
+		}
+		s.log.Warn("pid", s.pid, "ip", s.peer, msg)
+		s.dropConnection()
 		s.app.end()
 		return exitcode.TLSSession, true
 	}
 	// Nothing from before the switch crosses it: the old app goes with
-	// whatever it had queued (response injection), and fds 0/1 are the
-	// engine's now.
-	old, oldR := s.app, s.appR
-	s.old = old
-	go old.end()
-	oldR.stop()
+	// whatever it had queued (response injection), and so does every
+	// process it left behind, which could otherwise open the fresh app's
+	// /proc/PID/fd/1 (same uid) and write into the TLS session.
+	old := s.app
+	s.appR.stop()
 	s.client.stop()
+	if err := s.kids.sweep(); err != nil {
+		s.dropConnection()
+		return exitcode.Report(name, &exitcode.Error{Code: exitcode.Temporary,
+			Op: "pid " + s.pid + " ip " + s.peer + " unable to end the cleartext phase: " + err.Error()}), true
+	}
+	old.end()
+	// fds 0/1 are the engine's now.
 	if nul, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
 		unix.Dup3(nul, ucspi.ServerReadFD, unix.O_CLOEXEC)
 		unix.Dup3(nul, ucspi.ServerWriteFD, unix.O_CLOEXEC)
@@ -323,7 +326,7 @@ func (s *session) startTLS() (int, bool) {
 	env.Unset(ucspi.ReportVars...)
 	env.Apply(vars)
 	s.daneClient(env, vars)
-	a, err := startApp(s.path, s.cfg.prog, env.Environ())
+	a, err := startApp(s.kids, s.path, s.cfg.prog, env.Environ())
 	if err != nil {
 		s.log.Warn("pid", s.pid, "ip", s.peer, err.Error())
 		return exitcode.Code(err), true
@@ -349,8 +352,33 @@ func (s *session) startTLS() (int, bool) {
 	return 0, false
 }
 
+// dropConnection shuts the socket down under the engine, which may still
+// be waiting for a ClientHello (no report within -t, tlsd without -K),
+// or be past a handshake whose report we cannot use, or relay a session
+// we give up: shutdown acts on the socket itself, so the engine's reads
+// end too, and no engine outlives the session.
+func (s *session) dropConnection() { unix.Shutdown(ucspi.ServerReadFD, unix.SHUT_RDWR) }
+
 // errHandshake: the engine closed the control fd without a report.
 var errHandshake = errors.New("no report from the engine")
+
+// badReportError is a report the engine sent that ucspi.ParseReport
+// rejects (a name no engine sets, a value too long or with a control
+// character, bad framing) or that does not end: an engine that is not
+// the suite's, or no longer runs its code. Neither mode starts prog
+// after one, and the log names the engine as the cause.
+type badReportError struct{ err error }
+
+func (e *badReportError) Error() string {
+	return "the TLS engine sent a bad handshake report: " + e.err.Error()
+}
+
+func (e *badReportError) Unwrap() error { return e.err }
+
+func isBadReport(err error) bool {
+	var b *badReportError
+	return errors.As(err, &b)
+}
 
 // handshake writes 'Y' on the control fd and reads the report to its
 // final NUL, within the timeout.
@@ -365,7 +393,8 @@ func (s *session) handshake() ([]ucspi.Var, error) {
 
 // readReport reads the UCSPI-TLS report from ctl to its final NUL before
 // deadline: EOF first means the handshake failed (errHandshake), the
-// deadline gives timeout.
+// deadline gives timeout, and a report cut short by EOF, too big or
+// rejected by ucspi.ParseReport is a *badReportError.
 func readReport(ctl int, deadline time.Time, timeout error) ([]ucspi.Var, error) {
 	var rep []byte
 	buf := make([]byte, 4096)
@@ -388,13 +417,20 @@ func readReport(ctl int, deadline time.Time, timeout error) ([]ucspi.Var, error)
 		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
+		if n == 0 && len(rep) == 0 {
 			return nil, errHandshake
+		}
+		if n == 0 {
+			return nil, &badReportError{ucspi.ErrReportTruncated}
 		}
 		rep = append(rep, buf[:n]...)
 		if len(rep) > ucspi.MaxReport {
-			return nil, ucspi.ErrReportTooBig
+			return nil, &badReportError{ucspi.ErrReportTooBig}
 		}
 	}
-	return ucspi.ParseReport(rep)
+	vars, err := ucspi.ParseReport(rep)
+	if err != nil {
+		return nil, &badReportError{err}
+	}
+	return vars, nil
 }
