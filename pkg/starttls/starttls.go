@@ -23,6 +23,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "ucspi-starttls"
@@ -46,6 +47,8 @@ const help = "usage: " + usage + `
   -r ip:port  with -D: the DNS resolver (default: the first nameserver of /etc/resolv.conf); AD is trusted from loopback only
   -g percent  server mode (smtp): answer MAIL before TLS with 451 4.7.0 in percent of sessions (0-100; $STARTTLS_DEGRADE overrides; $STARTTLS_DEGRADE_EXEMPT exempts)
   -H host  client mode: the MX host name checked against the entry's mx= (default $TLSA_BASENAME, else $TCPREMOTEHOST)
+  -h       print this help (also --help)
+  --version  print the version
 `
 
 // Exit codes of the session itself; otherwise the app's own exit status.
@@ -54,11 +57,6 @@ const (
 	// STARTTLS, PREAUTH in mandatory mode) or by a silent client.
 	Refused = exitcode.Denied
 )
-
-// defaultTimeout is -t's default: RFC 5321 §4.5.3.2.7's server timeout
-// (5 minutes awaiting the next command), which fits POP3 and IMAP before
-// login too; a silent client never holds a cleartext session longer.
-const defaultTimeout = 300 * time.Second
 
 type config struct {
 	proto      string
@@ -79,8 +77,8 @@ type config struct {
 }
 
 func parseArgs(args []string) (*config, error) {
-	c := &config{timeout: defaultTimeout, level: logline.Normal}
-	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:", "help")
+	c := &config{timeout: 300 * time.Second, level: logline.Normal}
+	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:", "help", "version")
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -140,6 +138,8 @@ func parseArgs(args []string) (*config, error) {
 			c.maxLine = n
 		case "h", "help":
 			return nil, errHelp
+		case "version":
+			return nil, errVersion
 		}
 	}
 	rest := p.Rest()
@@ -161,6 +161,9 @@ func parseArgs(args []string) (*config, error) {
 
 var errHelp = exitcode.UsageError("help")
 
+// errVersion asks Main to print the version.
+var errVersion = exitcode.UsageError("version")
+
 // Main runs one connection. It returns the app's exit status, or one of
 // the codes in doc/ucspi-starttls.md.
 func Main(argv, envp []string) int {
@@ -169,17 +172,18 @@ func Main(argv, envp []string) int {
 		writeStdout(help)
 		return exitcode.OK
 	}
+	if err == errVersion {
+		writeStdout(version.Line(name))
+		return exitcode.OK
+	}
 	if err != nil {
 		return exitcode.ReportUsage(name, usage, err)
 	}
 	// Before any child of our own exists: what is there now came from
 	// tlsd (or tlsc) -n.
-	kids := newReaper()
+	reapInherited()
 	if cfg.client {
-		// Client mode starts prog once, after the cleartext phase: no
-		// child of that phase is ever replaced, so there is nothing to
-		// sweep and no need to adopt orphans.
-		return clientMain(cfg, envp, kids)
+		return clientMain(cfg, envp)
 	}
 	log := logline.New(name)
 	log.Level = cfg.level
@@ -203,10 +207,6 @@ func Main(argv, envp []string) int {
 	}
 	if tls.ctl < 0 {
 		declineTLS(env)
-	} else if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		// Without it an orphan of the cleartext app would go to init,
-		// out of the sweep's reach, and live on beside the fresh app.
-		return exitcode.Report(name, exitcode.Temp("become", "a child subreaper", err))
 	}
 	lc := lineproto.Config{TLS: tls.ctl >= 0, Mandatory: mandatory, MaxLine: cfg.maxLine}
 	var p lineproto.Session
@@ -232,7 +232,7 @@ func Main(argv, envp []string) int {
 	}
 	peer, _ := env.Get(ucspi.TCPRemoteIP)
 	s := &session{
-		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path, kids: kids,
+		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path,
 		peer: logline.Safe(peer), pid: strconv.Itoa(getpid()),
 	}
 	return s.run()
