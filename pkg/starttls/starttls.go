@@ -58,6 +58,11 @@ const (
 	Refused = exitcode.Denied
 )
 
+// defaultTimeout is -t's default: RFC 5321 §4.5.3.2.7's server timeout
+// (5 minutes awaiting the next command), which fits POP3 and IMAP before
+// login too; a silent client never holds a cleartext session longer.
+const defaultTimeout = 300 * time.Second
+
 type config struct {
 	proto      string
 	mandatory  bool
@@ -77,7 +82,7 @@ type config struct {
 }
 
 func parseArgs(args []string) (*config, error) {
-	c := &config{timeout: 300 * time.Second, level: logline.Normal}
+	c := &config{timeout: defaultTimeout, level: logline.Normal}
 	p := getopt.New(args, "scmqvt:l:hp:e:P:d:H:D:r:g:", "help", "version")
 	for {
 		o, err := p.Next()
@@ -181,9 +186,12 @@ func Main(argv, envp []string) int {
 	}
 	// Before any child of our own exists: what is there now came from
 	// tlsd (or tlsc) -n.
-	reapInherited()
+	kids := newReaper()
 	if cfg.client {
-		return clientMain(cfg, envp)
+		// Client mode starts prog once, after the cleartext phase: no
+		// child of that phase is ever replaced, so there is nothing to
+		// sweep and no need to adopt orphans.
+		return clientMain(cfg, envp, kids)
 	}
 	log := logline.New(name)
 	log.Level = cfg.level
@@ -207,6 +215,10 @@ func Main(argv, envp []string) int {
 	}
 	if tls.ctl < 0 {
 		declineTLS(env)
+	} else if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		// Without it an orphan of the cleartext app would go to init,
+		// out of the sweep's reach, and live on beside the fresh app.
+		return exitcode.Report(name, exitcode.Temp("become", "a child subreaper", err))
 	}
 	lc := lineproto.Config{TLS: tls.ctl >= 0, Mandatory: mandatory, MaxLine: cfg.maxLine}
 	var p lineproto.Session
@@ -232,7 +244,7 @@ func Main(argv, envp []string) int {
 	}
 	peer, _ := env.Get(ucspi.TCPRemoteIP)
 	s := &session{
-		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path,
+		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path, kids: kids,
 		peer: logline.Safe(peer), pid: strconv.Itoa(getpid()),
 	}
 	return s.run()
