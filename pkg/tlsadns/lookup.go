@@ -1,6 +1,8 @@
 package tlsadns
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
@@ -54,24 +56,39 @@ func Lookup(ap netip.AddrPort, qname string, d time.Duration) (*Answer, error) {
 func lookup(ap netip.AddrPort, qname string, d time.Duration) (*answer, error) {
 	var lastErr error
 	for try := 0; try < 2; try++ {
-		id := uint16(time.Now().UnixNano()>>7) ^ uint16(os.Getpid())
-		q, err := buildQuery(id, qname)
+		q, err := buildQuery(newID(), qname)
 		if err != nil {
 			return nil, err
 		}
-		msg, err := exchange(ap, q, d)
+		a, err := exchange(ap, q, d)
+		if err == errTruncated {
+			return nil, err // the resolver's own answer: a second try gets the same
+		}
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		return parseReply(msg, id)
+		return a, nil
 	}
 	return nil, lastErr
 }
 
+// newID returns a query id from crypto/rand: an off-path attacker must
+// guess it, and the kernel's random source port, for a forged reply to be
+// taken (RFC 5452 §9.2). crypto/rand.Read does not return an error:
+// it ends the program if the kernel cannot give randomness.
+func newID() uint16 {
+	var b [2]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint16(b[:])
+}
+
 // exchange sends q to ap over a connected UDP socket and returns the
-// first datagram that comes back within d.
-func exchange(ap netip.AddrPort, q []byte, d time.Duration) ([]byte, error) {
+// reply to it that comes back within d. A datagram that is not that reply
+// (another id or question, answers off the chain, garbage) is ignored and
+// the wait goes on, as a resolver does: a forged or stale datagram must
+// neither be taken nor end the wait before the real reply comes.
+func exchange(ap netip.AddrPort, q []byte, d time.Duration) (*answer, error) {
 	addr := ap.Addr().Unmap()
 	var sa unix.Sockaddr
 	family := unix.AF_INET
@@ -94,10 +111,11 @@ func exchange(ap netip.AddrPort, q []byte, d time.Duration) ([]byte, error) {
 	}
 	deadline := time.Now().Add(d)
 	buf := make([]byte, 65535)
+	var ignored error
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, errors.New("timed out")
+			return nil, timedOut(ignored)
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(pfd, int(left/time.Millisecond)+1)
@@ -114,8 +132,22 @@ func exchange(ap netip.AddrPort, q []byte, d time.Duration) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return buf[:n], nil
+		a, err := parseReply(buf[:n], q)
+		if err == nil || err == errTruncated {
+			return a, err
+		}
+		ignored = err
 	}
+}
+
+// timedOut is the error of a wait that ended without the reply; it names
+// the last datagram ignored, if any, for the operator of a resolver that
+// answers wrongly.
+func timedOut(ignored error) error {
+	if ignored == nil {
+		return errors.New("timed out")
+	}
+	return errors.New("timed out, ignored a datagram: " + ignored.Error())
 }
 
 // ValidName reports whether name can be asked for (LDH or underscore
