@@ -1,11 +1,18 @@
 package t
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tlschain/tlschain/pkg/tlsspawn"
 )
 
 // optionToken finds the option at the start of a -h option line:
@@ -14,8 +21,10 @@ var optionToken = regexp.MustCompile(`^\s+(--?[A-Za-z0-9][A-Za-z0-9-]*)`)
 
 // TestDocsMatchUsage checks, for every program, that "prog --help" exits 0 and
 // prints "usage: <synopsis>", that doc/<prog>.md shows that synopsis in its
-// Synopsis section, and that every option -h lists appears in the doc's
-// Options section.
+// Synopsis section, that every option -h lists appears in the doc's
+// Options section, that every long option the parser accepts (read from
+// the program's source) appears in both, and that --version prints
+// "prog version".
 func TestDocsMatchUsage(t *testing.T) {
 	cmds, err := filepath.Glob("../cmd/*")
 	if err != nil || len(cmds) == 0 {
@@ -50,9 +59,27 @@ func TestDocsMatchUsage(t *testing.T) {
 				if m == nil {
 					continue
 				}
-				if !regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9-])`).MatchString(opts) {
+				if !hasToken(opts, m[1]) {
 					t.Errorf("doc/%s.md Options does not document %s", prog, m[1])
 				}
+			}
+			long := longOptions(t, prog)
+			for _, l := range long {
+				if !hasToken(r.Stdout, "--"+l) {
+					t.Errorf("%s --help does not list --%s", prog, l)
+				}
+				if !hasToken(opts, "--"+l) {
+					t.Errorf("doc/%s.md Options does not document --%s", prog, l)
+				}
+			}
+			for _, l := range regexp.MustCompile(`(?:^|[^A-Za-z0-9-])--([a-z0-9][a-z0-9-]*)`).FindAllStringSubmatch(r.Stdout, -1) {
+				if sort.SearchStrings(long, l[1]) == len(long) || long[sort.SearchStrings(long, l[1])] != l[1] {
+					t.Errorf("%s --help lists --%s, which the parser does not accept", prog, l[1])
+				}
+			}
+			v := run(t, baseEnv(), "", bin(prog), "--version")
+			if v.Code != 0 || !regexp.MustCompile(`^`+regexp.QuoteMeta(prog)+` [0-9A-Za-z.+~-]+\n$`).MatchString(v.Stdout) {
+				t.Errorf("%s --version: exit %d, stdout %q, not \"%s version\"", prog, v.Code, v.Stdout, prog)
 			}
 		})
 	}
@@ -69,4 +96,113 @@ func section(doc, name string) string {
 		rest = rest[:j]
 	}
 	return rest
+}
+
+// hasToken says whether opt (an option such as -c or --close-notify)
+// appears in text as a whole word.
+func hasToken(text, opt string) bool {
+	return regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(opt) + `($|[^A-Za-z0-9-])`).MatchString(text)
+}
+
+// internalLong are long options that are not for users: tlsd and tlsc
+// start themselves as the key holder of a delayed-mode session.
+var internalLong = map[string]bool{"key-holder": true}
+
+// longOptions returns, sorted, the long options prog's parser accepts,
+// read from the source of the package cmd/<prog> runs: the long names
+// given to getopt.New and to getopt.HelpOnly (help, version), the literal lists
+// assigned to a variable named long or *Long, and tlsspawn.CommonLong
+// where the package parses with tlsspawn's Config.Parse.
+func longOptions(t *testing.T, prog string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	main, err := parser.ParseFile(fset, "../cmd/"+prog+"/main.go", nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = "github.com/tlschain/tlschain/"
+	dir := ""
+	for _, im := range main.Imports {
+		if p, _ := strconv.Unquote(im.Path.Value); strings.HasPrefix(p, mod+"pkg/") {
+			dir = "../" + strings.TrimPrefix(p, mod)
+		}
+	}
+	if dir == "" {
+		t.Fatalf("cmd/%s/main.go imports no program package", prog)
+	}
+	files, _ := filepath.Glob(dir + "/*.go")
+	set := map[string]bool{}
+	add := func(e ast.Expr) {
+		if l, ok := e.(*ast.BasicLit); ok && l.Kind == token.STRING {
+			v, _ := strconv.Unquote(l.Value)
+			set[strings.TrimSuffix(v, "=")] = true
+		}
+	}
+	isLongName := func(e ast.Expr) bool {
+		id, ok := e.(*ast.Ident)
+		return ok && (id.Name == "long" || strings.HasSuffix(id.Name, "Long"))
+	}
+	addList := func(e ast.Expr) {
+		if c, ok := e.(*ast.CompositeLit); ok {
+			for _, x := range c.Elts {
+				add(x)
+			}
+		}
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				sel, ok := n.Fun.(*ast.SelectorExpr)
+				if !ok {
+					break
+				}
+				pkg, _ := sel.X.(*ast.Ident)
+				switch {
+				case pkg != nil && pkg.Name == "getopt" && sel.Sel.Name == "New":
+					for _, a := range n.Args[2:] {
+						add(a)
+					}
+				case pkg != nil && pkg.Name == "getopt" && sel.Sel.Name == "HelpOnly":
+					set["help"], set["version"] = true, true
+				case sel.Sel.Name == "Parse" && len(n.Args) == 4 && isLongName(n.Args[2]):
+					// tlsspawn.Config.Parse(args, short, long, own)
+					for _, l := range tlsspawn.CommonLong {
+						set[strings.TrimSuffix(l, "=")] = true
+					}
+				}
+			case *ast.AssignStmt:
+				for i, l := range n.Lhs {
+					if isLongName(l) && i < len(n.Rhs) {
+						addList(n.Rhs[i])
+					}
+				}
+			case *ast.ValueSpec:
+				for i, l := range n.Names {
+					if isLongName(l) && i < len(n.Values) {
+						addList(n.Values[i])
+					}
+				}
+			}
+			return true
+		})
+	}
+	var out []string
+	for l := range set {
+		if !internalLong[l] {
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		t.Fatalf("found no long option of %s in %s", prog, dir)
+	}
+	return out
 }
