@@ -804,6 +804,26 @@ func TestStarttlsFailures(t *testing.T) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
+	t.Run("idle-after-command", func(t *testing.T) {
+		// The deadline restarts with each command and closes a client
+		// that goes idle later in the cleartext phase too.
+		s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "-t", "1", "smtp", testdata("smtp.sh"))
+		c := stDial(t, s)
+		c.reply()
+		c.send("EHLO client.test\r\n")
+		c.reply()
+		c.send("NOOP\r\n")
+		c.reply()
+		if out := c.rest(); out != "421 4.4.2 Timeout, closing connection\r\n" {
+			t.Fatalf("got %q", out)
+		}
+		if code := c.end(); code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 timeout in the cleartext phase") {
+			t.Fatalf("log:\n%s", s.Stderr)
+		}
+	})
 	t.Run("silent-prog", func(t *testing.T) {
 		app := filepath.Join(t.TempDir(), "silent.sh")
 		os.WriteFile(app, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755)

@@ -143,8 +143,11 @@ func (r *reaper) spawn(c *chain.Child) (*child, error) {
 type sweepError struct{ left int }
 
 func (e *sweepError) Error() string {
-	return strconv.Itoa(e.left) + " processes of the cleartext phase still running after " +
-		strconv.Itoa(int(sweepTime/time.Second)) + " s"
+	what := " processes"
+	if e.left == 1 {
+		what = " process"
+	}
+	return strconv.Itoa(e.left) + what + " left after " + strconv.Itoa(int(sweepTime/time.Second)) + " s"
 }
 
 // sweep kills every child but the inherited ones, and then each orphan
