@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -202,15 +203,41 @@ func TestLookupIgnoresForeign(t *testing.T) {
 	}
 }
 
-func TestNewID(t *testing.T) {
-	// Two ids from a counter or a clock agree in their high byte; 16 from
-	// crypto/rand all doing so has odds of 2^-128.
-	first, same := newID(), true
-	for i := 0; i < 16; i++ {
-		same = same && newID()>>8 == first>>8
+// TestQueryIDs: query ids are not a clock's. Ids taken from a clock (or
+// a counter, even XORed with the pid) within a few milliseconds mostly
+// agree in their top two bits; two random ids do with odds 1/4, and 24 or
+// more of 31 pairs of random ids with odds near 10^-9. Checked on newID
+// and on the ids a resolver sees.
+func TestQueryIDs(t *testing.T) {
+	var direct []uint16
+	for i := 0; i < 32; i++ {
+		direct = append(direct, newID())
 	}
-	if same {
-		t.Error("16 query ids share their high byte")
+	var mu sync.Mutex
+	var seen []uint16
+	ap := fakeResolver(t, func(q []byte) [][]byte {
+		mu.Lock()
+		seen = append(seen, binary.BigEndian.Uint16(q))
+		mu.Unlock()
+		return [][]byte{build(q, flagAD)}
+	})
+	for i := 0; i < 32; i++ {
+		if _, err := Lookup(ap, "_25._tcp.mx.example", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, ids := range map[string][]uint16{"newID": direct, "queries": seen} {
+		same := 0
+		for i := 1; i < len(ids); i++ {
+			if (ids[i]^ids[i-1])>>14 == 0 {
+				same++
+			}
+		}
+		if len(ids) != 32 || same >= 24 {
+			t.Errorf("%s: %d of %d ids share the previous one's top bits: %v", name, same, len(ids)-1, ids)
+		}
 	}
 }
 
