@@ -139,7 +139,8 @@ deb: deb-deps
 	rm -rf $(OUT)/deb
 	mkdir -p $(OUT)/deb/tlschain-$(VERSION)
 	cp -R cmd pkg doc examples debian go.mod go.sum Makefile README.md VERSION $(OUT)/deb/tlschain-$(VERSION)/
-	cd $(OUT)/deb/tlschain-$(VERSION) && dpkg-buildpackage -b -us -uc
+	cd $(OUT)/deb/tlschain-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u OUT -u DESTDIR \
+		-u PREFIX -u BINDIR -u MANDIR -u DOCDIR dpkg-buildpackage -b -us -uc
 	cp $(OUT)/deb/tlschain_$(VERSION)_*.deb $(OUT)/
 	lintian --fail-on error $(OUT)/deb/tlschain_$(VERSION)_*.deb
 	@ls $(OUT)/tlschain_$(VERSION)_*.deb
