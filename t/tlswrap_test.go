@@ -165,7 +165,7 @@ func startEngine(t *testing.T, netFile *os.File, setup *keysign.Setup, cred *sys
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.served <- keysign.Serve(e.keys, keys, setup) }()
+	go func() { e.served <- keysign.Serve(e.keys, keys, setup, keysign.ServerGrant(0, false)) }()
 	go func() {
 		cmd.Wait()
 		e.code = cmd.ProcessState.ExitCode()

@@ -50,10 +50,9 @@ func ticketKeys(t *testing.T, seed ...byte) []byte {
 	return b
 }
 
-// TestGrantOneSignature: the engine of a server gets one signature.
-// Without tickets that spends the grant and the holder closes the
-// channel; with tickets still to seal, a second signature is refused,
-// ends the channel, and says why.
+// TestGrantOneSignature: the engine of a server gets one signature; a
+// second is refused, ends the channel, and says why, whether or not
+// tickets are still to seal.
 func TestGrantOneSignature(t *testing.T) {
 	pairs := []Pair{testPair(t, ecKey, "SEC1")}
 	keys, _ := LoadKeys(pairs)
@@ -63,11 +62,11 @@ func TestGrantOneSignature(t *testing.T) {
 	if _, err := s.Sign(nil, d[:], crypto.SHA256); err != nil {
 		t.Fatalf("first signature: %v", err)
 	}
-	if err := served(t, done); err != nil {
-		t.Fatalf("holder after its grant: %v", err)
+	if _, err := s.Sign(nil, d[:], crypto.SHA256); err != ErrRefused {
+		t.Fatalf("a signature after the grant was spent: %v", err)
 	}
-	if _, err := s.Sign(nil, d[:], crypto.SHA256); err == nil {
-		t.Fatal("a signature after the grant was spent")
+	if err := served(t, done); !errors.Is(err, ErrOverGrant) {
+		t.Fatalf("holder: %v, want ErrOverGrant", err)
 	}
 
 	keys.Tickets, _ = NewSealer(ticketKeys(t, 1))
@@ -103,13 +102,14 @@ func TestGrantNoTickets(t *testing.T) {
 	}
 }
 
-// TestGrantSpent: a grant used up ends the channel with no error: the
-// server's signature, its one unwrap and two wraps.
+// TestGrantSpent: a server's whole grant (its signature, one unwrap, two
+// wraps) is served, and the engine's close then ends the holder with no
+// error.
 func TestGrantSpent(t *testing.T) {
 	pairs := []Pair{testPair(t, ecKey, "SEC1")}
 	keys, _ := LoadKeys(pairs)
 	keys.Tickets, _ = NewSealer(ticketKeys(t, 1))
-	ch, _, done := grantChannel(t, keys, &Setup{Pairs: pairs, Tickets: true}, ServerGrant(0, true))
+	ch, engine, done := grantChannel(t, keys, &Setup{Pairs: pairs, Tickets: true}, ServerGrant(0, true))
 	d := sha256.Sum256([]byte("x"))
 	if _, err := ch.NewSigner(0, ecKey.Public()).Sign(nil, d[:], crypto.SHA256); err != nil {
 		t.Fatal(err)
@@ -122,6 +122,7 @@ func TestGrantSpent(t *testing.T) {
 			t.Fatalf("wrap %d: %v", i, err)
 		}
 	}
+	engine.Close()
 	if err := served(t, done); err != nil {
 		t.Fatalf("holder after the grant: %v", err)
 	}

@@ -245,8 +245,6 @@ func ClientGrant(window time.Duration) Grant {
 	return Grant{Signatures: 1, Window: window}
 }
 
-func (g *Grant) spent() bool { return g.Signatures <= 0 && g.Unwraps <= 0 && g.Wraps <= 0 }
-
 // take counts one request of type typ against the grant; false: beyond it.
 func (g *Grant) take(typ byte) bool {
 	var n *int
@@ -289,11 +287,13 @@ type deadliner interface {
 }
 
 // ServeStream writes setup to rw, then answers the engine's requests with
-// keys until the first of: the engine closes its end (nil), the grant is
-// spent (nil: the caller closes the channel), a request beyond the grant
-// (ErrOverGrant, after a refusal), the grant's window runs out
+// keys until the first of: the engine closes its end (nil), a request
+// beyond the grant (ErrOverGrant, after a refusal), the grant's window runs out
 // (ErrWindow: rw must be a deadliner for that; otherwise the caller
-// enforces it by closing the channel). A request that names a bad index,
+// enforces it by closing the channel), or the caller's shutdown of the
+// channel (nil: the spawner does that at the report). A spent grant
+// grants nothing more, but the channel stays open until one of these:
+// a further request is the engine giving itself away. A request that names a bad index,
 // an unsupported hash or a digest of the wrong length is refused (status
 // 1) and counted; a framing error ends it. setup.Pairs and keys must come
 // from the same list; setup.Tickets must say whether keys has a Sealer.
@@ -312,7 +312,7 @@ func ServeStream(rw io.ReadWriter, keys *Keys, setup *Setup, g Grant) error {
 	}
 	dl, _ := rw.(deadliner)
 	first := true
-	for !g.spent() {
+	for {
 		typ, data, err := ReadMessage(rw)
 		if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
 			return nil
@@ -341,7 +341,6 @@ func ServeStream(rw io.ReadWriter, keys *Keys, setup *Setup, g Grant) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // Reply statuses: the first byte of a TypeReply.

@@ -1,0 +1,306 @@
+package t
+
+// The engine as an attacker: t/hostile is a test double of tlswrap,
+// installed as "tlswrap" beside the real programs, so that the real
+// spawners (tcpserver doing tlsd's work, an exec'd tlsd, the delayed-mode
+// key holder, tlsc) start it exactly as they start the real engine. Each
+// test says what the attacker tries, and asserts on what it got (its
+// "hostile:" lines) and on what the spawners did.
+
+import (
+	"bufio"
+	"encoding/hex"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileDir returns a directory holding the hostile engine built for
+// mode, as tlswrap, beside hard links to the real programs.
+func hostileDir(t *testing.T, mode string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tlschain-hostile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // the engine's uid must exec it
+	for _, p := range []string{"tcpserver", "tcpclient", "tlsd", "tlsc", "ucspi-starttls"} {
+		if err := os.Link(bin(p), filepath.Join(dir, p)); err != nil {
+			b, err := os.ReadFile(bin(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, p), b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -X main.mode="+mode, "-o", filepath.Join(dir, "tlswrap"), "./hostile")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the hostile engine: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// hostileEnv is tlsdEnv with the hostile directory first in PATH.
+func hostileEnv(dir, certs string, extra ...string) []string {
+	env := tlsdEnv(certs, extra...)
+	env[0] = "PATH=" + dir + ":" + strings.TrimPrefix(env[0], "PATH=")
+	return env
+}
+
+// hostileSaid returns the value after the last "hostile: key " in log,
+// or "".
+func hostileSaid(log, key string) string {
+	v := ""
+	for _, l := range lines(log) {
+		if rest, ok := strings.CutPrefix(l, "hostile: "+key+" "); ok {
+			v = rest
+		}
+	}
+	return v
+}
+
+// hostileChain is one way a server starts the engine.
+type hostileChain struct {
+	name     string
+	flags    []string // tcpserver's own
+	tlsd     []string // tlsd's options
+	delayed  bool     // the engine starts after SMTP STARTTLS
+	holderOf string   // the program whose warning names the engine
+}
+
+var hostileServers = []hostileChain{
+	{name: "in-process", holderOf: "tlsd"},
+	{name: "exec-tlsd", flags: []string{"--exec-tlsd"}, holderOf: "tlsd"},
+	{name: "delayed", tlsd: []string{"-n"}, delayed: true, holderOf: "tlsd"},
+}
+
+// start runs the chain with app (or ucspi-starttls smtp app, delayed)
+// and returns the server.
+func (c hostileChain) start(t *testing.T, env []string, app ...string) *server {
+	t.Helper()
+	args := append(append([]string{}, c.flags...), "-c", "10", "127.0.0.1", "0", "tlsd")
+	args = append(args, c.tlsd...)
+	if c.delayed {
+		args = append(args, "ucspi-starttls", "smtp")
+	}
+	// tcpserver from the hostile directory: in-process, it spawns the
+	// engine beside itself.
+	path := strings.TrimPrefix(strings.SplitN(env[0], ":", 2)[0], "PATH=") + "/tcpserver"
+	return serveProg(t, env, path, append([]string{"-1"}, append(args, app...)...)...)
+}
+
+// connect opens a connection that asks for TLS: at once, or after EHLO
+// and STARTTLS in SMTP. The hostile engine does not shake hands; the
+// connection only has to start it. It is closed at the test's end.
+func (c hostileChain) connect(t *testing.T, s *server) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if !c.delayed {
+		return
+	}
+	r := bufio.NewReader(conn)
+	reply := func() string {
+		var last string
+		for i := 0; i < 20; i++ {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("SMTP: %v after %q; log:\n%s", err, last, s.Stderr)
+			}
+			last = l
+			if len(l) < 4 || l[3] != '-' {
+				return l
+			}
+		}
+		return last
+	}
+	reply()
+	conn.Write([]byte("EHLO x\r\n"))
+	reply()
+	conn.Write([]byte("STARTTLS\r\n"))
+	if l := reply(); !strings.HasPrefix(l, "220") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+}
+
+// waitSaid waits for the hostile engine's line key in the server's log.
+func waitSaid(t *testing.T, s *server, key string) string {
+	t.Helper()
+	var v string
+	if !waitFor(30*time.Second, func() bool { v = hostileSaid(s.Stderr.String(), key); return v != "" }) {
+		t.Fatalf("the hostile engine never said %q; log:\n%s", key, s.Stderr)
+	}
+	return v
+}
+
+// TestHostileSigningOracle: an engine that asks for 2000 signatures over
+// digests of its choosing, and more later, gets one (one handshake's),
+// and the holder names it in a warning. Without the grant it got all
+// 2010.
+func TestHostileSigningOracle(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	dir := hostileDir(t, "oracle")
+	for _, c := range hostileServers {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.start(t, hostileEnv(dir, certs, "UCSPITLS="), testdata("smtp.sh"))
+			c.connect(t, s)
+			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
+				t.Fatalf("no warning names the engine; log:\n%s", s.Stderr)
+			}
+			time.Sleep(500 * time.Millisecond) // what the engine says last
+			if got := hostileSaid(s.Stderr.String(), "granted"); got != "1" {
+				t.Errorf("the engine got %q signatures, want 1; log:\n%s", got, s.Stderr)
+			}
+			w := grepLine(s.Stderr.String(), c.holderOf+": warning: ")
+			for _, want := range []string{"ip 127.0.0.1", "port ", "engine ", "more than one handshake"} {
+				if !strings.Contains(w, want) {
+					t.Errorf("warning %q lacks %q", w, want)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileAfterReport: once the engine has reported, the key channel
+// is closed: no signature after the handshake.
+func TestHostileAfterReport(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	dir := hostileDir(t, "late")
+	for _, c := range hostileServers[:2] {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.start(t, hostileEnv(dir, certs), "cat")
+			c.connect(t, s)
+			if got := waitSaid(t, s, "granted"); got != "0" {
+				t.Errorf("the engine got %s signatures after its report; log:\n%s", got, s.Stderr)
+			}
+		})
+	}
+}
+
+// TestHostileReport: a report that would set RELAYCLIENT, TCPREMOTEIP,
+// PATH or BASH_ENV, a long value, a value with a newline: the app never
+// starts, and a warning names the engine.
+func TestHostileReport(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	for _, mode := range []string{"report", "longvalue", "newline"} {
+		dir := hostileDir(t, mode)
+		for _, c := range hostileServers {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				mark := t.TempDir() + "/app-ran"
+				app := []string{"sh", "-c", "[ -z \"$SSL_PROTOCOL\" ] || env >" + mark + "; exec " + testdata("smtp.sh")}
+				s := c.start(t, hostileEnv(dir, certs, "UCSPITLS="), app...)
+				c.connect(t, s)
+				warn := "tlsd: warning: "
+				if c.delayed {
+					warn = "ucspi-starttls: warning: "
+				}
+				if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), warn) }) {
+					t.Fatalf("no warning about the report; log:\n%s", s.Stderr)
+				}
+				if w := grepLine(s.Stderr.String(), warn); !strings.Contains(w, "report") {
+					t.Errorf("warning %q does not name the report", w)
+				}
+				time.Sleep(500 * time.Millisecond)
+				if b, err := os.ReadFile(mark); err == nil {
+					t.Fatalf("the app ran with the forged report:\n%s", b)
+				}
+			})
+		}
+	}
+}
+
+// TestHostileTickets: with TLS_TICKETKEYS, the engine's setup carries no
+// ticket key; it can have one ticket opened and two sealed, no more.
+func TestHostileTickets(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	keys := make([]byte, 64)
+	for i := range keys {
+		keys[i] = byte(i*7 + 1)
+	}
+	kf := certs + "/tickets"
+	if err := os.WriteFile(kf, keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := hostileDir(t, "tickets")
+	for _, c := range hostileServers {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.start(t, hostileEnv(dir, certs, "UCSPITLS=", "TLS_TICKETKEYS="+kf), testdata("smtp.sh"))
+			c.connect(t, s)
+			setup := waitSaid(t, s, "setup")
+			for i := 0; i < len(keys); i += 32 {
+				if strings.Contains(setup, hex.EncodeToString(keys[i:i+32])) {
+					t.Errorf("ticket key %d reached the engine", i/32)
+				}
+			}
+			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), "tlsd: warning: ") }) {
+				t.Fatalf("no warning names the engine; log:\n%s", s.Stderr)
+			}
+			time.Sleep(500 * time.Millisecond)
+			log := s.Stderr.String()
+			if sealed, opened := hostileSaid(log, "sealed"), hostileSaid(log, "opened"); sealed != "2" || opened != "1" {
+				t.Errorf("the engine had %q tickets sealed (want 2) and %q opened (want 1); log:\n%s", sealed, opened, log)
+			}
+		})
+	}
+}
+
+// TestHostileSilent: an engine that neither reports nor honours its own
+// deadline is killed by the spawner once -K and a grace have passed, and
+// its connection's slot is free again.
+func TestHostileSilent(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	dir := hostileDir(t, "silent")
+	for _, c := range hostileServers[:2] {
+		t.Run(c.name, func(t *testing.T) {
+			c.tlsd = []string{"-K", "500"}
+			s := c.start(t, hostileEnv(dir, certs), "cat")
+			c.connect(t, s)
+			waitSaid(t, s, "silent")
+			if !waitFor(30*time.Second, func() bool { return strings.Contains(s.Stderr.String(), "no handshake report by the deadline") }) {
+				t.Fatalf("the silent engine was not ended; log:\n%s", s.Stderr)
+			}
+		})
+	}
+}
+
+// TestDefaultHandshakeDeadline: with no -K, every engine gets a 30 s
+// handshake deadline, and its holder the same window.
+func TestDefaultHandshakeDeadline(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	s := tlsdServe(t, tlsdEnv(certs), "ps", "-o", "args=", "-C", "tlswrap")
+	out, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "tlswrap -s") || !strings.Contains(string(out), "-K 30000") {
+		t.Fatalf("the engine's command line lacks -K 30000:\n%s", out)
+	}
+}
+
+// grepLine returns the first line of s that contains sub.
+func grepLine(s, sub string) string {
+	for _, l := range lines(s) {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
