@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -303,4 +304,75 @@ func grepLine(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// hostileClient runs tcpclient … tlsc [-n ucspi-starttls -c smtp] app
+// from dir, as root, against a listener on 127.0.0.1 that speaks just
+// enough SMTP for STARTTLS (delayed) or nothing (immediate), and returns
+// what tcpclient's chain left.
+func hostileClient(t *testing.T, dir, certs string, delayed bool, app ...string) result {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if delayed {
+			r := bufio.NewReader(c)
+			c.Write([]byte("220 mx.example ESMTP\r\n"))
+			r.ReadString('\n') // EHLO
+			c.Write([]byte("250-mx.example\r\n250 STARTTLS\r\n"))
+			r.ReadString('\n') // STARTTLS
+			c.Write([]byte("220 go ahead\r\n"))
+		}
+		b := make([]byte, 1)
+		c.Read(b) // until the chain ends
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	env := hostileEnv(dir, certs, "CAFILE="+certs+"/ca.crt")
+	args := []string{"127.0.0.1", strconv.Itoa(port), "tlsc", "-k", "localhost"}
+	if delayed {
+		args = append(args, "-n", "ucspi-starttls", "-c", "smtp")
+	}
+	return run(t, env, "", dir+"/tcpclient", append(args, app...)...)
+}
+
+// TestHostileClient: the client chains run as root, where the engine's
+// attacker is any remote server. A forged report never reaches the app
+// (which would run as root); a signing oracle gets no signature (no
+// client certificate) and is named in a warning.
+func TestHostileClient(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	for _, mode := range []string{"report", "oracle"} {
+		dir := hostileDir(t, mode)
+		for _, delayed := range []bool{false, true} {
+			name := mode + "/tlsc"
+			if delayed {
+				name += "-n+ucspi-starttls-c"
+			}
+			t.Run(name, func(t *testing.T) {
+				mark := t.TempDir() + "/app-ran"
+				r := hostileClient(t, dir, certs, delayed, "sh", "-c", "env >"+mark)
+				// (A failed handshake under ucspi-starttls -c's "may"
+				// policy still starts the app, with mail deferred.)
+				if b, err := os.ReadFile(mark); err == nil && mode == "report" {
+					t.Fatalf("the app ran (exit %d):\n%s\nlog:\n%s", r.Code, b, r.Stderr)
+				}
+				if !strings.Contains(r.Stderr, ": warning: ") {
+					t.Errorf("no warning names the engine; log:\n%s", r.Stderr)
+				}
+				if got := hostileSaid(r.Stderr, "granted"); got != "" && got != "0" {
+					t.Errorf("the engine got %s signatures", got)
+				}
+			})
+		}
+	}
 }

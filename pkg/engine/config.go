@@ -273,7 +273,8 @@ func sealTickets(cfg *tls.Config, h keyHolder) {
 	}
 	asked := false
 	cfg.UnwrapSession = func(ticket []byte, _ tls.ConnectionState) (*tls.SessionState, error) {
-		if asked {
+		// An empty ticket is a TLS 1.2 client saying it takes tickets.
+		if asked || len(ticket) == 0 {
 			return nil, nil
 		}
 		asked = true

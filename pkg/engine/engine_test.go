@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -482,4 +483,110 @@ func TestAnyClientCert(t *testing.T) {
 			t.Fatalf("no certificate: %+v", v)
 		}
 	}
+}
+
+// TestResumedClientVerified: a ticket whose state claims a client
+// certificate the CAs never issued does not make an honest engine report
+// it. The forged state is what a compromised engine could have the
+// holder seal: a genuine session's state with the leaf replaced by one of
+// the attacker's, its verified chain still ending at the real CA (all
+// crypto/tls checks on resumption: the chain's root is in ClientCAs).
+func TestResumedClientVerified(t *testing.T) {
+	srvPair := pair(t, ecKey, "host.example")
+	ca, caKey := issue(t, nil, nil, "ca.example", true)
+	client, clientKey := issue(t, ca, caKey, "client.example", false)
+	rogue, _ := issue(t, nil, nil, "admin", false)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+
+	tk := make([]byte, 32)
+	rand.Read(tk)
+	ts, _ := keysign.NewSealer(tk)
+	h := &forger{sealer: sealer{signerFunc(func(int, crypto.PublicKey) crypto.Signer { return ecKey }), ts}}
+	setup := &keysign.Setup{Pairs: []keysign.Pair{{CertPEM: srvPair.CertPEM}}, CAs: [][]byte{caPEM}, Tickets: true}
+	// One config per handshake, as one engine per connection.
+	srv := func() *tls.Config {
+		cfg, err := buildConfig(&options{server: true, sniLevel: 1, optionalCert: true}, setup, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(srvPair.CertPEM)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cli := &tls.Config{RootCAs: roots, ServerName: "host.example", MinVersion: v, MaxVersion: v,
+			Certificates:       []tls.Certificate{{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey}},
+			ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		h.swap = nil
+		if sst, _, err := handshake(t, srv(), cli); err != nil || len(sst.VerifiedChains) == 0 {
+			t.Fatalf("TLS %x: first handshake: %v", v, err)
+		}
+		h.swap = func(state []byte) []byte { return swapLeaf(t, state, client.Raw, rogue.Raw) }
+		sst, _, err := handshake(t, srv(), cli)
+		if err == nil && sst.DidResume && len(sst.PeerCertificates) > 0 && sst.PeerCertificates[0].Subject.CommonName == "admin" {
+			t.Errorf("TLS %x: resumed with the forged certificate of %q", v, sst.PeerCertificates[0].Subject.CommonName)
+		}
+		if h.swapped == 0 {
+			t.Fatalf("TLS %x: no ticket was opened", v)
+		}
+	}
+}
+
+// forger is the test holder that opens a ticket to a state it alters.
+type forger struct {
+	sealer
+	swap    func([]byte) []byte
+	swapped int
+}
+
+func (f *forger) Unwrap(t []byte) ([]byte, error) {
+	state, err := f.sealer.Unwrap(t)
+	if state != nil && f.swap != nil {
+		state = f.swap(state)
+		f.swapped++
+	}
+	return state, err
+}
+
+// swapLeaf replaces the leaf certificate old in a serialised session
+// state with leaf, fixing the two 24-bit lengths before it (the entry's
+// and the certificate list's).
+func swapLeaf(t *testing.T, state, old, leaf []byte) []byte {
+	i := bytes.Index(state, old)
+	if i < 6 {
+		t.Fatal("no client certificate in the session state")
+	}
+	out := append(append(append([]byte{}, state[:i]...), leaf...), state[i+len(old):]...)
+	put24 := func(at, n int) { out[at], out[at+1], out[at+2] = byte(n>>16), byte(n>>8), byte(n) }
+	get24 := func(at int) int { return int(state[at])<<16 | int(state[at+1])<<8 | int(state[at+2]) }
+	d := len(leaf) - len(old)
+	put24(i-3, get24(i-3)+d)
+	put24(i-6, get24(i-6)+d)
+	return out
+}
+
+// issue makes a certificate for cn signed by parent (self-signed when
+// parent is nil), with a new ECDSA key.
+func issue(t *testing.T, parent *x509.Certificate, parentKey crypto.Signer, cn string, isCA bool) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  isCA,
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
 }
