@@ -667,6 +667,25 @@ func TestTLSDResumption(t *testing.T) {
 	if !strings.Contains(r.Stdout, "Reused, ") || !strings.Contains(r.Stdout, "RESUMED=1") {
 		t.Errorf("second session not resumed:\n%s", r.Stdout)
 	}
+	// The holder seals tickets with the newest key and opens them with
+	// any: a ticket from before a rotation still resumes.
+	if r := run(t, baseEnv(), "", bin("tlskeys"), "rotate", keys); r.Code != 0 {
+		t.Fatalf("tlskeys rotate: %d %s", r.Code, r.Stderr)
+	}
+	r = sClient(t, s.Addr, "-tls1_2", "-CAfile", dir+"/ca.crt", "-sess_in", sess)
+	if !strings.Contains(r.Stdout, "Reused, ") || !strings.Contains(r.Stdout, "RESUMED=1") {
+		t.Errorf("a session from before the rotation not resumed:\n%s", r.Stdout)
+	}
+	// TLS 1.3 with openssl: the ticket comes in the server's flight.
+	sess13 := dir + "/sess13"
+	r = sClient(t, s.Addr, "-tls1_3", "-CAfile", dir+"/ca.crt", "-sess_out", sess13)
+	if !strings.Contains(r.Stdout, "RESUMED=0") {
+		t.Fatalf("first TLS 1.3 session:\n%s\n%s", r.Stdout, r.Stderr)
+	}
+	r = sClient(t, s.Addr, "-tls1_3", "-CAfile", dir+"/ca.crt", "-sess_in", sess13)
+	if !strings.Contains(r.Stdout, "Reused, ") || !strings.Contains(r.Stdout, "RESUMED=1") {
+		t.Errorf("TLS 1.3 session not resumed:\n%s", r.Stdout)
+	}
 	// TLS 1.3 tickets come after the handshake: Go's client cache.
 	cache := tls.NewLRUClientSessionCache(4)
 	cfg := localhostTLS(t)
