@@ -40,28 +40,14 @@ var (
 func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 	c := tlsspawn.NewConfig(true)
 	long := []string{"help", "version", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}
-	prog, err := c.Parse(args, "hyYAk:O:", long, func(o getopt.Opt) error {
-		var err error
+	prog, err := c.Parse(args, "hO:"+tlsspawn.ServerShort, long, func(o getopt.Opt) error {
 		switch o.Name {
 		case "h", "help":
 			return errHelp
 		case "version":
 			return errVersion
-		case "y", "require-client-cert":
-			c.ClientCert, c.RequestCert = true, false
-		case "Y", "request-client-cert":
-			c.RequestCert, c.ClientCert = true, false
-		case "A", "any-client-cert":
-			c.AnyClientCert = true
-		case "k", "sni-level":
-			c.SNILevel, err = getopt.Int(o, 0, 2)
-		case "O", "ocsp":
-			if o.Arg == "" {
-				return errors.New("option -O needs a file")
-			}
-			c.OCSPFile = o.Arg
 		}
-		return err
+		return c.ServerOption(o)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -94,16 +80,4 @@ func Main(argv, envp []string) int {
 		return tlsspawn.ServeKeys(name, c, envp)
 	}
 	return tlsspawn.Run(name, c, prog, envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
-}
-
-// Inline returns tlsd's work for the command line argv (argv[0] is tlsd
-// itself) to be done in-process by a long-lived server, or nil when argv
-// must run as a program: help, a usage error (tlsd reports it on each
-// connection), delayed mode.
-func Inline(argv []string) *tlsspawn.Inline {
-	c, prog, err := parseArgs(argv[1:])
-	if err != nil {
-		return nil
-	}
-	return tlsspawn.NewInline(name, c, prog)
 }

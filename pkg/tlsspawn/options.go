@@ -229,6 +229,35 @@ func (c *Config) Option(o getopt.Opt) error {
 	return err
 }
 
+// ServerShort are the option letters of the server side that tlsd and
+// tlsserver share beyond CommonShort; ServerOption applies them (and their
+// long names).
+const ServerShort = "yYAk:"
+
+// ServerOption applies one server-side option (-y, -Y, -A, -k, --ocsp and
+// their long names); it returns ErrNotMine for the others.
+func (c *Config) ServerOption(o getopt.Opt) error {
+	var err error
+	switch o.Name {
+	case "y", "require-client-cert":
+		c.ClientCert, c.RequestCert = true, false
+	case "Y", "request-client-cert":
+		c.RequestCert, c.ClientCert = true, false
+	case "A", "any-client-cert":
+		c.AnyClientCert = true
+	case "k", "sni-level":
+		c.SNILevel, err = getopt.Int(o, 0, 2)
+	case "O", "ocsp":
+		if o.Arg == "" {
+			return errors.New("option " + dash(o.Name) + " needs a file")
+		}
+		c.OCSPFile = o.Arg
+	default:
+		return ErrNotMine
+	}
+	return err
+}
+
 // checkALPN accepts a comma-separated list of 1–255 byte protocol names
 // without control characters (RFC 7301 §3.1).
 func checkALPN(list string) error {

@@ -1,4 +1,4 @@
-package tcpserver
+package listener
 
 import (
 	"net/netip"
@@ -9,13 +9,13 @@ import (
 )
 
 func TestEnv(t *testing.T) {
-	o := &options{level: logline.Normal}
+	o := &Options{level: logline.Normal}
 	base := baseEnv([]string{"PATH=/bin", "TCPREMOTEHOST=stale", "TCPREMOTEINFO=x", "PROTO=SSL",
 		"LISTEN_FDS=1", "LISTEN_PID=9", "KEEP=1", "TCP6REMOTEIP=::1"}, o)
 	if want := []string{"PATH=/bin", "KEEP=1", "PROTO=TCP"}; !reflect.DeepEqual(base, want) {
 		t.Fatalf("base %q, want %q", base, want)
 	}
-	c := &conn{
+	c := &Conn{
 		local:  netip.MustParseAddrPort("127.0.0.1:25"),
 		remote: netip.MustParseAddrPort("127.0.0.2:4000"),
 		others: 2,

@@ -1,4 +1,4 @@
-package tcpserver
+package listener
 
 import (
 	"net/netip"
@@ -21,15 +21,15 @@ type limits struct {
 	live     int
 	perIP    map[netip.Addr]int
 	children map[int]child
-	// engines are the TLS engines of tlsd's in-process work (tls.go):
-	// children that hold no slot, whose end goes to whoever waits for it.
+	// engines are a Handler's children that hold no slot (tlsserver's
+	// TLS engines), whose end goes to whoever waits for it.
 	engines map[int]chan syscall.WaitStatus
 }
 
 // child is what the reaper needs to know about a running child.
 type child struct {
 	ip     netip.Addr
-	logPid int // the pid the accept line named: the child's, or its engine's (tls.go)
+	logPid int // the pid the accept line named: the child's, or its engine's (a Handler's)
 }
 
 func newLimits(max, maxPerIP int) *limits {

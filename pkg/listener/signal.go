@@ -1,4 +1,4 @@
-package tcpserver
+package listener
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 
 // signals handles SIGCHLD (reap), SIGHUP (re-open the rules) and
 // SIGTERM/SIGINT (stop accepting; children live on).
-func (s *server) signals(ch <-chan os.Signal) {
+func (s *Server) signals(ch <-chan os.Signal) {
 	for sig := range ch {
 		switch sig {
 		case syscall.SIGCHLD:
@@ -30,7 +30,7 @@ func (s *server) signals(ch <-chan os.Signal) {
 
 // reap collects every ended child (signals coalesce: loop until none is
 // left), frees their slots and logs one end line each.
-func (s *server) reap() {
+func (s *Server) reap() {
 	var lines []string
 	s.lim.spawning.Lock()
 	for {

@@ -1,4 +1,4 @@
-package tcpserver
+package listener
 
 import (
 	"net/netip"
@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// conn is one accepted connection on its way to a child.
-type conn struct {
+// Conn is one accepted connection on its way to a child.
+type Conn struct {
 	fd         int
 	local      netip.AddrPort // getsockname of this connection
 	remote     netip.AddrPort
@@ -17,13 +17,16 @@ type conn struct {
 	remoteHost string // -h
 }
 
+// FD is the connection's socket, closed when the Handler's Serve returns.
+func (c *Conn) FD() int { return c.fd }
+
 // serve accepts until a stop is asked for. At the -c limit it does not
 // accept: clients wait in the backlog until a child ends (ucspi-tcp).
 // The listener is waited for in the runtime's poller, not in a poll(2) of
 // our own: a goroutine in a system call holds its P, and the runtime's
 // monitor thread, seeing that, kept waking every 20 µs under load (44%
 // of tcpserver's context switches).
-func (s *server) serve() {
+func (s *Server) serve() {
 	for !s.stopping.Load() {
 		if s.lim.full() {
 			<-s.wakeC // a reaped child or a stop
@@ -39,7 +42,7 @@ func (s *server) serve() {
 
 // acceptSome accepts while connections are waiting and slots are free.
 // wait: none is waiting, the poller should wait for the next.
-func (s *server) acceptSome(lfd int) (wait bool) {
+func (s *Server) acceptSome(lfd int) (wait bool) {
 	for !s.stopping.Load() && !s.lim.full() {
 		// Raw accept4 with SOCK_CLOEXEC and without SOCK_NONBLOCK: the
 		// child gets a blocking fd 0/1 and no other child inherits it.
@@ -68,8 +71,8 @@ func (s *server) acceptSome(lfd int) (wait bool) {
 // handle does the per-connection work that cannot wait: addresses,
 // TCP_NODELAY, banner, per-IP limit; then it hands the connection to a
 // goroutine for lookup, rules and spawn.
-func (s *server) handle(fd int, sa unix.Sockaddr) {
-	c := &conn{fd: fd, local: s.l.addr}
+func (s *Server) handle(fd int, sa unix.Sockaddr) {
+	c := &Conn{fd: fd, local: s.l.addr}
 	var ok bool
 	if c.remote, ok = fromSockaddr(sa); !ok {
 		unix.Close(fd)

@@ -1,7 +1,8 @@
-package tcpserver
+package listener
 
 import (
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -12,7 +13,7 @@ import (
 
 // start checks the rules and spawns prog for c, or drops c. Either way
 // c.fd is closed in the parent when start returns.
-func (s *server) start(c *conn) {
+func (s *Server) start(c *Conn) {
 	defer unix.Close(c.fd)
 	ip := c.remote.Addr()
 	ipText, portText := ip.String(), strconv.Itoa(int(c.remote.Port()))
@@ -34,6 +35,10 @@ func (s *server) start(c *conn) {
 		ruleEnv = res.Env
 	}
 	env := connEnv(s.base, c, ruleEnv)
+	if s.h != nil {
+		s.h.Serve(s, c, env)
+		return
+	}
 	// Looked up per connection, with the child's PATH (a rule may set
 	// it), as execvp in ucspi-tcp's child: a prog installed later is found,
 	// a missing one costs this connection only.
@@ -42,15 +47,11 @@ func (s *server) start(c *conn) {
 		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
 		return
 	}
-	if s.tls != nil && path == s.tlsPath {
-		s.startTLS(c, env)
-		return
-	}
 	s.spawn(c, &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}})
 }
 
 // spawn starts ch as c's child, which holds c's slot until it is reaped.
-func (s *server) spawn(c *conn, ch *chain.Child) {
+func (s *Server) spawn(c *Conn, ch *chain.Child) {
 	pid, live, err := s.spawnChild(c, ch, 0)
 	if err != nil {
 		s.drop(c, "drop ip "+c.remote.Addr().String()+" port "+strconv.Itoa(int(c.remote.Port()))+": "+err.Error())
@@ -59,9 +60,16 @@ func (s *server) spawn(c *conn, ch *chain.Child) {
 	s.logAccept(c, pid, live)
 }
 
+// SpawnApp starts ch as c's child, which holds c's slot until it is
+// reaped; its end line names logPid (the process the accept line named).
+func (s *Server) SpawnApp(c *Conn, ch *chain.Child, logPid int) error {
+	_, _, err := s.spawnChild(c, ch, logPid)
+	return err
+}
+
 // spawnChild starts ch and registers it as c's child, its log lines
 // naming logPid (0: its own pid). It returns the pid and the live count.
-func (s *server) spawnChild(c *conn, ch *chain.Child, logPid int) (int, int, error) {
+func (s *Server) spawnChild(c *Conn, ch *chain.Child, logPid int) (int, int, error) {
 	// Spawn and register while the reaper waits: a child that ends at
 	// once is never reaped before its pid is known.
 	s.lim.spawning.RLock()
@@ -76,16 +84,47 @@ func (s *server) spawnChild(c *conn, ch *chain.Child, logPid int) (int, int, err
 	return pid, s.lim.register(pid, c.remote.Addr(), logPid), nil
 }
 
+// SpawnWatched starts ch as a child that holds no slot (an engine); its
+// status arrives on the channel, however soon it ends.
+func (s *Server) SpawnWatched(ch *chain.Child) (int, <-chan syscall.WaitStatus, error) {
+	s.lim.spawning.RLock()
+	defer s.lim.spawning.RUnlock()
+	pid, err := chain.Spawn(ch)
+	if err != nil {
+		return 0, nil, err
+	}
+	return pid, s.lim.watch(pid), nil
+}
+
+// LogAccept writes c's accept line, naming pid.
+func (s *Server) LogAccept(c *Conn, pid int) {
+	s.logAccept(c, pid, s.lim.count())
+}
+
 // logAccept writes c's accept line.
-func (s *server) logAccept(c *conn, pid, live int) {
+func (s *Server) logAccept(c *Conn, pid, live int) {
 	if s.log.Level >= logline.Normal {
 		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", c.remote.Addr().String(), "port", strconv.Itoa(int(c.remote.Port())),
 			"count", strconv.Itoa(live)+s.maxText)
 	}
 }
 
+// End gives back the slot of c, which got no child, and writes its end
+// line: pid is the process its accept line named (0: none, and the
+// accept line is written now), code the exit code to report.
+func (s *Server) End(c *Conn, pid, code int) {
+	live := s.lim.release(c.remote.Addr())
+	s.wake()
+	if pid == 0 {
+		s.logAccept(c, 0, live+1)
+	}
+	if s.log.Level >= logline.Normal {
+		s.log.Info("end", "pid", strconv.Itoa(pid), "exitcode", strconv.Itoa(code), "count", strconv.Itoa(live)+s.maxText)
+	}
+}
+
 // drop gives back c's slot and logs why it was dropped.
-func (s *server) drop(c *conn, why string) {
+func (s *Server) drop(c *Conn, why string) {
 	s.lim.release(c.remote.Addr())
 	s.wake()
 	s.log.Warn(why)

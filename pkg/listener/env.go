@@ -1,4 +1,4 @@
-package tcpserver
+package listener
 
 import (
 	"strconv"
@@ -11,7 +11,7 @@ import (
 // variable tcpserver owns (stale TCP* values from the parent are removed,
 // never passed on) and without the socket-activation variables, plus
 // PROTO=TCP and TCPLOCALHOST when -l gave it.
-func baseEnv(envp []string, o *options) []string {
+func baseEnv(envp []string, o *Options) []string {
 	e := ucspi.NewEnv(envp)
 	e.Unset(ucspi.TCPVars...)
 	e.Unset(ucspi.ListenFDs, ucspi.ListenPID, ucspi.ListenFDNames)
@@ -27,7 +27,7 @@ func baseEnv(envp []string, o *options) []string {
 // variables. A rule's variable replaces one already there (a rule may
 // override TCP* or an inherited value); the environment never holds a name
 // twice, since the first of duplicates wins for getenv.
-func connEnv(base []string, c *conn, ruleEnv []string) []string {
+func connEnv(base []string, c *Conn, ruleEnv []string) []string {
 	env := make([]string, len(base), len(base)+7+len(ruleEnv))
 	copy(env, base)
 	env = append(env,
