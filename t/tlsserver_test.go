@@ -1,10 +1,10 @@
 package t
 
-// tlsd in-process (doc/tcpserver.md): when prog is the tlsd beside
-// tcpserver, tcpserver does tlsd's work itself. These tests run the same
-// chains in-process (the default) and with --exec-tlsd, and fail where
-// what the app, the engine, the client or the log sees differs beyond
-// what the page documents (the process tree and the log's pid).
+// tlsserver (doc/tlsserver.md) does tlsd's work in-process: these tests
+// run the same service as tlsserver and as tcpserver ... tlsd, and fail
+// where what the app, the engine, the client or the log sees differs
+// beyond what the page documents (the process tree, the log's pid and the
+// program's name in the log).
 
 import (
 	"bufio"
@@ -23,13 +23,14 @@ import (
 	"time"
 )
 
-// ipModes are the two ways tcpserver runs tlsd.
+// ipModes are the two ways to run tlsd's work: tlsserver, or tcpserver
+// exec'ing tlsd.
 var ipModes = []struct {
-	name  string
-	flags []string
+	name      string
+	inProcess bool
 }{
-	{"inprocess", nil},
-	{"exec", []string{"--exec-tlsd"}},
+	{"inprocess", true},
+	{"exec", false},
 }
 
 // ipApp prints its pid, its parent and its environment, then waits for
@@ -41,11 +42,31 @@ const ipApp = `echo PID=$$; echo PPID=$PPID; env; echo END; read x; echo BYE`
 var ipStatusFields = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp",
 	"SigBlk", "SigIgn", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}
 
-// ipServe runs tcpserver flags... -c 100 127.0.0.1 0 args...
-func ipServe(t *testing.T, env, flags []string, args ...string) *server {
+// ipServe runs tcpserver flags... -c 100 127.0.0.1 0 args..., where
+// args are tlsd's (args[0] is "tlsd"); inProcess, the same as tlsserver
+// flags... tlsd-options... -c 100 127.0.0.1 0 prog...
+func ipServe(t *testing.T, env []string, inProcess bool, flags []string, args ...string) *server {
 	t.Helper()
 	a := append(append([]string{}, flags...), "-c", "100", "127.0.0.1", "0")
-	return serve(t, env, append(a, args...)...)
+	if !inProcess {
+		return serve(t, env, append(a, args...)...)
+	}
+	opts, prog := ipSplit(args[1:])
+	return serveProg(t, env, bin("tlsserver"), append(append(append([]string{"-1"}, opts...), a...), prog...)...)
+}
+
+// ipSplit splits tlsd's arguments into its options and prog.
+func ipSplit(args []string) (opts, prog []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) < 2 || a[0] != '-' {
+			return args[:i], args[i:]
+		}
+		if len(a) == 2 && strings.Contains("ugGkKIma", a[1:]) {
+			i++
+		}
+	}
+	return args, nil
 }
 
 // ipProc is what the test sees of one process of a chain.
@@ -55,10 +76,10 @@ type ipProc struct {
 	limits    string            // /proc/PID/limits
 	cwd       string
 	fds       []string // "fd -> kind", sorted
-	group     string   // the process group and session relative to the process and tcpserver
+	group     string   // the process group and session relative to the process and the listener
 }
 
-// ipLook reads pid's /proc entries; server is tcpserver's pid.
+// ipLook reads pid's /proc entries; server is the listener's pid.
 func ipLook(t *testing.T, pid, server int) ipProc {
 	t.Helper()
 	dir := "/proc/" + strconv.Itoa(pid)
@@ -94,7 +115,7 @@ func ipLook(t *testing.T, pid, server int) ipProc {
 			case strconv.Itoa(pid):
 				return "self"
 			case strconv.Itoa(server):
-				return "tcpserver"
+				return "listener"
 			}
 			return "other"
 		}
@@ -107,7 +128,7 @@ func ipLook(t *testing.T, pid, server int) ipProc {
 type ipSeen struct {
 	env         map[string]string
 	app, engine ipProc
-	accept      int // the pid of tcpserver's accept line
+	accept      int // the pid of the listener's accept line
 	end         int // the pid of its end line
 	code        int // the end line's exit code
 	cert        string
@@ -168,14 +189,14 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 	seen.env = envMap(strings.Join(out[2:], "\n"))
 	server := s.cmd.Process.Pid
 	if ppid != server {
-		t.Errorf("the app's parent is %d, not tcpserver (%d)", ppid, server)
+		t.Errorf("the app's parent is %d, not the listener (%d)", ppid, server)
 	}
 	seen.app = ipLook(t, app, server)
 	port := strconv.Itoa(raw.LocalAddr().(*net.TCPAddr).Port)
 	ip := regexp.QuoteMeta(raw.LocalAddr().(*net.TCPAddr).IP.String())
 	m := waitLog(t, s, `accept pid \d+ ip `+ip+` port `+port+` `)
 	seen.accept, _ = strconv.Atoi(strings.Fields(m)[2])
-	// The engine: the app's child (exec'd tlsd) or tcpserver's
+	// The engine: the app's child (exec'd tlsd) or the listener's
 	// (in-process); with several connections open, the one the accept
 	// line names or the app's own.
 	engine := 0
@@ -189,7 +210,7 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 		return false
 	})
 	if engine == 0 {
-		t.Fatalf("no engine of app %d or tcpserver %d (accept pid %d)", app, server, seen.accept)
+		t.Fatalf("no engine of app %d or the listener %d (accept pid %d)", app, server, seen.accept)
 	}
 	// Its key and control fds close once the handshake is over.
 	waitFor(5*time.Second, func() bool {
@@ -218,7 +239,7 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 
 // ipEngineFds checks an engine's fds after the handshake: the socket on
 // 0 and 1, stderr, the two pipes, the runtime's own; no other connection's
-// socket, pipe or key channel (tcpserver spawns many children at once).
+// socket, pipe or key channel (the listener spawns many children at once).
 func ipEngineFds(t *testing.T, what string, p ipProc) {
 	t.Helper()
 	for _, f := range p.fds {
@@ -236,7 +257,7 @@ func ipEngineFds(t *testing.T, what string, p ipProc) {
 }
 
 // ipShape checks where the engine sits and which pid the log names:
-// in-process, the engine is tcpserver's child and the log names it; with
+// in-process, the engine is the listener's child and the log names it; with
 // an exec'd tlsd, the engine is the app's child and the log names the app
 // (tlsd's process).
 func ipShape(t *testing.T, what string, seen *ipSeen, inProcess bool) {
@@ -244,7 +265,7 @@ func ipShape(t *testing.T, what string, seen *ipSeen, inProcess bool) {
 	server := seen.app.ppid
 	switch {
 	case inProcess && seen.engine.ppid != server:
-		t.Errorf("%s: in-process, the engine %d is the child of %d, not of tcpserver %d (app %d)",
+		t.Errorf("%s: in-process, the engine %d is the child of %d, not of the listener %d (app %d)",
 			what, seen.engine.pid, seen.engine.ppid, server, seen.app.pid)
 	case !inProcess && seen.engine.ppid != seen.app.pid:
 		t.Errorf("%s: exec'd, the engine %d is the child of %d, not of the app %d",
@@ -259,11 +280,11 @@ func ipShape(t *testing.T, what string, seen *ipSeen, inProcess bool) {
 	}
 }
 
-// TestTLSDInProcessEquivalent: the same chain in-process and exec'd gives
+// TestTLSServerEquivalent: the same chain in-process and exec'd gives
 // the app the same environment, identity, fds, limits and process group,
 // and the engine the same identity and limits; only the process tree and
 // the log's pid differ, as documented.
-func TestTLSDInProcessEquivalent(t *testing.T) {
+func TestTLSServerEquivalent(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	// Variables the app must not see (key paths, a stale UCSPI-TLS fd)
@@ -271,9 +292,9 @@ func TestTLSDInProcessEquivalent(t *testing.T) {
 	env := tlsdEnv(dir, "SSLCTLFD=9", "TLS_UID=65534", "IPTEST=kept")
 	seen := map[string]*ipSeen{}
 	for _, mode := range ipModes {
-		s := ipServe(t, env, mode.flags, "tlsd", "-u", "65534", "-g", "65534", "sh", "-c", ipApp)
+		s := ipServe(t, env, mode.inProcess, nil, "tlsd", "-u", "65534", "-g", "65534", "sh", "-c", ipApp)
 		seen[mode.name] = ipConnect(t, s, "")
-		ipShape(t, mode.name, seen[mode.name], mode.flags == nil)
+		ipShape(t, mode.name, seen[mode.name], mode.inProcess)
 		if seen[mode.name].code != 0 {
 			t.Errorf("%s: app exit %d; log:\n%s", mode.name, seen[mode.name].code, s.Stderr)
 		}
@@ -339,7 +360,7 @@ func TestTLSDInProcessEquivalent(t *testing.T) {
 	if strings.Join(in.app.fds, "\n") != strings.Join(ex.app.fds, "\n") {
 		t.Errorf("app fds differ:\nin-process: %q\nexec'd:     %q", in.app.fds, ex.app.fds)
 	}
-	// Session and group: tcpserver's child either way.
+	// Session and group: the listener's child either way.
 	if in.app.group != ex.app.group {
 		t.Errorf("app %s in-process, %s exec'd", in.app.group, ex.app.group)
 	}
@@ -347,19 +368,19 @@ func TestTLSDInProcessEquivalent(t *testing.T) {
 		in.app.pid, in.engine.pid, in.engine.ppid, ex.app.pid, ex.engine.pid, ex.engine.ppid)
 }
 
-// TestTLSDInProcessConcurrent: with many handshakes at once, each app
+// TestTLSServerConcurrent: with many handshakes at once, each app
 // gets its own engine's pipes and nothing of another connection, and each
-// engine holds only its own fds: tcpserver's children share one spawner
+// engine holds only its own fds: the listener's children share one spawner
 // in-process, where an fd left inheritable would leak across
 // connections.
-func TestTLSDInProcessConcurrent(t *testing.T) {
+func TestTLSServerConcurrent(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	const n = 8
 	appFds := map[string][]string{}
 	for _, mode := range ipModes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := ipServe(t, tlsdEnv(dir), mode.flags, "tlsd", "sh", "-c", ipApp)
+			s := ipServe(t, tlsdEnv(dir), mode.inProcess, nil, "tlsd", "sh", "-c", ipApp)
 			server := s.cmd.Process.Pid
 			type conn struct {
 				app int
@@ -434,7 +455,7 @@ func TestTLSDInProcessConcurrent(t *testing.T) {
 				})
 				e := ipLook(t, engine, server)
 				ipEngineFds(t, mode.name, e)
-				if want := map[bool]int{true: server, false: c.app}[mode.flags == nil]; e.ppid != want {
+				if want := map[bool]int{true: server, false: c.app}[mode.inProcess]; e.ppid != want {
 					t.Errorf("engine %d of app %d: parent %d, want %d", engine, c.app, e.ppid, want)
 				}
 				got := strings.Join(app.fds, " ")
@@ -453,7 +474,7 @@ func TestTLSDInProcessConcurrent(t *testing.T) {
 			if !waitFor(10*time.Second, func() bool { return strings.Count(s.Stderr.String(), " end pid ") == n }) {
 				t.Fatalf("not %d end lines:\n%s", n, s.Stderr)
 			}
-			if mode.flags == nil {
+			if mode.inProcess {
 				for e := range engines {
 					if !strings.Contains(s.Stderr.String(), "end pid "+strconv.Itoa(e)+" exitcode 0 ") {
 						t.Errorf("no end line for engine %d:\n%s", e, s.Stderr)
@@ -467,11 +488,10 @@ func TestTLSDInProcessConcurrent(t *testing.T) {
 	}
 }
 
-// TestTLSDInProcessUnprivileged: a tcpserver that drops to a user after
-// binding (-u/-g) does tlsd's work as that user, as the tlsd it would
-// have exec'd: the keys read as that user, the engine and the app with
-// its uid.
-func TestTLSDInProcessUnprivileged(t *testing.T) {
+// TestTLSServerAppIdentity: tlsserver -u/-g give the app the identity an
+// exec'd tlsd under tcpserver -u/-g has (a key readable by that user):
+// the engine and the app the same uids and status either way.
+func TestTLSServerAppIdentity(t *testing.T) {
 	needRoot(t)
 	dir, err := os.MkdirTemp("", "tlschain-unpriv-")
 	if err != nil {
@@ -484,9 +504,15 @@ func TestTLSDInProcessUnprivileged(t *testing.T) {
 	env := baseEnv("CERTFILE="+crt, "KEYFILE="+key)
 	seen := map[string]*ipSeen{}
 	for _, mode := range ipModes {
-		s := ipServe(t, env, append(mode.flags, "-u", "65534", "-g", "65534"), "tlsd", "sh", "-c", ipApp)
+		// tcpserver's -u is the listener's (tlsd then runs as that
+		// user); tlsserver's is the app's, the listener staying root.
+		flags, args := []string{"-u", "65534", "-g", "65534"}, []string{"tlsd", "sh", "-c", ipApp}
+		if mode.inProcess {
+			flags, args = nil, []string{"tlsd", "-u", "65534", "-g", "65534", "sh", "-c", ipApp}
+		}
+		s := ipServe(t, env, mode.inProcess, flags, args...)
 		seen[mode.name] = ipConnect(t, s, "")
-		ipShape(t, mode.name, seen[mode.name], mode.flags == nil)
+		ipShape(t, mode.name, seen[mode.name], mode.inProcess)
 		for what, p := range map[string]ipProc{"app": seen[mode.name].app, "engine": seen[mode.name].engine} {
 			if u := p.status["Uid"]; u != "65534 65534 65534 65534" {
 				t.Errorf("%s: %s Uid %q", mode.name, what, u)
@@ -509,22 +535,24 @@ func TestTLSDInProcessUnprivileged(t *testing.T) {
 
 // ipNormal is a log with the pids, ports and byte counts made X and the
 // lines sorted: what must be equal in both modes (the order of
-// tcpserver's accept line and tlsd's lines differs; a handshake's size
+// the listener's accept line and tlsd's lines differs, tlsserver's lines
+// are its own name's; a handshake's size
 // varies by a byte or two with its signature).
 func ipNormal(log string) []string {
 	rx := regexp.MustCompile(`(pid|port|in|out) \d+`)
+	who := regexp.MustCompile(`^(tlsserver|tcpserver|tlsd): `)
 	var out []string
 	for _, l := range lines(log) {
-		out = append(out, rx.ReplaceAllString(l, "$1 X"))
+		out = append(out, who.ReplaceAllString(rx.ReplaceAllString(l, "$1 X"), "server: "))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// TestTLSDInProcessFailures: a failed handshake, a missing CERTFILE and a
+// TestTLSServerFailures: a failed handshake, a missing CERTFILE and a
 // bad pair end with the same exit code, the same lines and, in-process,
 // the documented pid (the engine's; 0 when nothing started).
-func TestTLSDInProcessFailures(t *testing.T) {
+func TestTLSServerFailures(t *testing.T) {
 	dir := certDir(t)
 	hello := flClientHello(t)
 	send := func(in []byte, closeWrite bool) func(t *testing.T, s *server) {
@@ -580,9 +608,6 @@ func TestTLSDInProcessFailures(t *testing.T) {
 		// handshake line included.
 		{"prog not found", tlsdEnv(dir), ipTLSClient, 127,
 			"tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH", true, []string{"-v", "no-such-prog-tlschain"}},
-		// A tlsd command line tlsd refuses is never done in-process:
-		// tlsd runs and says why, on each connection.
-		{"usage error", tlsdEnv(dir), tlsClient, 100, "tlsd: usage: tlsd ", true, []string{"-k", "5", "sh"}},
 		{"success -v", tlsdEnv(dir), ipTLSClient, 0,
 			"tlsd: info: ip 127.0.0.1 port ", true, []string{"-v", "sh", "-c", appHello}},
 	} {
@@ -593,7 +618,7 @@ func TestTLSDInProcessFailures(t *testing.T) {
 				if args == nil {
 					args = []string{"sh", "-c", appHello}
 				}
-				s := ipServe(t, tc.env, mode.flags, append([]string{"tlsd"}, args...)...)
+				s := ipServe(t, tc.env, mode.inProcess, nil, append([]string{"tlsd"}, args...)...)
 				tc.client(t, s)
 				m := waitLog(t, s, `end pid \d+ exitcode \d+ count 0/100\n`)
 				f := strings.Fields(m)
@@ -604,27 +629,31 @@ func TestTLSDInProcessFailures(t *testing.T) {
 					waitLog(t, s, `tlswrap: info: ip 127\.0\.0\.1 port \d+ end `)
 				}
 				log := s.Stderr.String()
-				if code != tc.code || !strings.Contains(log, tc.msg) {
+				msg := tc.msg
+				if mode.inProcess {
+					msg = strings.ReplaceAll(msg, "tlsd: ", "tlsserver: ")
+				}
+				if code != tc.code || !strings.Contains(log, msg) {
 					t.Errorf("%s: exit %d, want %d with %q; log:\n%s", mode.name, code, tc.code, tc.msg, log)
 				}
 				if !strings.Contains(log, "accept pid "+f[2]+" ip 127.0.0.1 ") {
 					t.Errorf("%s: the accept line does not name pid %d:\n%s", mode.name, pid, log)
 				}
 				switch {
-				case mode.flags != nil && pid == 0:
+				case !mode.inProcess && pid == 0:
 					t.Errorf("%s: end pid 0", mode.name)
-				case mode.flags == nil && tc.engine && pid == 0:
+				case mode.inProcess && tc.engine && pid == 0:
 					t.Errorf("%s: end pid 0 though an engine ran:\n%s", mode.name, log)
-				case mode.flags == nil && !tc.engine && pid != 0:
+				case mode.inProcess && !tc.engine && pid != 0:
 					t.Errorf("%s: end pid %d though no process should start (want 0):\n%s", mode.name, pid, log)
 				}
-				if n := strings.Count(log, "tlsd: fatal"); n > 1 {
+				if n := strings.Count(log, ": fatal"); n > 1 {
 					t.Errorf("%s: %d fatal lines:\n%s", mode.name, n, log)
 				}
-				// In-process, tcpserver says at start what would fail
-				// every connection: the one line the modes may differ by.
-				const early = "tcpserver: warning: tlsd with this environment: "
-				if mode.flags == nil && (tc.code == 96 || tc.code == 100) && !tc.engine && !strings.Contains(log, early) {
+				// tlsserver says at start what would fail every
+				// connection: the one line the modes may differ by.
+				const early = "tlsserver: warning: with this environment: "
+				if mode.inProcess && (tc.code == 96 || tc.code == 100) && !tc.engine && !strings.Contains(log, early) {
 					t.Errorf("%s: no warning at start:\n%s", mode.name, log)
 				}
 				var kept []string
@@ -664,12 +693,12 @@ func ipCopy(t *testing.T) string {
 	return dir
 }
 
-// TestTLSDInProcessRules: rule variables reach tlsd's work per
+// TestTLSServerRules: rule variables reach tlsd's work per
 // connection: a CERTFILE/KEYFILE pair by client IP is the one the client
 // sees, a TLS_UID the engine's uid (an engine started ahead must not
-// serve that client), and a PATH that finds another tlsd makes that tlsd run as a
-// program for that client only.
-func TestTLSDInProcessRules(t *testing.T) {
+// serve that client), and a PATH that finds another tlsd runs it under
+// tcpserver (tlsserver finds only the app in PATH).
+func TestTLSServerRules(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	copyDir := ipCopy(t)
@@ -681,18 +710,18 @@ func TestTLSDInProcessRules(t *testing.T) {
 `)
 	for _, mode := range ipModes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := ipServe(t, tlsdEnv(dir), append(mode.flags, "-x", cdb), "tlsd", "sh", "-c", ipApp)
+			s := ipServe(t, tlsdEnv(dir), mode.inProcess, []string{"-x", cdb}, "tlsd", "sh", "-c", ipApp)
 			for _, tc := range []struct {
 				local, cert string
 				inProcess   bool
 				engineUID   string
 			}{
-				{"127.0.0.1", "localhost", mode.flags == nil, "65534"},
-				{"127.0.0.2", "other.test", mode.flags == nil, "65534"},
-				{"127.0.0.3", "localhost", false, "65534"},
-				{"127.0.0.4", "localhost", mode.flags == nil, "4321"},
-				{"127.0.0.2", "other.test", mode.flags == nil, "65534"},
-				{"127.0.0.1", "localhost", mode.flags == nil, "65534"},
+				{"127.0.0.1", "localhost", mode.inProcess, "65534"},
+				{"127.0.0.2", "other.test", mode.inProcess, "65534"},
+				{"127.0.0.3", "localhost", mode.inProcess, "65534"},
+				{"127.0.0.4", "localhost", mode.inProcess, "4321"},
+				{"127.0.0.2", "other.test", mode.inProcess, "65534"},
+				{"127.0.0.1", "localhost", mode.inProcess, "65534"},
 			} {
 				seen := ipConnect(t, s, tc.local)
 				if u := seen.engine.status["Uid"]; u != strings.Repeat(tc.engineUID+" ", 3)+tc.engineUID {
@@ -712,11 +741,10 @@ func TestTLSDInProcessRules(t *testing.T) {
 	}
 }
 
-// TestTLSDInProcessOtherPath: only the tlsd beside tcpserver is done
-// in-process: a copy elsewhere, by path or found first in PATH, runs as a
-// program; a symlink to the sibling is the same file and is done
-// in-process.
-func TestTLSDInProcessOtherPath(t *testing.T) {
+// TestTCPServerExecsTLSD: tcpserver never does tlsd's work, whatever
+// tlsd it runs: the one beside it, by path or in PATH, a copy or a
+// symlink; the engine is always tlsd's child, then the app's.
+func TestTCPServerExecsTLSD(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	copyDir := ipCopy(t)
@@ -730,15 +758,15 @@ func TestTLSDInProcessOtherPath(t *testing.T) {
 		prog      string
 		inProcess bool
 	}{
-		{"sibling", tlsdEnv(dir), "tlsd", true},
-		{"sibling by path", tlsdEnv(dir), bin("tlsd"), true},
+		{"sibling", tlsdEnv(dir), "tlsd", false},
+		{"sibling by path", tlsdEnv(dir), bin("tlsd"), false},
 		{"copy by path", tlsdEnv(dir), copyDir + "/tlsd", false},
 		{"copy in PATH", ipPath(tlsdEnv(dir), copyDir+":"+binDir+":/usr/bin:/bin"), "tlsd", false},
-		{"symlink by path", tlsdEnv(dir), linkDir + "/tlsd", true},
-		{"symlink in PATH", ipPath(tlsdEnv(dir), linkDir+":"+binDir+":/usr/bin:/bin"), "tlsd", true},
+		{"symlink by path", tlsdEnv(dir), linkDir + "/tlsd", false},
+		{"symlink in PATH", ipPath(tlsdEnv(dir), linkDir+":"+binDir+":/usr/bin:/bin"), "tlsd", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := ipServe(t, tc.env, nil, tc.prog, "sh", "-c", ipApp)
+			s := ipServe(t, tc.env, false, nil, tc.prog, "sh", "-c", ipApp)
 			seen := ipConnect(t, s, "")
 			ipShape(t, tc.name, seen, tc.inProcess)
 			if seen.cert != "localhost" || seen.env["SSL_PROTOCOL"] == "" {
@@ -759,16 +787,16 @@ func ipPath(env []string, path string) []string {
 	return out
 }
 
-// TestTLSDInProcessTerm: on TERM the listener closes; a session already
-// running goes on after tcpserver has gone; a handshake that completes
+// TestTLSServerTerm: on TERM the listener closes; a session already
+// running goes on after the listener has gone; a handshake that completes
 // after the TERM still reaches the app (in-process: within the stop
-// grace); a client that never completes its handshake delays tcpserver's
+// grace); a client that never completes its handshake delays the listener's
 // exit by the grace (10 s) at most.
-func TestTLSDInProcessTerm(t *testing.T) {
+func TestTLSServerTerm(t *testing.T) {
 	dir := certDir(t)
 	for _, mode := range ipModes {
 		t.Run(mode.name, func(t *testing.T) {
-			s := ipServe(t, tlsdEnv(dir), mode.flags, "tlsd", "-K", "60000", "cat")
+			s := ipServe(t, tlsdEnv(dir), mode.inProcess, nil, "tlsd", "-K", "60000", "cat")
 			// A: a running session.
 			a, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
 			if err != nil {
@@ -821,16 +849,16 @@ func TestTLSDInProcessTerm(t *testing.T) {
 
 			pid := s.cmd.Process.Pid
 			if !waitFor(15*time.Second, func() bool { return flGone(pid) }) {
-				t.Fatalf("tcpserver still runs %v after TERM; log:\n%s", time.Since(start), s.Stderr)
+				t.Fatalf("the listener still runs %v after TERM; log:\n%s", time.Since(start), s.Stderr)
 			}
 			took := time.Since(start)
-			t.Logf("tcpserver exited %v after TERM", took.Round(time.Millisecond))
+			t.Logf("the listener exited %v after TERM", took.Round(time.Millisecond))
 			if took > 12*time.Second {
-				t.Errorf("tcpserver took %v to exit, beyond the 10 s grace", took)
+				t.Errorf("the listener took %v to exit, beyond the 10 s grace", took)
 			}
 			waitLog(t, s, `stop count \d+/100\n`)
 
-			// A and C go on without tcpserver.
+			// A and C go on without the listener.
 			for _, x := range []struct {
 				name string
 				c    *tls.Conn
@@ -838,7 +866,7 @@ func TestTLSDInProcessTerm(t *testing.T) {
 			}{{"A", a, ar}, {"C", c, cr}} {
 				x.c.Write([]byte(x.name + " after exit\n"))
 				if l, err := x.r.ReadString('\n'); l != x.name+" after exit\n" {
-					t.Errorf("%s after tcpserver's exit: %q %v", x.name, l, err)
+					t.Errorf("%s after the listener's exit: %q %v", x.name, l, err)
 				}
 				x.c.CloseWrite()
 				if rest, err := io.ReadAll(x.r); len(rest) != 0 || err != nil {
@@ -850,21 +878,21 @@ func TestTLSDInProcessTerm(t *testing.T) {
 			b.SetDeadline(time.Now().Add(10 * time.Second))
 			bt := tls.Client(b, localhostTLS(t))
 			err = bt.Handshake()
-			t.Logf("B: handshake after tcpserver's exit: %v", err)
-			if mode.flags != nil && err != nil {
+			t.Logf("B: handshake after the listener's exit: %v", err)
+			if !mode.inProcess && err != nil {
 				t.Errorf("exec'd: B's late handshake failed: %v", err)
 			}
 			if err != nil && os.IsTimeout(err) {
-				t.Errorf("B hangs after tcpserver's exit")
+				t.Errorf("B hangs after the listener's exit")
 			}
 			b.Close()
 		})
 	}
 }
 
-// TestTLSDInProcessEngineCPU: in-process, each engine is bound to one of
-// tcpserver's CPUs, in turn; the app keeps tcpserver's whole set.
-func TestTLSDInProcessEngineCPU(t *testing.T) {
+// TestTLSServerEngineCPU: in-process, each engine is bound to one of
+// the listener's CPUs, in turn; the app keeps the listener's whole set.
+func TestTLSServerEngineCPU(t *testing.T) {
 	needRoot(t)
 	cpus := func(pid int) string {
 		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
@@ -874,7 +902,7 @@ func TestTLSDInProcessEngineCPU(t *testing.T) {
 	if !strings.ContainsAny(all, ",-") {
 		t.Skip("one CPU: nothing to bind")
 	}
-	s := ipServe(t, tlsdEnv(certDir(t)), nil, "tlsd", "sh", "-c", ipApp)
+	s := ipServe(t, tlsdEnv(certDir(t)), true, nil, "tlsd", "sh", "-c", ipApp)
 	got := map[string]bool{}
 	for i := 0; i < 4; i++ {
 		seen, finish := ipOpen(t, s, "")
@@ -884,7 +912,7 @@ func TestTLSDInProcessEngineCPU(t *testing.T) {
 			t.Errorf("engine bound to %q, want one CPU", eng)
 		}
 		if app != all {
-			t.Errorf("app bound to %q, want tcpserver's %q", app, all)
+			t.Errorf("app bound to %q, want the listener's %q", app, all)
 		}
 		got[eng] = true
 	}
@@ -893,14 +921,14 @@ func TestTLSDInProcessEngineCPU(t *testing.T) {
 	}
 }
 
-// TestTLSDInProcessThreads: handshakes that wait on their peer hold no
-// thread of tcpserver each (the control and key sockets wait in the
-// runtime's poller): 100 silent clients leave tcpserver with a few dozen
+// TestTLSServerThreads: handshakes that wait on their peer hold no
+// thread of the listener each (the control and key sockets wait in the
+// runtime's poller): 100 silent clients leave the listener with a few dozen
 // threads, not hundreds, far from Go's limit of 10000.
-func TestTLSDInProcessThreads(t *testing.T) {
+func TestTLSServerThreads(t *testing.T) {
 	needRoot(t)
 	const n = 100
-	s := ipServe(t, tlsdEnv(certDir(t)), nil, "tlsd", "cat")
+	s := ipServe(t, tlsdEnv(certDir(t)), true, nil, "tlsd", "cat")
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -925,36 +953,36 @@ func TestTLSDInProcessThreads(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	if th := threads(); th > 40 {
-		t.Errorf("tcpserver has %d threads with %d handshakes waiting", th, n)
+		t.Errorf("the listener has %d threads with %d handshakes waiting", th, n)
 	} else {
 		t.Logf("%d threads with %d handshakes waiting", th, n)
 	}
 }
 
-// TestTLSDSharedUID: an app dropped to the engine's uid (tlsd -u 65534
-// with TLS_UID unset) could signal every connection's engine: tcpserver
+// TestTLSServerSharedUID: an app dropped to the engine's uid (-u 65534
+// with TLS_UID unset) could signal every connection's engine: tlsserver
 // says so once at start; an exec'd tlsd with -v says it for its
 // connection. With a TLS_UID of its own, neither says anything.
-func TestTLSDSharedUID(t *testing.T) {
+func TestTLSServerSharedUID(t *testing.T) {
 	needRoot(t)
 	dir := certDir(t)
 	const warning = "the app and the TLS engine both run as uid 65534: give TLS_UID an account of its own"
 	for _, tc := range []struct {
-		name  string
-		env   []string
-		flags []string // tcpserver's
-		tlsd  []string // tlsd's own
-		want  bool
+		name      string
+		env       []string
+		inProcess bool
+		tlsd      []string // tlsd's own
+		want      bool
 	}{
-		{"in-process, default TLS_UID", nil, nil, nil, true},
-		{"in-process, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, nil, nil, false},
-		{"exec'd -v, default TLS_UID", nil, []string{"--exec-tlsd"}, []string{"-v"}, true},
-		{"exec'd -v, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, []string{"--exec-tlsd"}, []string{"-v"}, false},
-		{"exec'd, default TLS_UID", nil, []string{"--exec-tlsd"}, nil, false},
+		{"tlsserver, default TLS_UID", nil, true, nil, true},
+		{"tlsserver, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, true, nil, false},
+		{"exec'd -v, default TLS_UID", nil, false, []string{"-v"}, true},
+		{"exec'd -v, own TLS_UID", []string{"TLS_UID=4321", "TLS_GID=4321"}, false, []string{"-v"}, false},
+		{"exec'd, default TLS_UID", nil, false, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(append(tc.flags, "-c", "10", "127.0.0.1", "0", "tlsd"), tc.tlsd...)
-			s := serve(t, tlsdEnv(dir, tc.env...), append(args, "-u", "65534", "-g", "65534", "echo", "hi")...)
+			args := append(append([]string{"tlsd"}, tc.tlsd...), "-u", "65534", "-g", "65534", "echo", "hi")
+			s := ipServe(t, tlsdEnv(dir, tc.env...), tc.inProcess, nil, args...)
 			out, _, err := tlsDial(t, s.Addr, localhostTLS(t), nil)
 			if err != nil || string(out) != "hi\n" {
 				t.Fatalf("connection: %q, %v", out, err)
@@ -965,5 +993,28 @@ func TestTLSDSharedUID(t *testing.T) {
 				t.Errorf("warning said %d times, want it %v; log:\n%s", got, tc.want, s.Stderr)
 			}
 		})
+	}
+}
+
+// TestTLSServerUsage: tlsserver refuses at start what tlsd would refuse
+// per connection, and delayed mode (-n), naming the chain that does it.
+func TestTLSServerUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-k", "5", "127.0.0.1", "0", "cat"}, "tlsserver: fatal: option -k needs a number"},
+		{[]string{"-n", "127.0.0.1", "0", "cat"}, "tlsserver: fatal: option -n (delayed mode) is not supported: use tcpserver ... tlsd -n"},
+		{[]string{"-A", "-y", "127.0.0.1", "0", "cat"}, "option -A excludes -y and -Y"},
+		{[]string{"--exec-tlsd", "127.0.0.1", "0", "cat"}, "unknown option --exec-tlsd"},
+	} {
+		r := run(t, baseEnv(), "", bin("tlsserver"), tc.args...)
+		if r.Code != 100 || !strings.Contains(r.Stderr, tc.msg) || !strings.Contains(r.Stderr, "tlsserver: usage: tlsserver ") {
+			t.Errorf("%q: exit %d, stderr %q; want 100 and %q", tc.args, r.Code, r.Stderr, tc.msg)
+		}
+	}
+	r := run(t, baseEnv(), "", bin("tcpserver"), "--exec-tlsd", "127.0.0.1", "0", "cat")
+	if r.Code != 100 {
+		t.Errorf("tcpserver --exec-tlsd: exit %d, want 100 (the option is gone)", r.Code)
 	}
 }
