@@ -2,7 +2,7 @@ package t
 
 // The engine as an attacker: t/hostile is a test double of tlswrap,
 // installed as "tlswrap" beside the real programs, so that the real
-// spawners (tcpserver doing tlsd's work, an exec'd tlsd, the delayed-mode
+// spawners (tlsserver doing tlsd's work, an exec'd tlsd, the delayed-mode
 // key holder, tlsc) start it exactly as they start the real engine. Each
 // test says what the attacker tries, and asserts on what it got (its
 // "hostile:" lines) and on what the spawners did.
@@ -30,7 +30,7 @@ func hostileDir(t *testing.T, mode string) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755) // the engine's uid must exec it
-	for _, p := range []string{"tcpserver", "tcpclient", "tlsd", "tlsc", "ucspi-starttls"} {
+	for _, p := range []string{"tcpserver", "tlsserver", "tcpclient", "tlsd", "tlsc", "ucspi-starttls"} {
 		if err := os.Link(bin(p), filepath.Join(dir, p)); err != nil {
 			b, err := os.ReadFile(bin(p))
 			if err != nil {
@@ -71,30 +71,33 @@ func hostileSaid(log, key string) string {
 // hostileChain is one way a server starts the engine.
 type hostileChain struct {
 	name     string
-	flags    []string // tcpserver's own
+	listener string   // tcpserver (then tlsd), or tlsserver
 	tlsd     []string // tlsd's options
 	delayed  bool     // the engine starts after SMTP STARTTLS
 	holderOf string   // the program whose warning names the engine
 }
 
 var hostileServers = []hostileChain{
-	{name: "in-process", holderOf: "tlsd"},
-	{name: "exec-tlsd", flags: []string{"--exec-tlsd"}, holderOf: "tlsd"},
-	{name: "delayed", tlsd: []string{"-n"}, delayed: true, holderOf: "tlsd"},
+	{name: "tlsserver", listener: "tlsserver", holderOf: "tlsserver"},
+	{name: "exec-tlsd", listener: "tcpserver", holderOf: "tlsd"},
+	{name: "delayed", listener: "tcpserver", tlsd: []string{"-n"}, delayed: true, holderOf: "tlsd"},
 }
 
 // start runs the chain with app (or ucspi-starttls smtp app, delayed)
 // and returns the server.
 func (c hostileChain) start(t *testing.T, env []string, app ...string) *server {
 	t.Helper()
-	args := append(append([]string{}, c.flags...), "-c", "10", "127.0.0.1", "0", "tlsd")
+	args := []string{"-c", "10", "127.0.0.1", "0", "tlsd"}
 	args = append(args, c.tlsd...)
+	if c.listener == "tlsserver" {
+		args = append(append([]string{}, c.tlsd...), "-c", "10", "127.0.0.1", "0")
+	}
 	if c.delayed {
 		args = append(args, "ucspi-starttls", "smtp")
 	}
-	// tcpserver from the hostile directory: in-process, it spawns the
+	// The listener from the hostile directory: tlsserver spawns the
 	// engine beside itself.
-	path := strings.TrimPrefix(strings.SplitN(env[0], ":", 2)[0], "PATH=") + "/tcpserver"
+	path := strings.TrimPrefix(strings.SplitN(env[0], ":", 2)[0], "PATH=") + "/" + c.listener
 	return serveProg(t, env, path, append([]string{"-1"}, append(args, app...)...)...)
 }
 
@@ -206,7 +209,7 @@ func TestHostileReport(t *testing.T) {
 				app := []string{"sh", "-c", "[ -z \"$SSL_PROTOCOL\" ] || env >" + mark + "; exec " + testdata("smtp.sh")}
 				s := c.start(t, hostileEnv(dir, certs, "UCSPITLS="), app...)
 				c.connect(t, s)
-				warn := "tlsd: warning: "
+				warn := c.holderOf + ": warning: "
 				if c.delayed {
 					warn = "ucspi-starttls: warning: "
 				}
@@ -249,7 +252,7 @@ func TestHostileTickets(t *testing.T) {
 					t.Errorf("ticket key %d reached the engine", i/32)
 				}
 			}
-			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), "tlsd: warning: ") }) {
+			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
 				t.Fatalf("no warning names the engine; log:\n%s", s.Stderr)
 			}
 			time.Sleep(500 * time.Millisecond)

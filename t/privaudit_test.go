@@ -252,14 +252,22 @@ func paSlack(tid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// TestPrivAuditImmediate: tcpserver … tlsd -u 65534 -g 65534 app, with
-// TLS_UID 4321. Root: only the listener (tlsd has exec'd the app). The
-// app never holds the socket; the engine never holds the key.
+// TestPrivAuditImmediate: tcpserver … tlsd -u 65534 -g 65534 app and
+// tlsserver -u 65534 -g 65534 … app, with TLS_UID 4321. Root: only the
+// listener (tlsd has exec'd the app; tlsserver keeps the key). The app
+// never holds the socket; the engine never holds the key.
 func TestPrivAuditImmediate(t *testing.T) {
 	needRoot(t)
+	for _, mode := range ipModes {
+		t.Run(mode.name, func(t *testing.T) { paImmediate(t, mode.inProcess) })
+	}
+}
+
+// paImmediate is TestPrivAuditImmediate for one of ipModes.
+func paImmediate(t *testing.T, inProcess bool) {
 	dir := certDir(t)
 	keyFile := dir + "/server.key"
-	s := tlsdServe(t, tlsdEnv(dir, "TLS_UID=4321", "TLS_GID=4321"), "-u", "65534", "-g", "65534", "sh", "-c", "echo $$; exec cat")
+	s := ipServe(t, tlsdEnv(dir, "TLS_UID=4321", "TLS_GID=4321"), inProcess, nil, "tlsd", "-u", "65534", "-g", "65534", "sh", "-c", "echo $$; exec cat")
 	c, err := tls.Dial("tcp", s.Addr, localhostTLS(t))
 	if err != nil {
 		t.Fatal(err)
@@ -276,8 +284,8 @@ func TestPrivAuditImmediate(t *testing.T) {
 	waitFor(5*time.Second, func() bool { return !fileExists("/proc/" + strconv.Itoa(engPID) + "/fd/6") })
 	a := &paAudit{t: t, keyFile: keyFile, port: s.Port}
 	a.procs = []*paProc{paLook("listener", s.cmd.Process.Pid), paLook("app", appPID), paLook("engine", engPID)}
-	// With tlsd done in-process, tcpserver keeps one engine started ahead
-	// for the next connection: unprivileged like the others, no socket.
+	// tlsserver keeps one engine started ahead for the next connection:
+	// unprivileged like the others, no socket; tcpserver none.
 	warm := 0
 	for _, p := range paDescendants(s.cmd.Process.Pid) {
 		switch {
@@ -290,7 +298,7 @@ func TestPrivAuditImmediate(t *testing.T) {
 		}
 	}
 	t.Logf("chain:%s", a.dump())
-	if len(a.procs) != 3+warm || warm > 1 {
+	if len(a.procs) != 3+warm || warm > 1 || warm > 0 && !inProcess {
 		t.Errorf("unexpected processes in the chain:%s", a.dump())
 	}
 	a.check(map[string]bool{"listener": true}, map[string]bool{}, map[string]bool{"engine": true})

@@ -29,7 +29,7 @@ var ipModes = []struct {
 	name      string
 	inProcess bool
 }{
-	{"inprocess", true},
+	{"tlsserver", true},
 	{"exec", false},
 }
 
@@ -299,7 +299,7 @@ func TestTLSServerEquivalent(t *testing.T) {
 			t.Errorf("%s: app exit %d; log:\n%s", mode.name, seen[mode.name].code, s.Stderr)
 		}
 	}
-	in, ex := seen["inprocess"], seen["exec"]
+	in, ex := seen["tlsserver"], seen["exec"]
 
 	// The environment: the same names; the same values but for the ports.
 	varying := map[string]bool{"TCPLOCALPORT": true, "TCPREMOTEPORT": true}
@@ -483,7 +483,7 @@ func TestTLSServerConcurrent(t *testing.T) {
 			}
 		})
 	}
-	if a, b := strings.Join(appFds["inprocess"], " "), strings.Join(appFds["exec"], " "); a != b {
+	if a, b := strings.Join(appFds["tlsserver"], " "), strings.Join(appFds["exec"], " "); a != b {
 		t.Errorf("app fds: in-process %q, exec'd %q", a, b)
 	}
 }
@@ -519,7 +519,7 @@ func TestTLSServerAppIdentity(t *testing.T) {
 			}
 		}
 	}
-	in, ex := seen["inprocess"], seen["exec"]
+	in, ex := seen["tlsserver"], seen["exec"]
 	for _, f := range ipStatusFields {
 		if in.app.status[f] != ex.app.status[f] || in.engine.status[f] != ex.engine.status[f] {
 			t.Errorf("%s: app %q/%q, engine %q/%q (in-process/exec'd)", f,
@@ -664,7 +664,7 @@ func TestTLSServerFailures(t *testing.T) {
 				}
 				logs[mode.name] = ipNormal(strings.Join(kept, "\n"))
 			}
-			if a, b := strings.Join(logs["inprocess"], "\n"), strings.Join(logs["exec"], "\n"); a != b {
+			if a, b := strings.Join(logs["tlsserver"], "\n"), strings.Join(logs["exec"], "\n"); a != b {
 				t.Errorf("the logs differ:\nin-process:\n%s\nexec'd:\n%s", a, b)
 			}
 		})
