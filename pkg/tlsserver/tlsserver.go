@@ -9,12 +9,13 @@ import (
 	"github.com/tlschain/tlschain/pkg/listener"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
+	"github.com/tlschain/tlschain/pkg/ucspi"
 	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsserver"
 
-const usage = "tlsserver [-1UXoDNhHpPqQvROyYASsJjZz] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-t n] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [--ocsp file] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [host port] prog..."
+const usage = "tlsserver [-1UXoDNhHpPqQvROyYASsJjZz] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-t n] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [--ocsp file] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] [host port] prog..."
 
 // help is printed by --help after the usage line: the listener's options,
 // then tlsd's, then the app's identity.
@@ -33,6 +34,7 @@ const help = listener.Help + `  -y         require a client certificate, verifie
   --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
   --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
   --engine-memory mib    cap the engine's data segment at mib MiB, at least 128 (default: the engine's, 256)
+  --check    read and check what a connection would (files, keys, identities, the engine, prog), then exit 0 without listening
   --help     print this text
   --version  print the version
 `
@@ -47,6 +49,7 @@ var long = []string{
 	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
 	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
 	"engine-uid-dir=", "engine-gomaxprocs=", "require-jail", "engine-memory=",
+	"check",
 }
 
 // errDelayed refuses -n: in delayed mode the app starts TLS when it
@@ -106,6 +109,11 @@ func Main(argv, envp []string) int {
 		return exitcode.OK
 	case err != nil:
 		return exitcode.ReportUsage(name, usage, err)
+	}
+	if c.CheckOnly {
+		// tlsd --check's work, for a run script to test its
+		// configuration with the very line it runs.
+		return tlsspawn.Run(name, c, o.Prog(), envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
 	}
 	return listener.Run(name, usage, o, envp, newHandler(tlsspawn.NewInline(name, c, o.Prog())))
 }

@@ -9,7 +9,7 @@ import (
 // Host spawns the engine and learns how it ended. tlsd and tlsc are their
 // own host: they spawn with chain.Spawn and wait for the engine
 // themselves. A long-lived server that does tlsd's work in-process
-// (Inline, used by tcpserver) reaps every child in one place, so it hands
+// (Inline, used by tlsserver) reaps every child in one place, so it hands
 // the engine's status back through Wait instead.
 type Host interface {
 	// Spawn starts ch. Wait must see the end of every pid Spawn returns,

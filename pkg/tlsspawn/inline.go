@@ -11,24 +11,22 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// Inline is tlsd's immediate mode done by a long-lived server for each
-// connection, in place of an exec of tlsd: the same options, the same
-// files read from the same per-connection environment, the same engine
-// and report, the same app environment and identity; only the app is
-// spawned rather than exec'd. It saves a Go program's start per
-// connection (doc/tcpserver.md, "tlsd in-process").
+// Inline is tlsd's immediate mode done by a long-lived server (tlsserver)
+// for each connection, in place of an exec of tlsd: the same options, the
+// same files read from the same per-connection environment, the same
+// engine and report, the same app environment and identity; only the app
+// is spawned rather than exec'd. It saves a Go program's start per
+// connection (doc/tlsserver.md).
 type Inline struct {
 	name string
 	c    *Config
 	prog []string
 }
 
-// NewInline returns tlsd's work for prog, or nil when c cannot be done
-// in-process: delayed mode and the key holder need a process of their own.
+// NewInline returns tlsd's work for prog under the server configuration
+// c, in immediate mode: delayed mode and the key holder need a process of
+// their own. name is the program's, for its log lines.
 func NewInline(name string, c *Config, prog []string) *Inline {
-	if !c.Server || c.Delayed || c.KeyHolder || c.CheckOnly || len(prog) == 0 {
-		return nil
-	}
 	return &Inline{name: name, c: c, prog: prog}
 }
 
