@@ -105,7 +105,7 @@ func LoadKeys(pairs []Pair) (*Keys, error) {
 // bytes: a server that reads its files for each connection (so that a
 // renewed certificate takes effect at once) parses a pair once per change
 // of either file, not once per connection (about 1% of a connection's CPU
-// under tcpserver). Bounded: at most parsedMax pairs, then it starts over.
+// under tlsserver). Bounded: at most parsedMax pairs, then it starts over.
 var parsed struct {
 	sync.Mutex
 	m map[string]crypto.Signer
