@@ -21,11 +21,19 @@ L=$W/tlsload
 chmod 0755 "$W"; chmod 0644 "$W/key.pem"  # the stunnel user and our engine read nothing else
 export CERTFILE=$W/cert.pem KEYFILE=$W/key.pem
 
-# ours [--exec-tlsd] APP... : start tcpserver+tlsd with APP, print the port.
+# ours [--exec] TLSD-OPTS... APP... : start tlsserver TLSD-OPTS with APP
+# (or, with --exec, tcpserver → tlsd TLSD-OPTS APP), print the port.
+# TLSD-OPTS are -u/-g pairs only: they go before host and port in
+# tlsserver's line.
 ours() {
-	x=""
-	[ "$1" = --exec-tlsd ] && { x=$1; shift; }
-	"$BIN/tcpserver" $x -q -1 -c 200 127.0.0.1 0 "$BIN/tlsd" "$@" >"$W/port.$$" 2>>"$W/ours.log" &
+	if [ "$1" = --exec ]; then
+		shift
+		"$BIN/tcpserver" -q -1 -c 200 127.0.0.1 0 "$BIN/tlsd" "$@" >"$W/port.$$" 2>>"$W/ours.log" &
+	else
+		o=""
+		while [ "$1" = -u ] || [ "$1" = -g ]; do o="$o $1 $2"; shift 2; done
+		"$BIN/tlsserver" -q -1 -c 200 $o 127.0.0.1 0 "$@" >"$W/port.$$" 2>>"$W/ours.log" &
+	fi
 	echo $! >>"$W/pids"
 	i=0; while [ ! -s "$W/port.$$" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 	cat "$W/port.$$"; rm -f "$W/port.$$"
@@ -57,7 +65,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 echo "## TLS handshakes per second (TLS 1.3, P-256, app /bin/true, ${SECS}s each, mean of $ROUNDS interleaved rounds)"
 echo
 p_ours=$(ours -u 65534 -g 65534 /bin/true)
-p_exec=$(ours --exec-tlsd -u 65534 -g 65534 /bin/true)
+p_exec=$(ours --exec -u 65534 -g 65534 /bin/true)
 b=$(plain /bin/true); s=$($L freeport); stun "$s" "$b"
 # The chains take turns at each concurrency, round after round, so a
 # machine whose speed drifts during the run (a shared VM) weighs on all
@@ -86,13 +94,13 @@ END {
 	for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.2f", sum["ours " c] / sum["stunnel " c]) }
 	print row " |"
 }' "$W/hs"
-echo "(ours = tcpserver → tlsd -u 65534 → /bin/true, tlsd's work done in tcpserver, key kept there, engine unprivileged: 1 Go exec per connection (the engine); ours-exec = the same with tcpserver --exec-tlsd: tlsd exec'd per connection, 2 Go execs; stunnel = stunnel4 connect= to ucspi-tcp tcpserver → /bin/true)"
+echo "(ours = tlsserver -u 65534 → /bin/true: tlsd's work done in the listener, key kept there, engine unprivileged: 1 Go exec per connection (the engine); ours-exec = tcpserver → tlsd -u 65534 → /bin/true: tlsd exec'd per connection, 2 Go execs; stunnel = stunnel4 connect= to ucspi-tcp tcpserver → /bin/true)"
 echo
 
 echo "## Connect to first app byte, ms (200 connections, app: echo x)"
 echo
 p_ours=$(ours -u 65534 -g 65534 /bin/echo x)
-p_exec=$(ours --exec-tlsd -u 65534 -g 65534 /bin/echo x)
+p_exec=$(ours --exec -u 65534 -g 65534 /bin/echo x)
 b=$(plain /bin/echo x); s=$($L freeport); stun "$s" "$b"
 printf '| chain | median | p90 |\n|---|---|---|\n'
 r=$($L lat "127.0.0.1:$p_ours" 200); echo "| ours | ${r% *} | ${r#* } |"
@@ -132,7 +140,7 @@ while [ $r -lt "$BULK_ROUNDS" ]; do
 done
 med() { awk -v k="$1" '$1 == k {print $2}' "$2" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ours_mbs=$(med ours "$W/bulk"); st_mbs=$(med stunnel "$W/bulk"); go_mbs=$(med go "$W/bulk")
-printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tcpserver+tlsd) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n' "$ours_mbs" "$st_mbs" "$go_mbs"
+printf '| path | MB/s |\n|---|---|\n| ours (tcpclient+tlsc → tlsserver) | %s |\n| stunnel client → stunnel server | %s |\n| Go crypto/tls in one process, loopback | %s |\n' "$ours_mbs" "$st_mbs" "$go_mbs"
 echo "$(med st "$W/ratio") $(med go "$W/ratio")" | awk '{printf "ours/stunnel %.2f, ours/Go %.0f%% (medians of the rounds'"'"' own ratios)\n\n", $1, 100 * $2}'
 
 echo "## Engine memory, 10 idle connections"

@@ -3,7 +3,7 @@
 // It starts two listeners on 127.0.0.1, from a private copy of the suite's
 // binaries:
 //
-//	A  tcpserver -c C -C P 127.0.0.1 0 tlsd -K 10000 cat                  (TLS on connect)
+//	A  tlsserver -K 10000 -c C -C P 127.0.0.1 0 cat                       (TLS on connect)
 //	B  tcpserver -c C -C P 127.0.0.1 0 tlsd -n ucspi-starttls -t 20 smtp \
 //	       /usr/sbin/mailfront smtp echo accept                            (STARTTLS)
 //
@@ -84,7 +84,7 @@ func main() {
 	os.Exit(run(c))
 }
 
-// listener is one running tcpserver and what the run saw of it.
+// listener is one running tcpserver or tlsserver and what the run saw of it.
 type listener struct {
 	name  string
 	cmd   *exec.Cmd
@@ -173,11 +173,11 @@ func run(c config) int {
 		"UCSPITLS=", mark,
 	}
 	lim := []string{"-c", strconv.Itoa(c.maxConn), "-C", strconv.Itoa(c.perIP), "127.0.0.1", "0"}
-	a, err := start("tls", bin, env, append(lim, "tlsd", "-K", "10000", "cat")...)
+	a, err := start("tls", bin, "tlsserver", env, append(append([]string{"-K", "10000"}, lim...), "cat")...)
 	if err != nil {
 		return fatal("start listener A", err)
 	}
-	b, err := start("starttls", bin, env, append(lim, "tlsd", "-n", "ucspi-starttls", "-t", "20", "smtp", "/usr/sbin/mailfront", "smtp", "echo", "accept")...)
+	b, err := start("starttls", bin, "tcpserver", env, append(lim, "tlsd", "-n", "ucspi-starttls", "-t", "20", "smtp", "/usr/sbin/mailfront", "smtp", "echo", "accept")...)
 	if err != nil {
 		a.stop()
 		return fatal("start listener B", err)
@@ -287,7 +287,7 @@ func run(c config) int {
 	close(stopReaper)
 	<-reaperDone
 
-	fmt.Printf("\n## soak: %s load, %d workers per listener, tcpserver -c %d -C %d, sources 127.0.0.1-%d\n\n",
+	fmt.Printf("\n## soak: %s load, %d workers per listener, listeners -c %d -C %d, sources 127.0.0.1-%d\n\n",
 		elapsed.Round(time.Second), c.workers, c.maxConn, c.perIP, c.sources)
 	fmt.Println("| | TLS on connect (tlsd cat) | STARTTLS (tlsd -n ucspi-starttls mailfront) |")
 	fmt.Println("|---|---|---|")
@@ -725,9 +725,10 @@ func hasLine(reply []string, kw string) bool {
 	return false
 }
 
-// start runs tcpserver -1 args... from bin and reads its port.
-func start(name, bin string, env []string, args ...string) (*listener, error) {
-	cmd := exec.Command(filepath.Join(bin, "tcpserver"), append([]string{"-1", "-b", "256"}, args...)...)
+// start runs prog (tcpserver or tlsserver) -1 args... from bin and reads
+// its port.
+func start(name, bin, prog string, env []string, args ...string) (*listener, error) {
+	cmd := exec.Command(filepath.Join(bin, prog), append([]string{"-1", "-b", "256"}, args...)...)
 	cmd.Env = env
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -749,7 +750,7 @@ func start(name, bin string, env []string, args ...string) (*listener, error) {
 	port, perr := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || perr != nil {
 		cmd.Process.Kill()
-		return nil, errors.New("no port from tcpserver: " + strconv.Quote(line))
+		return nil, errors.New("no port from " + prog + ": " + strconv.Quote(line))
 	}
 	l.addr = "127.0.0.1:" + strconv.Itoa(port)
 	return l, nil
@@ -781,7 +782,7 @@ func (lc *logCounter) consume(r io.Reader) {
 				lc.counts[k]++
 			}
 		}
-		if strings.HasPrefix(l, "tcpserver: info: end ") {
+		if strings.HasPrefix(l, "tcpserver: info: end ") || strings.HasPrefix(l, "tlsserver: info: end ") {
 			if i := strings.Index(l, " exitcode "); i >= 0 {
 				f := strings.Fields(l[i+10:])
 				if len(f) > 0 {
@@ -869,8 +870,8 @@ func children(pid int) []proc {
 	return out
 }
 
-// Under tcpserver, tlsd's work is done in-process: the engines are
-// tcpserver's children beside the apps, and one engine waits, started
+// Under tlsserver, tlsd's work is done in-process: the engines are
+// tlsserver's children beside the apps, and one engine waits, started
 // ahead, for the next connection.
 
 // comm is p's program name, or "" when p is gone (a busy listener's
@@ -909,7 +910,7 @@ func live(pid int) []proc {
 // the listener: the app, or, while there is none yet, the engine in its
 // handshake (its control socket, fd 5, still open; its fd 4 not yet the
 // pipe on an app's fd 0). An engine still flushing after its app ended
-// holds no slot, as tcpserver counts.
+// holds no slot, as the listener counts.
 func connections(pid int) []proc {
 	kids := live(pid)
 	apps := map[string]bool{}
@@ -1109,7 +1110,7 @@ func copyBins(from, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, p := range []string{"tcpserver", "tlsd", "tlswrap", "ucspi-starttls"} {
+	for _, p := range []string{"tcpserver", "tlsserver", "tlsd", "tlswrap", "ucspi-starttls"} {
 		b, err := os.ReadFile(filepath.Join(from, p))
 		if err != nil {
 			return err
