@@ -23,6 +23,15 @@ import (
 // exServices are the long-running examples.
 var exServices = []string{"smtp-25", "submission-587", "smtps-465", "pop3-110", "pop3s-995", "imap-143", "imaps-993", "https-cgi"}
 
+// exListener is the program that listens in svc's run scripts: tlsserver
+// for https-cgi, which shows it; tcpserver (… tlsd …) for the others.
+func exListener(svc string) string {
+	if svc == "https-cgi" {
+		return "tlsserver"
+	}
+	return "tcpserver"
+}
+
 // exFixture holds what every example run needs: certificates, a CVM
 // password file, a maildir, a stand-in IMAP server.
 type exFixture struct {
@@ -339,7 +348,7 @@ func TestExamplesS6(t *testing.T) {
 			// The logger has the per-connection lines.
 			if !waitFor(5*time.Second, func() bool {
 				l := f.exLog(svc)
-				return strings.Contains(l, "tcpserver: info: accept pid ") && strings.Contains(l, "tcpserver: info: end pid ")
+				return strings.Contains(l, exListener(svc)+": info: accept pid ") && strings.Contains(l, exListener(svc)+": info: end pid ")
 			}) {
 				t.Errorf("%s: log has no accept/end lines:\n%s", svc, f.exLog(svc))
 			}
@@ -416,8 +425,8 @@ func TestExamplesS6(t *testing.T) {
 			if len(fatal) != 2 || fatal[0] != line || fatal[1] != held {
 				t.Errorf("%s: fatal lines %q, want exactly\n%q\n%q", c.name, fatal, line, held)
 			}
-			if strings.Contains(log, "tcpserver: info: start") {
-				t.Errorf("%s: tcpserver started", c.name)
+			if strings.Contains(log, exListener(c.svc)+": info: start") {
+				t.Errorf("%s: %s started", c.name, exListener(c.svc))
 			}
 			if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(badPorts[c.name]), 5*time.Second); err == nil {
 				conn.Close()
@@ -472,7 +481,7 @@ var exBad = []exBadConfig{
 	{name: "bad-tlsuid0", svc: "pop3-110", env: map[string]string{"TLS_UID": "0"},
 		line: "tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root", code: 100},
 	{name: "bad-tlsuid", svc: "https-cgi", env: map[string]string{"TLS_UID": "tlschain-nosuchuser"},
-		line: `tlsd: fatal: bad TLS_UID: "tlschain-nosuchuser"`, code: 100},
+		line: `tlsserver: fatal: bad TLS_UID: "tlschain-nosuchuser"`, code: 100},
 	{name: "bad-appuser", svc: "smtps-465", env: map[string]string{"APPUSER": "tlschain-nosuchuser"},
 		line: "s6-envuidgid: fatal: unknown user: tlschain-nosuchuser", code: 1},
 	{name: "bad-noapp", svc: "submission-587", runEdit: [2]string{"define APP /usr/sbin/mailfront\n", "define APP /nonexistent/mailfront\n"},
@@ -549,11 +558,11 @@ func TestExamplesShellRun(t *testing.T) {
 					<-done
 				}
 			}()
-			if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), "tcpserver: info: start ") }) {
+			if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: start ") }) {
 				t.Fatalf("run.sh did not start:\n%s", out)
 			}
 			f.exClient(t, svc, port)
-			if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), "tcpserver: info: end pid ") }) {
+			if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: end pid ") }) {
 				t.Errorf("no end line:\n%s", out)
 			}
 		})
@@ -693,35 +702,50 @@ func TestExamplesLayout(t *testing.T) {
 
 // exCheckMatches checks that the run scripts check the configuration they
 // run: run's "tlsd --check" line and run.sh's carry the options and prog
-// of the tlsd in their chain.
+// of the tlsd in their chain; with tlsserver, "tlsserver --check" carries
+// the whole line tlsserver runs (but -d 3 in run).
 func exCheckMatches(t *testing.T, svc, run, runsh string) {
 	t.Helper()
 	// run (execline): foreground { tlsd --check OPTS PROG } … then the
-	// chain, one program a line: tcpserver …, tlsd OPTS, PROG ….
+	// chain, one program a line: tcpserver …, tlsd OPTS, PROG …; or
+	// foreground { tlsserver --check OPTS PROG } … tlsserver -d 3 OPTS, PROG ….
 	var check, chain string
 	ls := strings.Split(run, "\n")
 	for i, l := range ls {
-		if c, ok := strings.CutPrefix(l, "foreground { tlsd --check "); ok {
-			check = strings.TrimSuffix(c, " }")
+		for _, p := range []string{"tlsd", "tlsserver"} {
+			if c, ok := strings.CutPrefix(l, "foreground { "+p+" --check "); ok {
+				check = strings.TrimSuffix(c, " }")
+			}
 		}
-		if strings.HasPrefix(l, "tlsd ") && i+1 < len(ls) {
-			chain = strings.TrimPrefix(l, "tlsd ") + " " + strings.Fields(ls[i+1])[0]
+		if i+1 < len(ls) {
+			if c, ok := strings.CutPrefix(l, "tlsd "); ok {
+				chain = c + " " + strings.Fields(ls[i+1])[0]
+			}
+			if c, ok := strings.CutPrefix(l, "tlsserver -d 3 "); ok {
+				chain = c + " " + strings.Fields(ls[i+1])[0]
+			}
 		}
 	}
 	if check == "" || check != chain {
-		t.Errorf("%s/run: tlsd --check %q, chain tlsd %q", svc, check, chain)
+		t.Errorf("%s/run: --check %q, chain %q", svc, check, chain)
 	}
-	// run.sh: tlsd --check OPTS PROG || exit, then exec tcpserver … tlsd OPTS PROG ….
+	// run.sh: tlsd --check OPTS PROG || exit, then exec tcpserver … tlsd
+	// OPTS PROG …; or tlsserver --check LINE || exit, then exec tlsserver LINE ….
 	check, chain = "", ""
 	for _, l := range strings.Split(runsh, "\n") {
-		if c, ok := strings.CutPrefix(l, "tlsd --check "); ok {
-			check = strings.TrimSuffix(c, " || exit")
+		for _, p := range []string{"tlsd", "tlsserver"} {
+			if c, ok := strings.CutPrefix(l, p+" --check "); ok {
+				check = strings.TrimSuffix(c, " || exit")
+			}
 		}
 		if _, c, ok := strings.Cut(l, `"$PORT" tlsd `); ok && strings.HasPrefix(l, "exec tcpserver ") {
 			chain = c
 		}
+		if c, ok := strings.CutPrefix(l, "exec tlsserver "); ok {
+			chain = c
+		}
 	}
 	if check == "" || !strings.HasPrefix(chain+" ", check+" ") {
-		t.Errorf("%s/run.sh: tlsd --check %q, chain tlsd %q", svc, check, chain)
+		t.Errorf("%s/run.sh: --check %q, chain %q", svc, check, chain)
 	}
 }

@@ -22,11 +22,11 @@ go run ./examples/demo/gencert "$W" || exit 111
 chmod 0755 "$W"
 export CERTFILE="$W/cert.pem" KEYFILE="$W/key.pem"
 
-# 1. TLS on connect (like SMTPS 465): the app runs as nobody, the engine
-# as a uid of its own (65533, no account needed), so neither can signal
-# the other.
-TLS_UID=65533 TLS_GID=65533 tcpserver -1 127.0.0.1 "$TLS_PORT" \
-	tlsd -u 65534 -g 65534 \
+# 1. TLS on connect (like SMTPS 465), with tlsserver: tcpserver's
+# listener with tlsd's work built in (tcpserver … tlsd … is the same
+# service as a chain). The app runs as nobody, the engine as a uid of its
+# own (65533, no account needed), so neither can signal the other.
+TLS_UID=65533 TLS_GID=65533 tlsserver -1 -u 65534 -g 65534 127.0.0.1 "$TLS_PORT" \
 	sh -c 'echo "hello from tlschain over $SSL_PROTOCOL ($SSL_CIPHER); type a line, it comes back"; exec cat' \
 	>"$W/tls.port" 2>"$W/tls.log" &
 PIDS="$PIDS $!"

@@ -7,9 +7,11 @@ for f in ./env/*; do
 	n=${f##*/}
 	if [ -s "$f" ]; then IFS= read -r v <"$f" || :; export "$n=$v"; else unset "$n"; fi
 done
-# Before it listens it checks what every connection would need (tlsd
-# --check: the certificate and key, TLS_UID/TLS_GID, the engine, the
-# app): a problem ends it with one fatal line and the code a connection
-# would get.
-tlsd --check -K 10000 -I 60 -a http/1.1 -u "$APPUSER" ./httpd || exit
-exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 10000 -I 60 -a http/1.1 -u "$APPUSER" ./httpd
+# Before it listens it checks what every connection would need
+# (tlsserver --check, with the line it runs: the certificate and key,
+# TLS_UID/TLS_GID, the engine, the app): a problem ends it with one fatal
+# line and the code a connection would get. tlsserver is tcpserver's
+# listener with tlsd's work built in; it stays root, the app runs as
+# APPUSER.
+tlsserver --check -c "$MAXCONN" -l "$LOCALNAME" -K 10000 -I 60 -a http/1.1 -u "$APPUSER" "$IP" "$PORT" ./httpd || exit
+exec tlsserver -c "$MAXCONN" -l "$LOCALNAME" -K 10000 -I 60 -a http/1.1 -u "$APPUSER" "$IP" "$PORT" ./httpd
