@@ -149,4 +149,11 @@ func TestDebPackage(t *testing.T) {
 	if !strings.Contains(r.Stdout, "hello from the package") || !strings.Contains(r.Stdout, "Verify return code: 0 (ok)") {
 		t.Errorf("s_client through the unpacked chain (exit %d):\n%s\n%s\ntcpserver: %s", r.Code, r.Stdout, r.Stderr, s.Stderr)
 	}
+	// tlsserver through its /usr/bin link: it too finds the engine beside
+	// the file the link points to.
+	s = serveProg(t, env, filepath.Join(x, "usr/bin/tlsserver"), "-1", "127.0.0.1", "0", "sh", "-c", "echo hello from tlsserver")
+	r = sClient(t, s.Addr, "-CAfile", dir+"/ca.crt", "-verify_return_error", "-verify_hostname", "localhost")
+	if !strings.Contains(r.Stdout, "hello from tlsserver") || !strings.Contains(r.Stdout, "Verify return code: 0 (ok)") {
+		t.Errorf("s_client to the unpacked tlsserver (exit %d):\n%s\n%s\ntlsserver: %s", r.Code, r.Stdout, r.Stderr, s.Stderr)
+	}
 }
