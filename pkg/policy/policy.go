@@ -278,24 +278,6 @@ func (e *Entry) String() string {
 	return s
 }
 
-// Equal reports whether two entries are the same policy.
-func (e *Entry) Equal(o *Entry) bool {
-	if e.Policy != o.Policy || len(e.MX) != len(o.MX) || len(e.TLSA) != len(o.TLSA) {
-		return false
-	}
-	for i := range e.MX {
-		if e.MX[i] != o.MX[i] {
-			return false
-		}
-	}
-	for i := range e.TLSA {
-		if e.TLSA[i].String() != o.TLSA[i].String() {
-			return false
-		}
-	}
-	return true
-}
-
 // AllowsMX reports whether a connection for domain may go to the MX
 // host mx (both already normalised). An entry without patterns allows
 // any MX, except secure, which allows domain and its subdomains.

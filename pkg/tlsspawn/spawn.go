@@ -273,7 +273,7 @@ func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host
 
 	report, rerr := readReport(ctlF)
 	// The engine closes the key channel after the handshake; shutdown
-	// ends Serve at once in every other case (the report, a failed
+	// ends ServeStream at once in every other case (the report, a failed
 	// handshake, an engine that went away) without closing an fd it
 	// still reads. Nothing is granted after the report.
 	unix.Shutdown(key, unix.SHUT_RDWR)
