@@ -115,12 +115,12 @@ func parseArgs(args []string) (*config, error) {
 			c.degrade = n
 		case "D":
 			if !tlsadns.ValidName(o.Arg + ".example") {
-				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + quoteArg(o.Arg))
+				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + logline.Quote(o.Arg, 40))
 			}
 			c.danePrefix = strings.TrimSuffix(o.Arg, ".")
 		case "r":
 			if _, err := netip.ParseAddrPort(o.Arg); err != nil {
-				return nil, exitcode.UsageError("option -r needs ip:port, not " + quoteArg(o.Arg))
+				return nil, exitcode.UsageError("option -r needs ip:port, not " + logline.Quote(o.Arg, 40))
 			}
 			c.resolver = o.Arg
 		case "m":

@@ -18,6 +18,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/cdb"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/rules"
 	"github.com/tlschain/tlschain/pkg/version"
 )
@@ -144,7 +145,7 @@ func add(w *cdb.Writer, n int, line string) error {
 		return nil
 	}
 	if err != nil {
-		msg := safe(line)
+		msg := logline.Printable(line, 200)
 		var se *rules.SyntaxError
 		if errors.As(err, &se) && se.Addr {
 			msg += ": " + se.Reason
@@ -159,23 +160,4 @@ func add(w *cdb.Writer, n int, line string) error {
 		}
 	}
 	return nil
-}
-
-// safe makes a line printable on one log line: control characters become
-// '?', and it is cut at 200 bytes.
-func safe(s string) string {
-	cut := len(s) > 200
-	if cut {
-		s = s[:200]
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c == 0x7f {
-			b[i] = '?'
-		}
-	}
-	if cut {
-		return string(b) + "..."
-	}
-	return string(b)
 }

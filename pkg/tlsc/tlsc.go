@@ -13,6 +13,7 @@ import (
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 	"github.com/tlschain/tlschain/pkg/version"
@@ -102,22 +103,9 @@ func checkServerName(s string) error {
 		bad = !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.' || ch == '_')
 	}
 	if bad {
-		return errors.New("option -k needs a host name or an IP address, not " + quote(s))
+		return errors.New("option -k needs a host name or an IP address, not " + logline.Quote(s, 60))
 	}
 	return nil
-}
-
-func quote(s string) string {
-	if len(s) > 60 {
-		s = s[:60] + "..."
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			b[i] = '?'
-		}
-	}
-	return "\"" + string(b) + "\""
 }
 
 // Main performs the handshake on the network fds (6/7) and execs prog on
