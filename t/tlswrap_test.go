@@ -620,7 +620,7 @@ func TestTLSWrapTruncation(t *testing.T) {
 }
 
 // An app that writes one line and exits at once: the line reaches the
-// peer (s6's libtls build loses it, REFERENCE §2.5).
+// peer (s6's libtls build loses it, doc/design.md §5.2).
 func TestTLSWrapEchoAndExit(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		e, c, _, _ := session(t)

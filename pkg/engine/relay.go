@@ -17,7 +17,7 @@ import (
 )
 
 // relay moves the session's bytes until both directions are over.
-// EOF rules (doc/tlswrap.md, REFERENCE §2.4):
+// EOF rules (doc/tlswrap.md, doc/design.md §5.2):
 //   - app EOF on fd 3: everything read is already written to the TLS
 //     conn; then a TCP half-close (default) or close_notify and FIN (-S).
 //   - peer close_notify or FIN: fd 4 is closed after the last byte; the

@@ -1,6 +1,7 @@
-// Package exitcode holds the suite's exit codes (doc/ucspi.md, DESIGN §3.6),
-// the Error type that carries a code from where a failure is understood to
-// where the program exits, and the one place that prints "prog: fatal: …".
+// Package exitcode holds the suite's exit codes (doc/ucspi.md,
+// doc/design.md §3.6), the Error type that carries a code from where a
+// failure is understood to where the program exits, and the one place
+// that prints "prog: fatal: …".
 package exitcode
 
 import (

@@ -27,7 +27,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 )
 
-// Policy words (REFERENCE §5.5).
+// Policy words (Postfix's levels, doc/design.md §5.5).
 const (
 	None        = "none"
 	May         = "may"

@@ -239,7 +239,7 @@ func (c *client) negotiate() (outcome, string) {
 		c.decline()
 		return goDefer, "starttls-" + err.Error()
 	}
-	// Response injection (REFERENCE §5.4): exactly one reply line and
+	// Response injection (doc/design.md §5.4): exactly one reply line and
 	// nothing after it, in our buffer or in the kernel. Anything else was
 	// sent in clear by someone who wants it read after the switch.
 	if c.rd.Buffered() > 0 || pending(c.conn.rfd) {

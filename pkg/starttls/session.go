@@ -274,7 +274,7 @@ func (s *session) pipelined() bool {
 	}
 }
 
-// startTLS performs the switch (DESIGN §3.3, §3.5).
+// startTLS performs the switch (doc/design.md §3.3, §3.5).
 func (s *session) startTLS() (int, bool) {
 	s.flush()
 	// Refuse STARTTLS when bytes follow it (CVE-2011-0411): they arrived

@@ -198,7 +198,7 @@ func Main(argv, envp []string) int {
 	env := ucspi.NewEnv(envp)
 
 	// UCSPITLS: unset or "-" = no STARTTLS, "!" or "@" = required, any
-	// other value (empty too) = offered (DESIGN §3.4).
+	// other value (empty too) = offered (doc/design.md §3.4).
 	policy, set := env.Get(ucspi.UCSPITLS)
 	offered := set && policy != "-"
 	mandatory := cfg.mandatory || set && (policy == "!" || policy == "@")
