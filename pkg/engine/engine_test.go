@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
@@ -427,7 +428,7 @@ func TestOptions(t *testing.T) {
 		!o.strictEOF || o.minVersion != tls.VersionTLS13 || len(o.alpn) != 2 || !o.requireJail || o.memLimitMiB != 128 {
 		t.Errorf("%+v", o)
 	}
-	if _, err := parseOptions([]string{"-h"}); err != errHelp {
+	if _, err := parseOptions([]string{"-h"}); err != getopt.ErrHelp {
 		t.Error("-h")
 	}
 }

@@ -65,12 +65,6 @@ type options struct {
 	help         bool
 }
 
-// errHelp is returned for -h: print the help, exit 0.
-var errHelp = errors.New("help")
-
-// errVersion is returned for --version: print the version, exit 0.
-var errVersion = errors.New("version")
-
 // parseOptions reads tlswrap's command line (without argv[0]). tlswrap
 // takes no operands.
 // defaultHandshake is -K's default: a peer that does not finish its
@@ -92,9 +86,9 @@ func parseOptions(args []string) (*options, error) {
 		}
 		switch opt.Name {
 		case "h", "help":
-			return nil, errHelp
+			return nil, getopt.ErrHelp
 		case "version":
-			return nil, errVersion
+			return nil, getopt.ErrVersion
 		case "s", "c":
 			if side != "" && side != opt.Name {
 				return nil, errors.New("options -s and -c exclude each other")

@@ -23,7 +23,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "ucspi-starttls"
@@ -142,9 +141,9 @@ func parseArgs(args []string) (*config, error) {
 			}
 			c.maxLine = n
 		case "h", "help":
-			return nil, errHelp
+			return nil, getopt.ErrHelp
 		case "version":
-			return nil, errVersion
+			return nil, getopt.ErrVersion
 		}
 	}
 	rest := p.Rest()
@@ -164,25 +163,12 @@ func parseArgs(args []string) (*config, error) {
 	return c, nil
 }
 
-var errHelp = exitcode.UsageError("help")
-
-// errVersion asks Main to print the version.
-var errVersion = exitcode.UsageError("version")
-
 // Main runs one connection. It returns the app's exit status, or one of
 // the codes in doc/ucspi-starttls.md.
 func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
-	if err == errHelp {
-		writeStdout(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		writeStdout(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	// Before any child of our own exists: what is there now came from
 	// tlsd (or tlsc) -n.

@@ -20,7 +20,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/rules"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcprules"
@@ -38,17 +37,9 @@ const MaxLine = 1 << 20
 
 // Main compiles standard input into argv[1]; it returns the exit code.
 func Main(argv, envp []string) int {
-	args, asked, err := getopt.HelpOnly(argv[1:])
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
-	}
-	switch asked {
-	case "help":
-		os.Stdout.WriteString(helpText)
-		return exitcode.OK
-	case "version":
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
+	args, err := getopt.HelpOnly(argv[1:])
+	if code, done := exitcode.CommandLine(name, usage, helpText, err); done {
+		return code
 	}
 	if len(args) < 1 || len(args) > 2 || args[0] == "" {
 		return exitcode.ReportUsage(name, usage, errors.New("need rules.cdb (and optionally rules.tmp)"))

@@ -8,7 +8,6 @@ package tlsc
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
@@ -16,7 +15,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsc"
@@ -35,11 +33,6 @@ const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     
 ` +
 	tlsspawn.HelpAppAndEngine
 
-var (
-	errHelp    = errors.New("help")
-	errVersion = errors.New("version")
-)
-
 // maxFD bounds -6 and -7.
 const maxFD = 1 << 20
 
@@ -51,9 +44,9 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 		var err error
 		switch o.Name {
 		case "h", "help":
-			return errHelp
+			return getopt.ErrHelp
 		case "version":
-			return errVersion
+			return getopt.ErrVersion
 		case "y":
 			c.ClientCert = true
 		case "Y":
@@ -112,16 +105,8 @@ func checkServerName(s string) error {
 // cleartext pipes at fds 6/7. It returns only on failure.
 func Main(argv, envp []string) int {
 	c, prog, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	if c.KeyHolder {
 		return tlsspawn.ServeKeys(name, c, envp)
