@@ -17,8 +17,6 @@ import (
 
 func getpid() int { return unix.Getpid() }
 
-func writeStdout(s string) { os.Stdout.WriteString(s) }
-
 // fragment is one answer of a reader goroutine.
 type fragment struct {
 	b        []byte
