@@ -394,41 +394,52 @@ func (s *session) handshake() ([]ucspi.Var, error) {
 // deadline gives timeout, and a report cut short by EOF, too big or
 // rejected by ucspi.ParseReport is a *badReportError.
 func readReport(ctl int, deadline time.Time, timeout error) ([]ucspi.Var, error) {
-	var rep []byte
-	buf := make([]byte, 4096)
-	for !ucspi.ReportComplete(rep) {
-		left := time.Until(deadline)
+	vars, err := ucspi.ReadReport(&pollReader{fd: ctl, deadline: deadline, timeout: timeout})
+	switch {
+	case err == nil:
+		return vars, nil
+	case errors.Is(err, ucspi.ErrNoReport):
+		return nil, errHandshake
+	case err == timeout:
+		return nil, err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return nil, err
+	}
+	return nil, &badReportError{err}
+}
+
+// pollReader reads fd, waiting for it in poll(2) until deadline, then
+// failing with timeout.
+type pollReader struct {
+	fd       int
+	deadline time.Time
+	timeout  error
+}
+
+func (p *pollReader) Read(b []byte) (int, error) {
+	for {
+		left := time.Until(p.deadline)
 		if left <= 0 {
-			return nil, timeout
+			return 0, p.timeout
 		}
-		pfd := []unix.PollFd{{Fd: int32(ctl), Events: unix.POLLIN}}
+		pfd := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return nil, err
+			return 0, err
 		}
 		if pfd[0].Revents == 0 {
 			continue
 		}
-		n, err := unix.Read(ctl, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
+		n, err := unix.Read(p.fd, b)
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
 			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 && len(rep) == 0 {
-			return nil, errHandshake
-		}
-		if n == 0 {
-			return nil, &badReportError{ucspi.ErrReportTruncated}
-		}
-		rep = append(rep, buf[:n]...)
-		if len(rep) > ucspi.MaxReport {
-			return nil, &badReportError{ucspi.ErrReportTooBig}
-		}
+		return n, nil
 	}
-	vars, err := ucspi.ParseReport(rep)
-	if err != nil {
-		return nil, &badReportError{err}
-	}
-	return vars, nil
 }
