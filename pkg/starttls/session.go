@@ -82,15 +82,21 @@ func (f fdReader) Read(b []byte) (int, error) {
 	}
 }
 
-// writeFD writes all of b to fd, with MSG_NOSIGNAL on a socket so that a
-// vanished client is an error, not a SIGPIPE on fd 1.
-func writeFD(fd int, b []byte) error {
+// writeAll writes all of b to fd, with MSG_NOSIGNAL on a socket so that
+// a vanished peer is an error, not a SIGPIPE on fd 1. A full fd (made
+// non-blocking by someone) is waited for in poll(2), a second at a time.
+func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_NOSIGNAL)
 		if err == unix.ENOTSOCK {
 			n, err = unix.Write(fd, b)
 		}
-		if err == unix.EINTR || err == unix.EAGAIN {
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			unix.Poll(pfd, 1000)
 			continue
 		}
 		if err != nil {
@@ -132,7 +138,7 @@ func (s *session) run() int {
 	s.appR = newReader(a.stdout)
 	s.clientFD = ucspi.ServerReadFD
 	s.client = newReader(fdReader(ucspi.ServerReadFD))
-	s.writeCl = func(b []byte) error { return writeFD(ucspi.ServerWriteFD, b) }
+	s.writeCl = func(b []byte) error { return writeAll(ucspi.ServerWriteFD, b) }
 	s.timer = time.NewTimer(s.cfg.timeout)
 	defer s.timer.Stop()
 
@@ -336,7 +342,7 @@ func (s *session) startTLS() (int, bool) {
 	rd := os.NewFile(uintptr(s.tls.rd), "sslread")
 	wr := s.tls.wr
 	s.client = newReader(rd)
-	s.writeCl = func(b []byte) error { return writeFD(wr, b) }
+	s.writeCl = func(b []byte) error { return writeAll(wr, b) }
 	s.clGone = false
 	s.p.Started()
 	s.resetTimer()
@@ -383,7 +389,7 @@ func isBadReport(err error) bool {
 func (s *session) handshake() ([]ucspi.Var, error) {
 	ctl := s.tls.ctl
 	defer unix.Close(ctl)
-	if err := writeFD(ctl, []byte{'Y'}); err != nil {
+	if err := writeAll(ctl, []byte{'Y'}); err != nil {
 		return nil, err
 	}
 	return readReport(ctl, time.Now().Add(s.cfg.timeout), errors.New("timed out waiting for the handshake report"))
