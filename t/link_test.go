@@ -10,8 +10,8 @@ import (
 )
 
 // TestLinkNoCryptoTLS: only the engine (tlswrap) links crypto/tls; every
-// other program, tlsd and tlsc included, stays without it (DESIGN §4, like
-// crypto/tls's own TestLinkerGC).
+// other program, tlsd and tlsc included, stays without it (doc/design.md
+// §4, like crypto/tls's own TestLinkerGC).
 func TestLinkNoCryptoTLS(t *testing.T) {
 	cmds, err := filepath.Glob("../cmd/*")
 	if err != nil || len(cmds) == 0 {

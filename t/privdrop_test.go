@@ -205,7 +205,7 @@ func main() {
 }
 
 // privdrop and tcpclient run once per connection: they stay inside the
-// chainloader import budget (STYLE §10).
+// chainloader import budget (doc/design.md §4).
 func TestPrivdropTcpclientImportBudget(t *testing.T) {
 	heavy := map[string]bool{"fmt": true, "flag": true, "log": true, "os/user": true, "regexp": true,
 		"encoding/json": true, "net/http": true, "os/exec": true, "crypto/tls": true}

@@ -50,7 +50,7 @@ func runLimit(t testing.TB, d time.Duration, env []string, stdin, path string, a
 
 // debianRules runs Debian's tcprules on text. Every rule line must hold
 // ":allow" or ":deny": Debian's build loops forever on a line without
-// (REFERENCE §1.4), so the helper refuses such input rather than hang.
+// (doc/design.md §5.1), so the helper refuses such input rather than hang.
 func debianRules(t testing.TB, cdbPath, text string) result {
 	t.Helper()
 	for _, l := range lines(text) {

@@ -346,7 +346,7 @@ func fakeIMAP(capability, starttls string) pimAnswer {
 }
 
 // TestStarttlsClientPOP3IMAPVectors: the response-injection vectors of
-// REFERENCE §5.4 (refused under every policy, the tail never reaches
+// doc/design.md §5.4 (refused under every policy, the tail never reaches
 // prog), a PREAUTH greeting (refused when the policy needs TLS,
 // cleartext under may), STLS/STARTTLS refused or stripped, STLS tried
 // without CAPA under a mandatory policy, and untagged responses before

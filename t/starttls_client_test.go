@@ -375,42 +375,19 @@ func TestStarttlsClientEHLOName(t *testing.T) {
 // set when secure, or rcode when it is not 0.
 func fakeDNS(t *testing.T, secure bool, rcode int, rdata ...[]byte) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			q := buf[:n]
-			end := 12
-			for end < n && q[end] != 0 {
-				end += int(q[end]) + 1
-			}
-			end += 5
-			if end > n {
-				continue
-			}
-			b := append([]byte(nil), q[:end]...)
-			flags := uint16(0x8180) | uint16(rcode)
-			if secure {
-				flags |= 1 << 5
-			}
-			b[2], b[3] = byte(flags>>8), byte(flags)
-			b[6], b[7] = 0, byte(len(rdata))
-			for _, rd := range rdata {
-				b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
-				b = append(b, rd...)
-			}
-			pc.WriteTo(b, from)
+	return spoofDNS(t, func(b []byte) [][]byte {
+		flags := uint16(0x8180) | uint16(rcode)
+		if secure {
+			flags |= 1 << 5
 		}
-	}()
-	return pc.LocalAddr().String()
+		b[2], b[3] = byte(flags>>8), byte(flags)
+		b[6], b[7] = 0, byte(len(rdata))
+		for _, rd := range rdata {
+			b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
+			b = append(b, rd...)
+		}
+		return [][]byte{b}
+	})
 }
 
 // TestTLSALookup: tlsa-lookup sets TLSA and TLSA_BASENAME only from an

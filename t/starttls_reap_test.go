@@ -29,7 +29,7 @@ func zombies(pid string) []string {
 // TestStarttlsReapsEngine: under tlsd -n the engine and the key holder are
 // ucspi-starttls's children (tlsd spawned them, then exec'd it). The key
 // holder ends right after the handshake; during the TLS session that
-// follows it must not linger as a zombie (DESIGN §3.3: reap it).
+// follows it must not linger as a zombie (doc/design.md §3.3: reap it).
 func TestStarttlsReapsEngine(t *testing.T) {
 	s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "smtp", testdata("smtp.sh"))
 	c := stDial(t, s)

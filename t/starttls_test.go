@@ -371,8 +371,8 @@ func clientHello(t *testing.T) []byte {
 	return buf[:n]
 }
 
-// TestStarttlsInjection: REFERENCE §5.4's command-injection vectors, each
-// sent as one write, and a ClientHello sent in the same write as the
+// TestStarttlsInjection: the command-injection vectors of doc/design.md
+// §5.4, each sent as one write, and a ClientHello sent in the same write as the
 // STARTTLS line (the same case: bytes the server had not asked for yet).
 // ucspi-starttls refuses STARTTLS in cleartext and ends; the injected
 // command is never answered, no 'Y' reaches the engine (it never touches

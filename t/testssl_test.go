@@ -2,9 +2,10 @@ package t
 
 // testssl (Debian's testssl.sh) against the server chains on loopback:
 // TLS on connect (tlsd) and STARTTLS SMTP (tlsd -n ucspi-starttls
-// mailfront). REFERENCE §6's command line plus -p (protocols). Measured
-// here: 15-20 s per scan, about 35 s for both; the test runs in make check
-// (not with -short) and fails if the two scans together pass 3 minutes.
+// mailfront). The command line of doc/design.md §5.7 plus -p
+// (protocols). Measured here: 15-20 s per scan, about 35 s for both; the
+// test runs in make check (not with -short) and fails if the two scans
+// together pass 3 minutes.
 
 import (
 	"context"
@@ -40,7 +41,7 @@ func tsScan(t *testing.T, port int, extra ...string) []tsFinding {
 		t.Fatalf("testssl did not finish in 150 s:\n%s", so)
 	}
 	// The exit status is a sum of per-check codes; 242 and up: the scan
-	// itself failed (REFERENCE §6).
+	// itself failed (doc/design.md §5.7).
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() >= 242 {
 		t.Fatalf("testssl failed (exit %d):\n%s", ee.ExitCode(), so)
 	}

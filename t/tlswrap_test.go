@@ -106,7 +106,7 @@ type engineProc struct {
 	toEng  *os.File // the app's writes: engine fd 3
 	fromEn *os.File // the app's reads: engine fd 4
 	ctl    *os.File // engine fd 5
-	keys   int      // our end of engine fd 6
+	keys   *os.File // our end of engine fd 6
 	served chan error
 	Stderr *syncBuffer
 	done   chan struct{}
@@ -146,7 +146,7 @@ func startEngine(t *testing.T, netFile *os.File, setup *keysign.Setup, cred *sys
 		t.Fatal(err)
 	}
 	ctlEng, keyEng := os.NewFile(uintptr(ctl[1]), "ctl"), os.NewFile(uintptr(kp[1]), "keys")
-	e := &engineProc{t: t, toEng: pw3, fromEn: pr4, ctl: os.NewFile(uintptr(ctl[0]), "ctl"), keys: kp[0],
+	e := &engineProc{t: t, toEng: pw3, fromEn: pr4, ctl: os.NewFile(uintptr(ctl[0]), "ctl"), keys: os.NewFile(uintptr(kp[0]), "keys"),
 		Stderr: &syncBuffer{}, done: make(chan struct{}), served: make(chan error, 1)}
 	cmd := exec.Command(bin("tlswrap"), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = netFile, netFile, e.Stderr
@@ -165,18 +165,18 @@ func startEngine(t *testing.T, netFile *os.File, setup *keysign.Setup, cred *sys
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.served <- keysign.Serve(e.keys, keys, setup, keysign.ServerGrant(0, false)) }()
+	go func() { e.served <- keysign.ServeStream(e.keys, keys, setup, keysign.ServerGrant(0, false)) }()
 	go func() {
 		cmd.Wait()
 		e.code = cmd.ProcessState.ExitCode()
-		unix.Shutdown(e.keys, unix.SHUT_RDWR)
+		unix.Shutdown(kp[0], unix.SHUT_RDWR)
 		close(e.done)
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-e.done
 		<-e.served
-		unix.Close(e.keys)
+		e.keys.Close()
 		e.toEng.Close()
 		e.fromEn.Close()
 		e.ctl.Close()
@@ -620,7 +620,7 @@ func TestTLSWrapTruncation(t *testing.T) {
 }
 
 // An app that writes one line and exits at once: the line reaches the
-// peer (s6's libtls build loses it, REFERENCE §2.5).
+// peer (s6's libtls build loses it, doc/design.md §5.2).
 func TestTLSWrapEchoAndExit(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		e, c, _, _ := session(t)

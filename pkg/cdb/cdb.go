@@ -37,14 +37,6 @@ func Hash(key []byte) uint32 {
 	return h
 }
 
-func hashString(key string) uint32 {
-	h := uint32(5381)
-	for i := 0; i < len(key); i++ {
-		h = (h<<5 + h) ^ uint32(key[i])
-	}
-	return h
-}
-
 func get32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }

@@ -33,16 +33,10 @@ type keyHolder interface {
 	Unwrap(ticket []byte) ([]byte, error) // nil, nil: not a ticket of ours
 }
 
-// buildConfig turns the setup into a tls.Config. Errors are
-// configuration errors (96) naming the bad record.
-func buildConfig(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, error) {
-	cfg, _, err := buildConfigV(o, s, h)
-	return cfg, err
-}
-
-// buildConfigV is buildConfig that also returns the client's verifier,
-// when the engine checks the server itself (DANE records or -V); nil
-// otherwise.
+// buildConfigV turns the setup into a tls.Config and, when the engine
+// checks the server itself (DANE records or -V), the client's verifier;
+// nil otherwise. Errors are configuration errors (96) naming the bad
+// record.
 func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *verifier, error) {
 	cfg := &tls.Config{
 		MinVersion: o.minVersion,

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +19,8 @@ import (
 // work (the handshake deadline, the idle timeout).
 type fdConn struct {
 	r, w     *os.File
-	rr, rw   rawFile
+	rc       syscall.RawConn // r's, for a read that does not wait (noWait)
+	rsock    bool            // r is a socket: a read that must not wait says MSG_DONTWAIT
 	rfd, wfd int
 	socket   bool        // w is a socket: CloseWrite is shutdown(SHUT_WR)
 	rawEOF   atomic.Bool // the peer's FIN (or pipe EOF) was read
@@ -68,17 +68,14 @@ func newFDConn(rfd, wfd int) (*fdConn, error) {
 			return nil, err
 		}
 	}
-	c := &fdConn{rfd: rfd, wfd: wfd, socket: isSocket(wfd)}
+	c := &fdConn{rfd: rfd, wfd: wfd, socket: isSocket(wfd), rsock: isSocket(rfd)}
 	c.r = os.NewFile(uintptr(rfd), "network")
 	c.w = c.r
 	if wfd != rfd {
 		c.w = os.NewFile(uintptr(wfd), "network")
 	}
 	var err error
-	if c.rr, err = newRawFile(c.r); err != nil {
-		return nil, err
-	}
-	if c.rw, err = newRawFile(c.w); err != nil {
+	if c.rc, err = c.r.SyscallConn(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -122,9 +119,9 @@ func (c *fdConn) fill() error {
 	var n int
 	var err error
 	if c.noWait {
-		n, err = c.rr.tryRead(c.rbuf)
+		n, err = tryRead(c.rc, c.rsock, c.rbuf)
 	} else {
-		n, err = c.rr.read(c.rbuf)
+		n, err = c.r.Read(c.rbuf)
 	}
 	if n > 0 {
 		c.rend = n
@@ -172,7 +169,7 @@ func (c *fdConn) Flush() error {
 }
 
 func (c *fdConn) write(p []byte) (int, error) {
-	n, err := c.rw.write(p)
+	n, err := c.w.Write(p)
 	if n > 0 {
 		c.out.Add(int64(n))
 		c.touch()
@@ -232,147 +229,38 @@ func isEPIPE(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
-// rawFile does the I/O of a pollable fd in non-blocking system calls made
-// with syscall.RawSyscall, and waits in Go's poller when the fd is not
-// ready (so deadlines apply as with os.File). A plain os.File call tells
-// the scheduler it enters a system call: with the engine's GOMAXPROCS=1,
-// a copy of 256 KiB takes long enough that sysmon hands the P to another
-// thread and back each time, a tenth of the engine's CPU in bulk. A call
-// that cannot wait in the kernel need not say. On a socket the call says
-// MSG_DONTWAIT itself, as another holder of the socket (an app of delayed
-// mode) could clear O_NONBLOCK; the pipes' ends are the engine's alone,
-// and newFDConn and newAppFiles made them non-blocking.
-type rawFile struct {
-	f    *os.File
-	rc   syscall.RawConn
-	fd   uintptr // for tryRead; f.Fd() would make the fd blocking
-	sock bool
-	// gate, when set, learns when read waits in the poller and when it
-	// is woken: the relay's buffers are empty while it waits (relay.go).
-	gate *gate
-}
-
-func newRawFile(f *os.File) (rawFile, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return rawFile{}, err
-	}
-	r := rawFile{f: f, rc: rc}
-	err = rc.Control(func(fd uintptr) { r.fd = fd })
-	r.sock = isSocket(int(r.fd))
-	return r, err
-}
-
-// read reads what is there, waiting for a first byte; io.EOF at the end.
-// Errors are spelled as os.File's.
-func (r *rawFile) read(p []byte) (int, error) {
+// tryRead reads what the fd behind rc has, without waiting:
+// errWouldBlock if nothing, io.EOF at the end. One attempt: the callback
+// says it is done whatever the read returned. On a socket it says
+// MSG_DONTWAIT itself: another holder of the socket (an app of delayed
+// mode) could make it blocking again, and this read must never wait
+// while the relay holds bytes the app has not had. (A read that may wait
+// or a write is right either way: on a blocking fd it only holds a
+// thread while it waits.)
+func tryRead(rc syscall.RawConn, sock bool, p []byte) (int, error) {
 	var n int
 	var errno error
-	err := r.rc.Read(func(fd uintptr) bool {
-		r.gate.wake()
-		n, errno = r.io(false, fd, p)
-		if errno == syscall.EAGAIN {
-			r.gate.park()
-			return false
-		}
-		return true
-	})
-	r.gate.wake() // a deadline ends the wait without a last call
-	return r.done("read", n, err, errno)
-}
-
-// tryRead reads what is there without waiting: errWouldBlock if nothing.
-func (r *rawFile) tryRead(p []byte) (int, error) {
-	n, errno := r.io(false, r.fd, p)
-	if errno == syscall.EAGAIN {
-		return 0, errWouldBlock
-	}
-	return r.done("read", n, nil, errno)
-}
-
-// write writes all of p, waiting for room as needed.
-func (r *rawFile) write(p []byte) (int, error) {
-	total := 0
-	var errno error
-	err := r.rc.Write(func(fd uintptr) bool {
-		for total < len(p) {
-			n, e := r.io(true, fd, p[total:])
-			if e == syscall.EAGAIN {
-				return false
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			if sock {
+				n, _, errno = unix.Recvfrom(int(fd), p, unix.MSG_DONTWAIT)
+			} else {
+				n, errno = unix.Read(int(fd), p)
 			}
-			if e != nil {
-				errno = e
+			if errno != unix.EINTR {
 				return true
 			}
-			total += n
 		}
-		return true
 	})
-	if err == nil {
-		err = errno
-	}
-	if err != nil {
-		return total, &os.PathError{Op: "write", Path: r.f.Name(), Err: err}
-	}
-	return total, nil
-}
-
-func (r *rawFile) done(op string, n int, err, errno error) (int, error) {
-	if err == nil {
-		err = errno
-	}
-	if err != nil {
-		return 0, &os.PathError{Op: op, Path: r.f.Name(), Err: err}
-	}
-	if n == 0 {
+	switch {
+	case err != nil:
+		return 0, err
+	case errno == unix.EAGAIN:
+		return 0, errWouldBlock
+	case errno != nil:
+		return 0, &os.PathError{Op: "read", Path: "network", Err: errno}
+	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// io is one non-blocking read or write of p, EINTR retried.
-func (r *rawFile) io(write bool, fd uintptr, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	trap, flags := uintptr(syscall.SYS_READ), uintptr(0)
-	switch {
-	case write && r.sock:
-		trap, flags = syscall.SYS_SENDTO, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL
-	case write:
-		trap = syscall.SYS_WRITE
-	case r.sock:
-		trap, flags = syscall.SYS_RECVFROM, syscall.MSG_DONTWAIT
-	}
-	for {
-		n, _, e := syscall.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), flags, 0, 0)
-		switch e {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
-
-// release gives b's whole pages back to the kernel (MADV_DONTNEED): they
-// read as zeros when next touched. b must hold nothing anyone needs.
-// The big buffers are large Go objects, page-aligned spans of their own.
-func release(b []byte) {
-	b = b[:cap(b)]
-	if len(b) == 0 {
-		return
-	}
-	page := uintptr(os.Getpagesize())
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	lo := (page - start%page) % page
-	hi := uintptr(len(b))
-	if lo >= hi {
-		return
-	}
-	hi = lo + (hi-lo)/page*page
-	if hi > lo {
-		unix.Madvise(b[lo:hi], unix.MADV_DONTNEED)
-	}
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 // The engine's fds (doc/tlswrap.md).
@@ -71,16 +70,8 @@ const lingerTime = 5 * time.Second
 // Main runs tlswrap. It returns the exit code.
 func Main(argv, envp []string) int {
 	o, err := parseOptions(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	e := &engine{o: o, log: logline.New(name)}
 	e.log.Level = o.level

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/keysign"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
@@ -76,7 +77,7 @@ func (h sealer) Unwrap(t []byte) ([]byte, error) {
 	return state, nil
 }
 
-// remoteSigner serves p's key with keysign.Serve over a socketpair, the
+// remoteSigner serves p's key with keysign.ServeStream over a socketpair, the
 // way tlsd does, and returns the engine's end of the key channel.
 func remoteSigner(t *testing.T, pairs []keysign.Pair) *keysign.Channel {
 	t.Helper()
@@ -89,7 +90,10 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) *keysign.Channel {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- keysign.Serve(p[0], keys, &keysign.Setup{Pairs: pairs}, keysign.ServerGrant(0, false)) }()
+	holder := os.NewFile(uintptr(p[0]), "key holder")
+	go func() {
+		done <- keysign.ServeStream(holder, keys, &keysign.Setup{Pairs: pairs}, keysign.ServerGrant(0, false))
+	}()
 	ch := os.NewFile(uintptr(p[1]), "key channel")
 	if _, err := keysign.ReadSetup(ch); err != nil {
 		t.Fatal(err)
@@ -97,9 +101,9 @@ func remoteSigner(t *testing.T, pairs []keysign.Pair) *keysign.Channel {
 	t.Cleanup(func() {
 		syscall.Shutdown(p[1], syscall.SHUT_RDWR)
 		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("ServeStream: %v", err)
 		}
-		syscall.Close(p[0])
+		holder.Close()
 		ch.Close()
 	})
 	return keysign.NewChannel(ch)
@@ -424,7 +428,7 @@ func TestOptions(t *testing.T) {
 		!o.strictEOF || o.minVersion != tls.VersionTLS13 || len(o.alpn) != 2 || !o.requireJail || o.memLimitMiB != 128 {
 		t.Errorf("%+v", o)
 	}
-	if _, err := parseOptions([]string{"-h"}); err != errHelp {
+	if _, err := parseOptions([]string{"-h"}); err != getopt.ErrHelp {
 		t.Error("-h")
 	}
 }
@@ -589,4 +593,11 @@ func issue(t *testing.T, parent *x509.Certificate, parentKey crypto.Signer, cn s
 	}
 	c, _ := x509.ParseCertificate(der)
 	return c, key
+}
+
+// buildConfig is buildConfigV without the verifier, for the tests of
+// server configurations.
+func buildConfig(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, error) {
+	cfg, _, err := buildConfigV(o, s, h)
+	return cfg, err
 }

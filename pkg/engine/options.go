@@ -65,12 +65,6 @@ type options struct {
 	help         bool
 }
 
-// errHelp is returned for -h: print the help, exit 0.
-var errHelp = errors.New("help")
-
-// errVersion is returned for --version: print the version, exit 0.
-var errVersion = errors.New("version")
-
 // parseOptions reads tlswrap's command line (without argv[0]). tlswrap
 // takes no operands.
 // defaultHandshake is -K's default: a peer that does not finish its
@@ -92,9 +86,9 @@ func parseOptions(args []string) (*options, error) {
 		}
 		switch opt.Name {
 		case "h", "help":
-			return nil, errHelp
+			return nil, getopt.ErrHelp
 		case "version":
-			return nil, errVersion
+			return nil, getopt.ErrVersion
 		case "s", "c":
 			if side != "" && side != opt.Name {
 				return nil, errors.New("options -s and -c exclude each other")
@@ -102,7 +96,7 @@ func parseOptions(args []string) (*options, error) {
 			side = opt.Name
 		case "k":
 			if opt.Arg == "" || strings.ContainsAny(opt.Arg, "\x00/ ") {
-				return nil, errors.New("option -k needs a server name, not " + quote(opt.Arg))
+				return nil, errors.New("option -k needs a server name, not \"" + logline.Printable(opt.Arg, 40) + "\"")
 			}
 			o.serverName = opt.Arg
 		case "N":
@@ -146,13 +140,13 @@ func parseOptions(args []string) (*options, error) {
 			case "1.3":
 				o.minVersion = tls.VersionTLS13
 			default:
-				return nil, errors.New("option -m needs 1.2 or 1.3, not " + quote(opt.Arg))
+				return nil, errors.New("option -m needs 1.2 or 1.3, not \"" + logline.Printable(opt.Arg, 40) + "\"")
 			}
 		case "a":
 			o.alpn = nil
 			for _, a := range strings.Split(opt.Arg, ",") {
 				if a == "" || len(a) > 255 {
-					return nil, errors.New("option -a needs protocol names of 1 to 255 bytes, not " + quote(opt.Arg))
+					return nil, errors.New("option -a needs protocol names of 1 to 255 bytes, not \"" + logline.Printable(opt.Arg, 40) + "\"")
 				}
 				o.alpn = append(o.alpn, a)
 			}
@@ -176,7 +170,7 @@ func parseOptions(args []string) (*options, error) {
 		}
 	}
 	if len(p.Rest()) > 0 {
-		return nil, errors.New("unexpected operand " + quote(p.Rest()[0]))
+		return nil, errors.New("unexpected operand \"" + logline.Printable(p.Rest()[0], 40) + "\"")
 	}
 	switch side {
 	case "":
@@ -203,10 +197,3 @@ func parseOptions(args []string) (*options, error) {
 // minMemLimitMiB is the smallest data limit -M accepts: below it the Go
 // runtime cannot map its first heap arenas (measured; doc/tlswrap.md).
 const minMemLimitMiB = 128
-
-func quote(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "..."
-	}
-	return "\"" + sanitize(s, 43) + "\""
-}

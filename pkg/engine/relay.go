@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,7 +16,7 @@ import (
 )
 
 // relay moves the session's bytes until both directions are over.
-// EOF rules (doc/tlswrap.md, REFERENCE §2.4):
+// EOF rules (doc/tlswrap.md, doc/design.md §5.2):
 //   - app EOF on fd 3: everything read is already written to the TLS
 //     conn; then a TCP half-close (default) or close_notify and FIN (-S).
 //   - peer close_notify or FIN: fd 4 is closed after the last byte; the
@@ -32,18 +31,6 @@ type relay struct {
 	tc   *tls.Conn
 	conn *fdConn
 	app  *appFiles
-	// The app's pipes through rawFile (conn.go): fromApp reads fd 3,
-	// toApp writes fd 4.
-	fromApp, toApp rawFile
-
-	// The buffers of each direction, and the gates that say when their
-	// goroutine waits with them empty: netToApp owns netBuf and the
-	// fdConn's read buffer, appToNet owns appBuf and the fdConn's batch.
-	netBuf, appBuf   []byte
-	netGate, appGate gate
-	armed            atomic.Bool  // a trimCheck is due
-	trimmedAt        atomic.Int64 // bytes moved at the last trim
-	trims            atomic.Int32 // buffer sets released, for the tests
 
 	activity atomic.Int64
 	idleHit  atomic.Bool
@@ -60,20 +47,12 @@ type result struct {
 
 func (r *relay) run() int {
 	r.conn.activity = &r.activity
-	var err error
-	if r.fromApp, err = newRawFile(r.app.r); err == nil {
-		r.toApp, err = newRawFile(r.app.w)
-	}
+	toApp, err := r.app.w.SyscallConn()
 	if err != nil {
 		r.e.warn("unable to use the app's pipes:", err.Error())
 		return exitcode.Temporary
 	}
 	r.activity.Store(time.Now().UnixNano())
-	r.netBuf = make([]byte, bufSize)
-	r.appBuf = make([]byte, bufSize)
-	r.netGate.r, r.appGate.r = r, r
-	r.conn.rr.gate, r.fromApp.gate = &r.netGate, &r.appGate
-	r.trimmedAt.Store(r.moved())
 	if r.e.o.idle > 0 {
 		r.watchIdle()
 	}
@@ -101,7 +80,7 @@ func (r *relay) run() int {
 				// Learn when the app has gone (its read end of fd 4
 				// closed) without waiting for data to fail on.
 				go func() {
-					if waitGone(r.toApp.rc) {
+					if waitGone(toApp) {
 						gone <- struct{}{}
 					}
 				}()
@@ -120,7 +99,7 @@ func (r *relay) run() int {
 // bytes the app has not had: before a read that could block, it writes
 // out what it has (an interactive peer waits for the app's answer).
 func (r *relay) netToApp() result {
-	buf := r.netBuf
+	buf := make([]byte, bufSize)
 	// Gather no more than the pipe to the app holds: a bigger write only
 	// fills it and waits (a spawner that left the default 64 KiB pipe
 	// measured 653 MB/s gathering 256 KiB, 961–1032 with 256 KiB pipes).
@@ -132,7 +111,7 @@ func (r *relay) netToApp() result {
 	// flush gives the app what buf holds.
 	flush := func() {
 		if fill > 0 && !discard {
-			if _, werr := r.toApp.write(buf[:fill]); werr != nil {
+			if _, werr := r.app.w.Write(buf[:fill]); werr != nil {
 				// The app stopped reading: drop the rest, but keep
 				// reading so the peer's close is seen and nothing unread
 				// is left in the socket at exit.
@@ -189,9 +168,9 @@ const maxPlaintext = 16 << 10
 
 // appToNet copies fd 3 to the peer, then closes our direction.
 func (r *relay) appToNet() result {
-	buf := r.appBuf
+	buf := make([]byte, bufSize)
 	for {
-		n, err := r.fromApp.read(buf)
+		n, err := r.app.r.Read(buf)
 		if n > 0 {
 			r.activity.Store(time.Now().UnixNano())
 			r.conn.Batch()
@@ -246,98 +225,6 @@ func (r *relay) watchIdle() {
 		r.app.r.SetReadDeadline(past)
 		r.app.w.SetWriteDeadline(past)
 	})
-}
-
-// trimIdle is how long a session that moved data waits idle before its
-// buffers' pages go back to the kernel.
-const trimIdle = time.Second
-
-// Buffers' pages back to the kernel once a session is idle. After bulk
-// the relay holds about a megabyte of touched buffers (its two, fdConn's
-// read buffer and batch); an idle session needs none of it. A goroutine
-// waiting in the poller has its buffers empty: rawFile.read parks its
-// gate before the wait and wakes it after, and the trimmer releases a
-// buffer only while it holds the parked gate. Nothing runs while no data
-// moves: the check is armed by a goroutine parking after traffic.
-type gate struct {
-	r *relay
-	s atomic.Int32
-}
-
-const (
-	gateBusy = iota
-	gateParked
-	gateTrimming
-)
-
-// park: the owner is about to wait with its buffers empty.
-func (g *gate) park() {
-	if g == nil {
-		return
-	}
-	g.s.Store(gateParked)
-	r := g.r
-	if r.moved() != r.trimmedAt.Load() && r.armed.CompareAndSwap(false, true) {
-		time.AfterFunc(trimIdle, r.trimCheck)
-	}
-}
-
-// wake: the owner goes on, after a trim in progress.
-func (g *gate) wake() {
-	if g == nil {
-		return
-	}
-	for !g.s.CompareAndSwap(gateParked, gateBusy) {
-		if g.s.Load() == gateBusy {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
-// trim runs release while the owner waits; false if it does not.
-func (g *gate) trim(release func()) bool {
-	if !g.s.CompareAndSwap(gateParked, gateTrimming) {
-		return false
-	}
-	release()
-	g.s.Store(gateParked)
-	return true
-}
-
-// moved is the bytes the session moved, both ways.
-func (r *relay) moved() int64 { return r.conn.in.Load() + r.conn.out.Load() }
-
-// trimCheck releases the buffers once the session has been idle for
-// trimIdle, and re-arms itself while it is not.
-func (r *relay) trimCheck() {
-	if quiet := time.Since(time.Unix(0, r.activity.Load())); quiet < trimIdle {
-		time.AfterFunc(trimIdle-quiet, r.trimCheck)
-		return
-	}
-	moved := r.moved()
-	r.trimmedAt.Store(moved)
-	if r.netGate.trim(func() {
-		release(r.netBuf)
-		release(r.conn.rbuf)
-	}) {
-		r.trims.Add(1)
-	}
-	if r.appGate.trim(func() {
-		release(r.appBuf)
-		r.conn.mu.Lock()
-		if !r.conn.batching {
-			release(r.conn.pending)
-		}
-		r.conn.mu.Unlock()
-	}) {
-		r.trims.Add(1)
-	}
-	r.armed.Store(false)
-	// Traffic since the snapshot found the check armed: arm it again.
-	if r.moved() != moved && r.armed.CompareAndSwap(false, true) {
-		time.AfterFunc(trimIdle, r.trimCheck)
-	}
 }
 
 // isRemoteAlert says whether err is a TLS alert the peer sent

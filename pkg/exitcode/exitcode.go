@@ -1,12 +1,16 @@
-// Package exitcode holds the suite's exit codes (doc/ucspi.md, DESIGN §3.6),
-// the Error type that carries a code from where a failure is understood to
-// where the program exits, and the one place that prints "prog: fatal: …".
+// Package exitcode holds the suite's exit codes (doc/ucspi.md,
+// doc/design.md §3.6), the Error type that carries a code from where a
+// failure is understood to where the program exits, and the one place
+// that prints "prog: fatal: …".
 package exitcode
 
 import (
 	"errors"
 	"os"
 	"syscall"
+
+	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/version"
 )
 
 // Exit codes shared by every program of the suite.
@@ -113,4 +117,22 @@ func ReportUsage(prog, usage string, err error) int {
 	}
 	os.Stderr.WriteString(msg + prog + ": usage: " + usage + "\n")
 	return Usage
+}
+
+// CommandLine ends a program whose option parsing returned err:
+// getopt.ErrHelp prints help and getopt.ErrVersion the version line on
+// stdout (exit 0); any other error goes to ReportUsage (100). With err nil
+// done is false, and the program goes on.
+func CommandLine(prog, usage, help string, err error) (code int, done bool) {
+	switch err {
+	case nil:
+		return OK, false
+	case getopt.ErrHelp:
+		os.Stdout.WriteString(help)
+	case getopt.ErrVersion:
+		os.Stdout.WriteString(version.Line(prog))
+	default:
+		return ReportUsage(prog, usage, err), true
+	}
+	return OK, true
 }

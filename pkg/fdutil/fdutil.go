@@ -4,6 +4,8 @@
 package fdutil
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -80,7 +82,7 @@ func closeRangeCloexec(first, last uint) error {
 		return err
 	}
 	// Kernels before 5.11: walk /proc/self/fd.
-	fds, err := openFDs()
+	fds, err := OpenFDs()
 	if err != nil {
 		return err
 	}
@@ -92,11 +94,22 @@ func closeRangeCloexec(first, last uint) error {
 	return nil
 }
 
-// openFDs lists the process's open fds from /proc/self/fd.
-func openFDs() ([]int, error) {
+// ErrNoProc matches OpenFDs's error when /proc/self/fd cannot be opened
+// (no /proc mounted): the caller may fall back to treating every fd alike.
+var ErrNoProc = errors.New("/proc/self/fd cannot be opened")
+
+// noProcError is the open's error, matching ErrNoProc too.
+type noProcError struct{ err error }
+
+func (e *noProcError) Error() string   { return e.err.Error() }
+func (e *noProcError) Unwrap() []error { return []error{e.err, ErrNoProc} }
+
+// OpenFDs lists the process's open fds, read from /proc/self/fd, without
+// the one it reads them through.
+func OpenFDs() ([]int, error) {
 	d, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &noProcError{err}
 	}
 	defer unix.Close(d)
 	var fds []int

@@ -1,6 +1,7 @@
 package fdutil
 
 import (
+	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -89,8 +90,17 @@ func TestIsSocket(t *testing.T) {
 	if !IsSocket(a) || IsSocket(r) {
 		t.Error("IsSocket")
 	}
-	fds, err := openFDs()
+	fds, err := OpenFDs()
 	if err != nil || len(fds) < 4 {
-		t.Errorf("openFDs = %v, %v", fds, err)
+		t.Errorf("OpenFDs = %v, %v", fds, err)
+	}
+}
+
+// An unopenable /proc/self/fd is told apart (tlsspawn falls back), and
+// keeps the open's errno and text.
+func TestNoProcError(t *testing.T) {
+	var err error = &noProcError{unix.ENOENT}
+	if !errors.Is(err, ErrNoProc) || !errors.Is(err, unix.ENOENT) || err.Error() != unix.ENOENT.Error() {
+		t.Errorf("noProcError: %v", err)
 	}
 }

@@ -28,6 +28,14 @@ type Opt struct {
 // ErrDone is returned by Next when the options are over.
 var ErrDone = errors.New("no more options")
 
+// ErrHelp and ErrVersion are what a program's option parsing returns for
+// -h (or --help) and --version: Main then prints the help text or the
+// version line and exits 0 (exitcode.CommandLine).
+var (
+	ErrHelp    = errors.New("help")
+	ErrVersion = errors.New("version")
+)
+
 // New returns a parser for args (without the program name).
 func New(args []string, short string, long ...string) *Parser {
 	return &Parser{short: short, long: long, args: args}
@@ -179,21 +187,18 @@ func itoa(n int) string {
 }
 
 // HelpOnly parses the command line of a program whose only options are
-// -h / --help and --version: it returns the operands, or what was asked
-// ("help" or "version").
-func HelpOnly(args []string) (operands []string, asked string, err error) {
+// -h / --help and --version: it returns the operands, or ErrHelp or
+// ErrVersion when one was asked for.
+func HelpOnly(args []string) (operands []string, err error) {
 	p := New(args, "h", "help", "version")
-	for {
-		o, err := p.Next()
-		if err == ErrDone {
-			return p.Rest(), "", nil
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		if o.Name == "h" {
-			return nil, "help", nil
-		}
-		return nil, o.Name, nil
+	o, err := p.Next()
+	switch {
+	case err == ErrDone:
+		return p.Rest(), nil
+	case err != nil:
+		return nil, err
+	case o.Name == "version":
+		return nil, ErrVersion
 	}
+	return nil, ErrHelp
 }

@@ -94,21 +94,25 @@ func TestHelpOnly(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		ops  []string
-		ask  string
-		err  bool
+		ask  error // ErrHelp or ErrVersion
+		err  bool  // another error
 	}{
-		{[]string{"rules.cdb", "rules.tmp"}, []string{"rules.cdb", "rules.tmp"}, "", false},
-		{[]string{"-h"}, nil, "help", false},
-		{[]string{"--help", "x"}, nil, "help", false},
-		{[]string{"--version"}, nil, "version", false},
-		{[]string{"--", "-h"}, []string{"-h"}, "", false},
-		{[]string{"-x"}, nil, "", true},
-		{[]string{"--helpme"}, nil, "", true},
-		{[]string{"--version=1"}, nil, "", true},
+		{[]string{"rules.cdb", "rules.tmp"}, []string{"rules.cdb", "rules.tmp"}, nil, false},
+		{[]string{"-h"}, nil, ErrHelp, false},
+		{[]string{"--help", "x"}, nil, ErrHelp, false},
+		{[]string{"--version"}, nil, ErrVersion, false},
+		{[]string{"--", "-h"}, []string{"-h"}, nil, false},
+		{[]string{"-x"}, nil, nil, true},
+		{[]string{"--helpme"}, nil, nil, true},
+		{[]string{"--version=1"}, nil, nil, true},
 	} {
-		ops, ask, err := HelpOnly(tc.args)
-		if (err != nil) != tc.err || ask != tc.ask || !reflect.DeepEqual(ops, tc.ops) && len(ops)+len(tc.ops) > 0 {
-			t.Errorf("HelpOnly(%q) = %q, %q, %v", tc.args, ops, ask, err)
+		ops, err := HelpOnly(tc.args)
+		ask := err
+		if err != ErrHelp && err != ErrVersion {
+			ask = nil
+		}
+		if (err != nil && ask == nil) != tc.err || ask != tc.ask || !reflect.DeepEqual(ops, tc.ops) && len(ops)+len(tc.ops) > 0 {
+			t.Errorf("HelpOnly(%q) = %q, %v", tc.args, ops, err)
 		}
 	}
 }

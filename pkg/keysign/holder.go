@@ -265,7 +265,7 @@ func (g *Grant) take(typ byte) bool {
 	return true
 }
 
-// Reasons Serve stops before the engine closes the channel.
+// Reasons ServeStream stops before the engine closes the channel.
 var (
 	// ErrOverGrant is a request beyond the grant, or of a kind the setup
 	// did not offer: a sign of a compromised engine. It was refused.
@@ -273,12 +273,6 @@ var (
 	// ErrWindow is the grant's window run out with the channel open.
 	ErrWindow = errors.New("the handshake's window on the key channel has closed")
 )
-
-// Serve writes setup to fd, then answers the engine's requests with keys
-// under grant g (ServeStream).
-func Serve(fd int, keys *Keys, setup *Setup, g Grant) error {
-	return ServeStream(fdio(fd), keys, setup, g)
-}
 
 // deadliner is a stream whose reads can be given a deadline (an *os.File
 // in non-blocking mode, a net.Conn).

@@ -242,7 +242,7 @@ func TestLoadKeysRemembers(t *testing.T) {
 	}
 }
 
-// serve runs Serve on one end of a socketpair and returns the other end.
+// serve runs ServeStream on one end of a socketpair and returns the other end.
 func serve(t *testing.T, keys *Keys, setup *Setup, g Grant) (fd int, done chan error) {
 	t.Helper()
 	p, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -250,7 +250,7 @@ func serve(t *testing.T, keys *Keys, setup *Setup, g Grant) (fd int, done chan e
 		t.Fatal(err)
 	}
 	done = make(chan error, 1)
-	go func() { done <- Serve(p[0], keys, setup, g); syscall.Close(p[0]) }()
+	go func() { done <- ServeStream(fdio(p[0]), keys, setup, g); syscall.Close(p[0]) }()
 	t.Cleanup(func() { syscall.Close(p[1]) })
 	return p[1], done
 }
@@ -317,10 +317,10 @@ func TestServeSign(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("Serve after EOF: %v", err)
+			t.Fatalf("ServeStream after EOF: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after EOF")
+		t.Fatal("ServeStream did not return after EOF")
 	}
 }
 
@@ -333,10 +333,10 @@ func TestServeEngineGone(t *testing.T) {
 	}
 	syscall.Close(p[1])
 	defer syscall.Close(p[0])
-	if err := Serve(p[0], keys, &Setup{Pairs: pairs}, ServerGrant(0, false)); err != nil {
-		t.Fatalf("Serve to a closed engine: %v", err)
+	if err := ServeStream(fdio(p[0]), keys, &Setup{Pairs: pairs}, ServerGrant(0, false)); err != nil {
+		t.Fatalf("ServeStream to a closed engine: %v", err)
 	}
-	if err := Serve(p[0], keys, &Setup{}, ServerGrant(0, false)); err != ErrPairsDiffer {
+	if err := ServeStream(fdio(p[0]), keys, &Setup{}, ServerGrant(0, false)); err != ErrPairsDiffer {
 		t.Fatalf("mismatched setup: %v", err)
 	}
 }
@@ -348,7 +348,7 @@ func BenchmarkRemoteSign(b *testing.B) {
 	keys, _ := LoadKeys(pairs)
 	p, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	done := make(chan error, 1)
-	go func() { done <- Serve(p[0], keys, &Setup{Pairs: pairs}, Grant{Signatures: b.N}) }()
+	go func() { done <- ServeStream(fdio(p[0]), keys, &Setup{Pairs: pairs}, Grant{Signatures: b.N}) }()
 	ReadSetup(fdio(p[1]))
 	s := NewChannel(fdio(p[1])).NewSigner(0, ecKey.Public())
 	d := sha256.Sum256([]byte("x"))

@@ -32,7 +32,7 @@ func (c *chunks) Read(p []byte) (int, error) {
 // pieces Read returns (lines, fragments, text blocks) put back together
 // are the input exactly; a complete piece ends in LF; a fragment never
 // exceeds its max; the reader holds no more than its buffer; it ends in a
-// bounded number of calls. Seeds: the hostile cases of STYLE §8 (empty,
+// bounded number of calls. Seeds: the hostile cases of doc/design.md §6 (empty,
 // NUL, CR without LF, a 64 KiB line, bytes pipelined after STARTTLS, a
 // dot line inside text).
 func FuzzReader(f *testing.F) {

@@ -11,14 +11,9 @@ import (
 	"io"
 )
 
-// Errors of Reader.
-var (
-	// ErrTooLong: the line did not fit the limit. ReadLine has already
-	// discarded it through its LF, so the next call starts a new line.
-	ErrTooLong = errors.New("line too long")
-	// ErrTruncated: the input ended in the middle of a line.
-	ErrTruncated = errors.New("input ended in the middle of a line")
-)
+// ErrTruncated is Reader's error when the input ended in the middle of a
+// line.
+var ErrTruncated = errors.New("input ended in the middle of a line")
 
 // DefaultBuffer is the size of a Reader's buffer when NewReader is given
 // a smaller one. It is also the most Fragment returns at once.
@@ -112,43 +107,6 @@ func (r *Reader) Fragment(max int) (frag []byte, complete bool, err error) {
 			return nil, false, io.EOF
 		}
 	}
-}
-
-// ReadLine returns the next line, terminator included, if it is at most
-// max bytes long with it. A longer line is read and discarded through its
-// LF and reported as ErrTooLong. The slice is valid until the next call.
-func (r *Reader) ReadLine(max int) ([]byte, error) {
-	frag, complete, err := r.Fragment(max)
-	if err != nil || complete {
-		return frag, err
-	}
-	for {
-		_, complete, err = r.Fragment(0)
-		if err != nil {
-			return nil, err
-		}
-		if complete {
-			return nil, ErrTooLong
-		}
-	}
-}
-
-// ReadRaw returns up to n bytes as they come, for a literal or a BDAT
-// chunk: the buffered bytes, or one read's worth. It returns io.EOF when
-// the input ended before any byte.
-func (r *Reader) ReadRaw(n int) ([]byte, error) {
-	if r.r == r.w && !r.fill() {
-		if r.err != nil {
-			return nil, r.err
-		}
-		return nil, io.EOF
-	}
-	held := r.buf[r.r:r.w]
-	if len(held) > n {
-		held = held[:n]
-	}
-	r.r += len(held)
-	return held, nil
 }
 
 // Trim returns line without its LF and a CR before it.

@@ -70,13 +70,34 @@ func Safe(s string) string {
 	if s == "" {
 		return "-"
 	}
-	cut := len(s) > MaxSafe
+	return clean(s, MaxSafe, func(c byte) bool { return c < 0x21 || c > 0x7e })
+}
+
+// Quote puts text named in an error message (an option argument, a
+// policy word, a domain) in double quotes, cut to max bytes with "..."
+// added, every byte outside 0x20–0x7e replaced by '?'.
+func Quote(s string, max int) string {
+	return "\"" + clean(s, max, func(c byte) bool { return c < 0x20 || c > 0x7e }) + "\""
+}
+
+// Printable makes text fit for one line of a message: cut to max bytes
+// with "..." added, control characters (below 0x20, and 0x7f) replaced by
+// '?'. Unlike Safe and Quote it keeps spaces and bytes from 0x80 on, so
+// UTF-8 text stays readable.
+func Printable(s string, max int) string {
+	return clean(s, max, func(c byte) bool { return c < 0x20 || c == 0x7f })
+}
+
+// clean cuts s to max bytes, adding "..." when it did, and replaces the
+// bytes bad reports with '?'.
+func clean(s string, max int, bad func(byte) bool) string {
+	cut := len(s) > max
 	if cut {
-		s = s[:MaxSafe]
+		s = s[:max]
 	}
 	b := []byte(s)
 	for i, c := range b {
-		if c < 0x21 || c > 0x7e {
+		if bad(c) {
 			b[i] = '?'
 		}
 	}

@@ -24,3 +24,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Equal reports whether two entries are the same policy.
+func (e *Entry) Equal(o *Entry) bool {
+	if e.Policy != o.Policy || len(e.MX) != len(o.MX) || len(e.TLSA) != len(o.TLSA) {
+		return false
+	}
+	for i := range e.MX {
+		if e.MX[i] != o.MX[i] {
+			return false
+		}
+	}
+	for i := range e.TLSA {
+		if e.TLSA[i].String() != o.TLSA[i].String() {
+			return false
+		}
+	}
+	return true
+}

@@ -24,9 +24,10 @@ import (
 	"strings"
 
 	"github.com/tlschain/tlschain/pkg/dane"
+	"github.com/tlschain/tlschain/pkg/logline"
 )
 
-// Policy words (REFERENCE §5.5).
+// Policy words (Postfix's levels, doc/design.md §5.5).
 const (
 	None        = "none"
 	May         = "may"
@@ -90,7 +91,7 @@ func ParseLine(s string) (*Line, error) {
 		return nil, err
 	}
 	if len(f) < 2 {
-		return nil, errors.New("no policy after " + quote(f[0]))
+		return nil, errors.New("no policy after " + logline.Quote(f[0], 60))
 	}
 	e, err := parseEntry(f[1:])
 	if err != nil {
@@ -117,12 +118,12 @@ func parseEntry(f []string) (*Entry, error) {
 	switch e.Policy {
 	case None, May, Encrypt, Verify, Secure, DANE, DANEOnly, Fingerprint:
 	default:
-		return nil, errors.New("unknown policy " + quote(e.Policy) + " (none, may, encrypt, verify, secure, dane, dane-only or fingerprint)")
+		return nil, errors.New("unknown policy " + logline.Quote(e.Policy, 60) + " (none, may, encrypt, verify, secure, dane, dane-only or fingerprint)")
 	}
 	for _, a := range f[1:] {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
-			return nil, errors.New("want name=value, not " + quote(a))
+			return nil, errors.New("want name=value, not " + logline.Quote(a, 60))
 		}
 		switch k {
 		case "mx":
@@ -143,7 +144,7 @@ func parseEntry(f []string) (*Entry, error) {
 			}
 			for _, r := range rs {
 				if r.Usage != dane.UsageDANEEE || r.Selector > dane.SelectorSPKI || r.Matching != dane.MatchSHA256 || len(r.Data) != 32 {
-					return nil, errors.New("tlsa " + quote(r.String()) + ": only 3 0 1 and 3 1 1 records (DANE-EE, SHA-256)")
+					return nil, errors.New("tlsa " + logline.Quote(r.String(), 60) + ": only 3 0 1 and 3 1 1 records (DANE-EE, SHA-256)")
 				}
 				e.TLSA = append(e.TLSA, r)
 			}
@@ -151,11 +152,11 @@ func parseEntry(f []string) (*Entry, error) {
 			h, ok := strings.CutPrefix(v, "sha256:")
 			d, err := hex.DecodeString(h)
 			if !ok || err != nil || len(d) != 32 {
-				return nil, errors.New("pin " + quote(v) + ": want sha256:<64 hex digits>")
+				return nil, errors.New("pin " + logline.Quote(v, 60) + ": want sha256:<64 hex digits>")
 			}
 			e.TLSA = append(e.TLSA, dane.Record{Usage: dane.UsageDANEEE, Selector: dane.SelectorSPKI, Matching: dane.MatchSHA256, Data: d})
 		default:
-			return nil, errors.New("unknown attribute " + quote(k) + " (mx, tlsa or pin)")
+			return nil, errors.New("unknown attribute " + logline.Quote(k, 60) + " (mx, tlsa or pin)")
 		}
 		if len(e.TLSA) > dane.MaxRecords {
 			return nil, errors.New("more than 64 tlsa and pin records")
@@ -209,7 +210,7 @@ func parseKey(s string) (string, error) {
 	d := strings.TrimPrefix(s, ".")
 	n, ok := Normalize(d)
 	if !ok {
-		return "", errors.New("bad domain " + quote(s))
+		return "", errors.New("bad domain " + logline.Quote(s, 60))
 	}
 	if len(d) < len(s) {
 		return "." + n, nil
@@ -222,7 +223,7 @@ func parsePattern(s string) (string, error) {
 	d := strings.TrimPrefix(s, ".")
 	n, ok := Normalize(d)
 	if !ok {
-		return "", errors.New("bad mx pattern " + quote(s))
+		return "", errors.New("bad mx pattern " + logline.Quote(s, 60))
 	}
 	if len(d) < len(s) {
 		return "." + n, nil
@@ -276,24 +277,6 @@ func (e *Entry) String() string {
 		s += " tlsa=\"" + r.String() + "\""
 	}
 	return s
-}
-
-// Equal reports whether two entries are the same policy.
-func (e *Entry) Equal(o *Entry) bool {
-	if e.Policy != o.Policy || len(e.MX) != len(o.MX) || len(e.TLSA) != len(o.TLSA) {
-		return false
-	}
-	for i := range e.MX {
-		if e.MX[i] != o.MX[i] {
-			return false
-		}
-	}
-	for i := range e.TLSA {
-		if e.TLSA[i].String() != o.TLSA[i].String() {
-			return false
-		}
-	}
-	return true
 }
 
 // AllowsMX reports whether a connection for domain may go to the MX
@@ -351,17 +334,4 @@ func (e *Entry) MatchPins(certHash, spkiHash string) bool {
 		}
 	}
 	return false
-}
-
-func quote(s string) string {
-	if len(s) > 60 {
-		s = s[:60] + "..."
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			b[i] = '?'
-		}
-	}
-	return "\"" + string(b) + "\""
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/tlschain/tlschain/pkg/cdb"
+	"github.com/tlschain/tlschain/pkg/logline"
 )
 
 // magicKey marks a compiled policy table, so that a rules.cdb or any
@@ -51,7 +52,7 @@ func Compile(w *cdb.Writer, in io.Reader) error {
 				return &LineError{n, perr}
 			default:
 				if first, dup := seen[l.Key]; dup {
-					return &LineError{n, errors.New("domain " + quote(l.Key) + " already on line " + strconv.Itoa(first))}
+					return &LineError{n, errors.New("domain " + logline.Quote(l.Key, 60) + " already on line " + strconv.Itoa(first))}
 				}
 				seen[l.Key] = n
 				if werr := w.Add([]byte(l.Key), []byte(l.Entry.String())); werr != nil {
@@ -127,7 +128,7 @@ func (t *Table) Lookup(domain string) (e *Entry, key string, ok bool, err error)
 		}
 		e, err := ParseEntry(string(v))
 		if err != nil {
-			return nil, "", false, errors.New("entry " + quote(k) + " of the table: " + err.Error())
+			return nil, "", false, errors.New("entry " + logline.Quote(k, 60) + " of the table: " + err.Error())
 		}
 		return e, k, true, nil
 	}

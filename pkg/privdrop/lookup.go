@@ -44,15 +44,6 @@ func User(s string) (uid, gid int, err error) { return DB{}.User(s) }
 // Group resolves a group name or number in the system's group file.
 func Group(s string) (int, error) { return DB{}.Group(s) }
 
-// Groups resolves a comma-separated list of group names or numbers in the
-// system's group file. Empty items are skipped.
-func Groups(list string) ([]int, error) { return DB{}.Groups(list) }
-
-// UserGroups returns the gids of the groups that list user as a member in
-// the system's group file (initgroups(3) without NSS, and without the
-// primary gid).
-func UserGroups(user string) ([]int, error) { return DB{}.UserGroups(user) }
-
 // User resolves a user name or number. A string of digits is a uid (as in
 // s6-applyuidgid), even if a user of that name exists. For a name it
 // returns the uid and the primary gid from the passwd file; for a number

@@ -2,14 +2,12 @@ package privdrop
 
 import (
 	"errors"
-	"os"
 	"runtime"
 
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "privdrop"
@@ -36,11 +34,6 @@ type config struct {
 	noNewPrivs bool   // -n
 	prog       []string
 }
-
-var errHelp = errors.New("help")
-
-// errVersion asks Main to print the version.
-var errVersion = errors.New("version")
 
 func parseArgs(args []string) (config, error) {
 	var cfg config
@@ -70,9 +63,9 @@ func parseArgs(args []string) (config, error) {
 			}
 			cfg.root = o.Arg
 		case "h", "help":
-			return cfg, errHelp
+			return cfg, getopt.ErrHelp
 		case "version":
-			return cfg, errVersion
+			return cfg, getopt.ErrVersion
 		}
 	}
 	cfg.prog = p.Rest()
@@ -86,16 +79,8 @@ func parseArgs(args []string) (config, error) {
 // argv. It returns only on failure.
 func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	// Names are looked up before the chroot, in the system's files.
 	cred, err := cfg.ids.Resolve(envp)

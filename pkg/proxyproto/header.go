@@ -87,17 +87,6 @@ func (h *Header) Proxied() bool {
 	return h.Command == CmdProxy && (h.Family == FamInet || h.Family == FamInet6)
 }
 
-// Equal reports whether h and o describe the same header.
-func (h *Header) Equal(o *Header) bool {
-	if h.Version != o.Version || h.Command != o.Command || h.Family != o.Family ||
-		h.Src != o.Src || h.Dst != o.Dst || h.ALPN != o.ALPN ||
-		h.Authority != o.Authority || h.UniqueID != o.UniqueID ||
-		h.NetNS != o.NetNS || (h.SSL == nil) != (o.SSL == nil) {
-		return false
-	}
-	return h.SSL == nil || *h.SSL == *o.SSL
-}
-
 // Error is a malformed header. Reason says what is wrong, in words fit for
 // a log line.
 type Error struct{ Reason string }
@@ -108,12 +97,3 @@ func bad(reason string) error { return &Error{reason} }
 
 // ErrTimeout is returned by Read when the header did not arrive in time.
 var ErrTimeout = errors.New("timed out")
-
-// Parse parses one complete header of either version, chosen by its first
-// byte.
-func Parse(b []byte) (*Header, error) {
-	if len(b) > 0 && b[0] == sigV2[0] {
-		return ParseV2(b)
-	}
-	return ParseV1(b)
-}

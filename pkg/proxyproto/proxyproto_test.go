@@ -332,3 +332,23 @@ func TestReadSlowloris(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 }
+
+// Equal reports whether h and o describe the same header.
+func (h *Header) Equal(o *Header) bool {
+	if h.Version != o.Version || h.Command != o.Command || h.Family != o.Family ||
+		h.Src != o.Src || h.Dst != o.Dst || h.ALPN != o.ALPN ||
+		h.Authority != o.Authority || h.UniqueID != o.UniqueID ||
+		h.NetNS != o.NetNS || (h.SSL == nil) != (o.SSL == nil) {
+		return false
+	}
+	return h.SSL == nil || *h.SSL == *o.SSL
+}
+
+// Parse parses one complete header of either version, chosen by its first
+// byte.
+func Parse(b []byte) (*Header, error) {
+	if len(b) > 0 && b[0] == sigV2[0] {
+		return ParseV2(b)
+	}
+	return ParseV1(b)
+}

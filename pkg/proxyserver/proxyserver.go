@@ -9,7 +9,6 @@ package proxyserver
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"strconv"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/proxyproto"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "proxy-server"
@@ -62,11 +60,6 @@ type config struct {
 	verbose    int
 	prog       []string
 }
-
-var errHelp = errors.New("help")
-
-// errVersion asks Main to print the version.
-var errVersion = errors.New("version")
 
 // errUntrusted: a peer not named by -p offered a header (or must send
 // one); run has logged the warning, so Main exits 1 without a fatal line.
@@ -113,9 +106,9 @@ func parseArgs(args []string) (config, error) {
 		case "v":
 			cfg.verbose = logline.Verbose
 		case "h", "help":
-			return cfg, errHelp
+			return cfg, getopt.ErrHelp
 		case "version":
-			return cfg, errVersion
+			return cfg, getopt.ErrVersion
 		}
 	}
 	// tlsd removes or replaces every SSL_* variable, and in delayed mode
@@ -144,16 +137,8 @@ func parseArgs(args []string) (config, error) {
 // rest of argv. It returns only on failure.
 func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	log := logline.New(name)
 	log.Level = cfg.verbose

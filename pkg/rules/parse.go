@@ -165,44 +165,6 @@ func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-// String returns the rule as a line ParseRule reads back to an equal Rule.
-func (r Rule) String() string {
-	var b strings.Builder
-	b.WriteString(r.Addr)
-	if r.Deny {
-		b.WriteString(":deny")
-	} else {
-		b.WriteString(":allow")
-	}
-	for _, v := range r.Env {
-		b.WriteByte(',')
-		b.WriteString(v.Name)
-		b.WriteByte('=')
-		if v.Quote != 0 {
-			b.WriteByte(v.Quote)
-		}
-		b.WriteString(v.Value)
-		if v.Quote != 0 {
-			b.WriteByte(v.Quote)
-		}
-	}
-	return b.String()
-}
-
-// Equal reports whether r and o mean the same: same address, decision and
-// assignments (quote characters aside).
-func (r Rule) Equal(o Rule) bool {
-	if r.Addr != o.Addr || r.Deny != o.Deny || len(r.Env) != len(o.Env) {
-		return false
-	}
-	for i := range r.Env {
-		if r.Env[i].Name != o.Env[i].Name || r.Env[i].Value != o.Env[i].Value {
-			return false
-		}
-	}
-	return true
-}
-
 // Data returns the cdb data of the rule, as tcprules writes it: "D\0" for
 // deny, then "+NAME=value\0" for each assignment.
 func (r Rule) Data() []byte {

@@ -141,3 +141,41 @@ func TestParseRule(t *testing.T) {
 		})
 	}
 }
+
+// String returns the rule as a line ParseRule reads back to an equal Rule.
+func (r Rule) String() string {
+	var b strings.Builder
+	b.WriteString(r.Addr)
+	if r.Deny {
+		b.WriteString(":deny")
+	} else {
+		b.WriteString(":allow")
+	}
+	for _, v := range r.Env {
+		b.WriteByte(',')
+		b.WriteString(v.Name)
+		b.WriteByte('=')
+		if v.Quote != 0 {
+			b.WriteByte(v.Quote)
+		}
+		b.WriteString(v.Value)
+		if v.Quote != 0 {
+			b.WriteByte(v.Quote)
+		}
+	}
+	return b.String()
+}
+
+// Equal reports whether r and o mean the same: same address, decision and
+// assignments (quote characters aside).
+func (r Rule) Equal(o Rule) bool {
+	if r.Addr != o.Addr || r.Deny != o.Deny || len(r.Env) != len(o.Env) {
+		return false
+	}
+	for i := range r.Env {
+		if r.Env[i].Name != o.Env[i].Name || r.Env[i].Value != o.Env[i].Value {
+			return false
+		}
+	}
+	return true
+}

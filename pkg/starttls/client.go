@@ -239,7 +239,7 @@ func (c *client) negotiate() (outcome, string) {
 		c.decline()
 		return goDefer, "starttls-" + err.Error()
 	}
-	// Response injection (REFERENCE §5.4): exactly one reply line and
+	// Response injection (doc/design.md §5.4): exactly one reply line and
 	// nothing after it, in our buffer or in the kernel. Anything else was
 	// sent in clear by someone who wants it read after the switch.
 	if c.rd.Buffered() > 0 || pending(c.conn.rfd) {
@@ -300,7 +300,7 @@ func (c *client) reply() (*smtpReply, error) {
 	return readReply(c.rd, c.maxLine(), maxReplyLines)
 }
 
-func (c *client) send(s string) error { return writeNet(c.conn.wfd, []byte(s)) }
+func (c *client) send(s string) error { return writeAll(c.conn.wfd, []byte(s)) }
 
 // quit ends the cleartext session politely; errors do not matter.
 func (c *client) quit() { c.send(c.quitCmd()) }
@@ -327,7 +327,7 @@ func (c *client) dropConnection() {
 // quitTLS sends QUIT inside TLS and waits a little for the server to
 // close, so that the engine ends cleanly.
 func (c *client) quitTLS() {
-	writeNet(c.tls.wr, []byte(c.quitCmd()))
+	writeAll(c.tls.wr, []byte(c.quitCmd()))
 	unix.Close(c.tls.wr)
 	drain(c.tls.rd, 2*time.Second)
 	unix.Close(c.tls.rd)
@@ -363,32 +363,8 @@ func (c *client) handshake() ([]ucspi.Var, error) {
 	ctl := c.tls.ctl
 	c.tls.ctl = -1
 	defer unix.Close(ctl)
-	if err := writeNet(ctl, []byte{'Y'}); err != nil {
+	if err := writeAll(ctl, []byte{'Y'}); err != nil {
 		return nil, err
 	}
 	return readReport(ctl, time.Now().Add(c.cfg.timeout), errReplyTimeout)
-}
-
-// writeNet writes all of b, with MSG_NOSIGNAL on a socket so that a
-// vanished peer is an error, not a SIGPIPE.
-func writeNet(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_NOSIGNAL)
-		if err == unix.ENOTSOCK {
-			n, err = unix.Write(fd, b)
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			unix.Poll(pfd, 1000)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }

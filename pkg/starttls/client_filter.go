@@ -146,7 +146,7 @@ func (c *client) clearRelay() int {
 	progGone, srvShut := false, false
 	flush := func() {
 		if b := f.p.TakeApp(); len(b) > 0 && !srvShut {
-			if writeNet(ucspi.ClientWriteFD, b) != nil {
+			if writeAll(ucspi.ClientWriteFD, b) != nil {
 				srvShut = true
 			}
 		}

@@ -68,7 +68,7 @@ func (c *client) negotiateIMAP() (outcome, string) {
 	if kind == "PREAUTH" {
 		// Already authenticated in clear: STARTTLS is not allowed in
 		// this state (RFC 3501 §6.2.1), so TLS cannot happen. A client
-		// that needs it must close (REFERENCE §5.4, PREAUTH vector).
+		// that needs it must close (doc/design.md §5.4, PREAUTH vector).
 		return c.noTLS("preauth-greeting")
 	}
 	if err := c.send("a CAPABILITY\r\n"); err != nil {
@@ -111,7 +111,7 @@ func (c *client) negotiateIMAP() (outcome, string) {
 			break
 		}
 	}
-	// Response injection (REFERENCE §5.4): "b OK begin\r\n* CAPABILITY
+	// Response injection (doc/design.md §5.4): "b OK begin\r\n* CAPABILITY
 	// IMAP4REV1 AUTH=PLAIN\r\n" in one write wants its tail read after
 	// the switch. Exactly the tagged line, nothing after it.
 	if c.unasked() {

@@ -3,6 +3,7 @@ package starttls
 import (
 	"github.com/tlschain/tlschain/pkg/dane"
 	"github.com/tlschain/tlschain/pkg/exitcode"
+	"github.com/tlschain/tlschain/pkg/logline"
 )
 
 // Values of SSL_PEER_VERIFY the policies look at (tlswrap -V).
@@ -75,20 +76,7 @@ func resolvePolicy(name string, tlsa string, haveTLSA bool) (*policy, error) {
 			p.mandatory = true
 		}
 	default:
-		return nil, exitcode.UsageError("unknown policy " + quoteArg(name) + " (none, may, encrypt, verify, secure, dane, dane-only or fingerprint)")
+		return nil, exitcode.UsageError("unknown policy " + logline.Quote(name, 40) + " (none, may, encrypt, verify, secure, dane, dane-only or fingerprint)")
 	}
 	return p, nil
-}
-
-func quoteArg(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "..."
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			b[i] = '?'
-		}
-	}
-	return "\"" + string(b) + "\""
 }

@@ -78,7 +78,7 @@ func (c *client) negotiatePOP3() (outcome, string) {
 		c.decline()
 		return goDefer, "starttls-" + err.Error()
 	}
-	// Response injection (REFERENCE §5.4): "+OK Begin TLS.\r\n+OK\r\n
+	// Response injection (doc/design.md §5.4): "+OK Begin TLS.\r\n+OK\r\n
 	// PLAIN\r\n.\r\n" in one write wants its tail read as the CAPA answer
 	// after the switch. Exactly one line, nothing after it.
 	if c.unasked() {

@@ -150,7 +150,7 @@ func (c *client) startRelay(rfd, wfd int) int {
 		for {
 			n, err := p.from.Read(buf)
 			if n > 0 {
-				if writeNet(wfd, buf[:n]) != nil {
+				if writeAll(wfd, buf[:n]) != nil {
 					break
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/tlschain/tlschain/pkg/lineproto"
+	"github.com/tlschain/tlschain/pkg/lineproto/smtp"
 )
 
 // Limits of a server's reply in client mode: RFC 5321 §4.5.3.1.5 allows
@@ -31,34 +32,20 @@ type smtpReply struct {
 	texts []string // the text after "ddd-" / "ddd " of each line
 }
 
-// parseReplyLine parses one reply line (terminator included): a code
-// 200–599, then a space, a hyphen (more lines follow) or the end of the
-// line, then text without NUL or bare CR (RFC 5321 §4.2).
+// parseReplyLine parses one reply line (terminator included), more
+// strictly than a server's app is held to: a code 200–599, then a space,
+// a hyphen (more lines follow) or the end of the line (smtp.ParseReply),
+// then text without NUL or bare CR (RFC 5321 §4.2).
 func parseReplyLine(line []byte) (code int, more bool, text string, err error) {
 	t := lineproto.Trim(line)
-	if len(t) < 3 || !lineproto.Clean(t) {
+	code, final, ok := smtp.ParseReply(t)
+	if !ok || !lineproto.Clean(t) || code < 200 || code > 599 {
 		return 0, false, "", errReplySyntax
 	}
-	for _, c := range t[:3] {
-		if c < '0' || c > '9' {
-			return 0, false, "", errReplySyntax
-		}
+	if len(t) > 4 {
+		text = string(t[4:])
 	}
-	code = int(t[0]-'0')*100 + int(t[1]-'0')*10 + int(t[2]-'0')
-	if code < 200 || code > 599 {
-		return 0, false, "", errReplySyntax
-	}
-	if len(t) == 3 {
-		return code, false, "", nil
-	}
-	switch t[3] {
-	case ' ':
-	case '-':
-		more = true
-	default:
-		return 0, false, "", errReplySyntax
-	}
-	return code, more, string(t[4:]), nil
+	return code, !final, text, nil
 }
 
 // readReply reads one whole reply: at most maxLines lines of at most

@@ -44,7 +44,7 @@ func lookupDest(cfg *config, env *ucspi.Env, log *logline.Logger) (*dest, error)
 	}
 	n, ok := ptable.Normalize(domain)
 	if !ok {
-		return nil, exitcode.UsageError("bad destination domain " + quoteArg(domain))
+		return nil, exitcode.UsageError("bad destination domain " + logline.Quote(domain, 40))
 	}
 	d.domain = n
 	mx := cfg.mxHost

@@ -60,7 +60,7 @@ func TestReadReply(t *testing.T) {
 	}
 }
 
-// The injection vector of REFERENCE §5.4: the reader returns one reply
+// The injection vector of doc/design.md §5.4: the reader returns one reply
 // and says the rest is buffered, which the client refuses.
 func TestReadReplyLeavesInjection(t *testing.T) {
 	rd := lineproto.NewReader(strings.NewReader("220 go ahead\r\n250 injected\r\n"), 0)

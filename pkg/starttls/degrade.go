@@ -31,7 +31,7 @@ func degradePercent(cfg *config, env *ucspi.Env) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 100 {
-		return 0, exitcode.UsageError(ucspi.StarttlsDegrade + " must be a percentage 0-100, not " + quoteArg(v))
+		return 0, exitcode.UsageError(ucspi.StarttlsDegrade + " must be a percentage 0-100, not " + logline.Quote(v, 40))
 	}
 	return n, nil
 }

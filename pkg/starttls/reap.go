@@ -61,7 +61,7 @@ func (c *child) signal(sig syscall.Signal) {
 
 // newReaper starts reaping. Call it before spawning anything: the
 // children it finds are the ones inherited across exec (under tlsd -n
-// the TLS engine and the key holder, DESIGN §3.3: the app reaps the
+// the TLS engine and the key holder, doc/design.md §3.3: the app reaps the
 // engine), which the STARTTLS sweep leaves alone.
 func newReaper() *reaper {
 	r := &reaper{

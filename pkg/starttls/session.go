@@ -17,8 +17,6 @@ import (
 
 func getpid() int { return unix.Getpid() }
 
-func writeStdout(s string) { os.Stdout.WriteString(s) }
-
 // fragment is one answer of a reader goroutine.
 type fragment struct {
 	b        []byte
@@ -84,15 +82,21 @@ func (f fdReader) Read(b []byte) (int, error) {
 	}
 }
 
-// writeFD writes all of b to fd, with MSG_NOSIGNAL on a socket so that a
-// vanished client is an error, not a SIGPIPE on fd 1.
-func writeFD(fd int, b []byte) error {
+// writeAll writes all of b to fd, with MSG_NOSIGNAL on a socket so that
+// a vanished peer is an error, not a SIGPIPE on fd 1. A full fd (made
+// non-blocking by someone) is waited for in poll(2), a second at a time.
+func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_NOSIGNAL)
 		if err == unix.ENOTSOCK {
 			n, err = unix.Write(fd, b)
 		}
-		if err == unix.EINTR || err == unix.EAGAIN {
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			unix.Poll(pfd, 1000)
 			continue
 		}
 		if err != nil {
@@ -134,7 +138,7 @@ func (s *session) run() int {
 	s.appR = newReader(a.stdout)
 	s.clientFD = ucspi.ServerReadFD
 	s.client = newReader(fdReader(ucspi.ServerReadFD))
-	s.writeCl = func(b []byte) error { return writeFD(ucspi.ServerWriteFD, b) }
+	s.writeCl = func(b []byte) error { return writeAll(ucspi.ServerWriteFD, b) }
 	s.timer = time.NewTimer(s.cfg.timeout)
 	defer s.timer.Stop()
 
@@ -274,7 +278,7 @@ func (s *session) pipelined() bool {
 	}
 }
 
-// startTLS performs the switch (DESIGN §3.3, §3.5).
+// startTLS performs the switch (doc/design.md §3.3, §3.5).
 func (s *session) startTLS() (int, bool) {
 	s.flush()
 	// Refuse STARTTLS when bytes follow it (CVE-2011-0411): they arrived
@@ -338,7 +342,7 @@ func (s *session) startTLS() (int, bool) {
 	rd := os.NewFile(uintptr(s.tls.rd), "sslread")
 	wr := s.tls.wr
 	s.client = newReader(rd)
-	s.writeCl = func(b []byte) error { return writeFD(wr, b) }
+	s.writeCl = func(b []byte) error { return writeAll(wr, b) }
 	s.clGone = false
 	s.p.Started()
 	s.resetTimer()
@@ -385,7 +389,7 @@ func isBadReport(err error) bool {
 func (s *session) handshake() ([]ucspi.Var, error) {
 	ctl := s.tls.ctl
 	defer unix.Close(ctl)
-	if err := writeFD(ctl, []byte{'Y'}); err != nil {
+	if err := writeAll(ctl, []byte{'Y'}); err != nil {
 		return nil, err
 	}
 	return readReport(ctl, time.Now().Add(s.cfg.timeout), errors.New("timed out waiting for the handshake report"))
@@ -396,41 +400,52 @@ func (s *session) handshake() ([]ucspi.Var, error) {
 // deadline gives timeout, and a report cut short by EOF, too big or
 // rejected by ucspi.ParseReport is a *badReportError.
 func readReport(ctl int, deadline time.Time, timeout error) ([]ucspi.Var, error) {
-	var rep []byte
-	buf := make([]byte, 4096)
-	for !ucspi.ReportComplete(rep) {
-		left := time.Until(deadline)
+	vars, err := ucspi.ReadReport(&pollReader{fd: ctl, deadline: deadline, timeout: timeout})
+	switch {
+	case err == nil:
+		return vars, nil
+	case errors.Is(err, ucspi.ErrNoReport):
+		return nil, errHandshake
+	case err == timeout:
+		return nil, err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return nil, err
+	}
+	return nil, &badReportError{err}
+}
+
+// pollReader reads fd, waiting for it in poll(2) until deadline, then
+// failing with timeout.
+type pollReader struct {
+	fd       int
+	deadline time.Time
+	timeout  error
+}
+
+func (p *pollReader) Read(b []byte) (int, error) {
+	for {
+		left := time.Until(p.deadline)
 		if left <= 0 {
-			return nil, timeout
+			return 0, p.timeout
 		}
-		pfd := []unix.PollFd{{Fd: int32(ctl), Events: unix.POLLIN}}
+		pfd := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return nil, err
+			return 0, err
 		}
 		if pfd[0].Revents == 0 {
 			continue
 		}
-		n, err := unix.Read(ctl, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
+		n, err := unix.Read(p.fd, b)
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
 			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 && len(rep) == 0 {
-			return nil, errHandshake
-		}
-		if n == 0 {
-			return nil, &badReportError{ucspi.ErrReportTruncated}
-		}
-		rep = append(rep, buf[:n]...)
-		if len(rep) > ucspi.MaxReport {
-			return nil, &badReportError{ucspi.ErrReportTooBig}
-		}
+		return n, nil
 	}
-	vars, err := ucspi.ParseReport(rep)
-	if err != nil {
-		return nil, &badReportError{err}
-	}
-	return vars, nil
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "ucspi-starttls"
@@ -115,12 +114,12 @@ func parseArgs(args []string) (*config, error) {
 			c.degrade = n
 		case "D":
 			if !tlsadns.ValidName(o.Arg + ".example") {
-				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + quoteArg(o.Arg))
+				return nil, exitcode.UsageError("option -D needs DNS labels, e.g. _25._tcp, not " + logline.Quote(o.Arg, 40))
 			}
 			c.danePrefix = strings.TrimSuffix(o.Arg, ".")
 		case "r":
 			if _, err := netip.ParseAddrPort(o.Arg); err != nil {
-				return nil, exitcode.UsageError("option -r needs ip:port, not " + quoteArg(o.Arg))
+				return nil, exitcode.UsageError("option -r needs ip:port, not " + logline.Quote(o.Arg, 40))
 			}
 			c.resolver = o.Arg
 		case "m":
@@ -142,9 +141,9 @@ func parseArgs(args []string) (*config, error) {
 			}
 			c.maxLine = n
 		case "h", "help":
-			return nil, errHelp
+			return nil, getopt.ErrHelp
 		case "version":
-			return nil, errVersion
+			return nil, getopt.ErrVersion
 		}
 	}
 	rest := p.Rest()
@@ -164,25 +163,12 @@ func parseArgs(args []string) (*config, error) {
 	return c, nil
 }
 
-var errHelp = exitcode.UsageError("help")
-
-// errVersion asks Main to print the version.
-var errVersion = exitcode.UsageError("version")
-
 // Main runs one connection. It returns the app's exit status, or one of
 // the codes in doc/ucspi-starttls.md.
 func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
-	if err == errHelp {
-		writeStdout(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		writeStdout(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	// Before any child of our own exists: what is there now came from
 	// tlsd (or tlsc) -n.
@@ -198,7 +184,7 @@ func Main(argv, envp []string) int {
 	env := ucspi.NewEnv(envp)
 
 	// UCSPITLS: unset or "-" = no STARTTLS, "!" or "@" = required, any
-	// other value (empty too) = offered (DESIGN §3.4).
+	// other value (empty too) = offered (doc/design.md §3.4).
 	policy, set := env.Get(ucspi.UCSPITLS)
 	offered := set && policy != "-"
 	mandatory := cfg.mandatory || set && (policy == "!" || policy == "@")

@@ -7,7 +7,6 @@ package tcpclient
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcpclient"
@@ -54,16 +52,8 @@ const help = "usage: " + usage + `
 // Main connects and execs prog. It returns only on failure.
 func Main(argv, envp []string) int {
 	cfg, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	// Names first: a bad user is a usage error found before any packet.
 	cred, err := cfg.ids.Resolve(envp)

@@ -51,11 +51,6 @@ type config struct {
 	prog        []string
 }
 
-var errHelp = errors.New("help")
-
-// errVersion asks Main to print the version.
-var errVersion = errors.New("version")
-
 const shortOpts = "46hHdDqQvRi:p:T:l:" + privdrop.Letters
 
 func parseArgs(args []string) (config, error) {
@@ -118,14 +113,14 @@ func parseArgs(args []string) (config, error) {
 		case "l":
 			cfg.localHost, cfg.localHostOK = o.Arg, true
 		case "help":
-			return cfg, errHelp
+			return cfg, getopt.ErrHelp
 		case "version":
-			return cfg, errVersion
+			return cfg, getopt.ErrVersion
 		}
 	}
 	rest := p.Rest()
 	if len(rest) == 0 && cfg.lookup {
-		return cfg, errHelp // "tcpclient -h" alone asks for help
+		return cfg, getopt.ErrHelp // "tcpclient -h" alone asks for help
 	}
 	if len(rest) < 3 {
 		return cfg, errors.New("need host, port and a program to run")

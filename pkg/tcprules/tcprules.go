@@ -18,8 +18,8 @@ import (
 	"github.com/tlschain/tlschain/pkg/cdb"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/rules"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcprules"
@@ -37,17 +37,9 @@ const MaxLine = 1 << 20
 
 // Main compiles standard input into argv[1]; it returns the exit code.
 func Main(argv, envp []string) int {
-	args, asked, err := getopt.HelpOnly(argv[1:])
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
-	}
-	switch asked {
-	case "help":
-		os.Stdout.WriteString(helpText)
-		return exitcode.OK
-	case "version":
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
+	args, err := getopt.HelpOnly(argv[1:])
+	if code, done := exitcode.CommandLine(name, usage, helpText, err); done {
+		return code
 	}
 	if len(args) < 1 || len(args) > 2 || args[0] == "" {
 		return exitcode.ReportUsage(name, usage, errors.New("need rules.cdb (and optionally rules.tmp)"))
@@ -144,7 +136,7 @@ func add(w *cdb.Writer, n int, line string) error {
 		return nil
 	}
 	if err != nil {
-		msg := safe(line)
+		msg := logline.Printable(line, 200)
 		var se *rules.SyntaxError
 		if errors.As(err, &se) && se.Addr {
 			msg += ": " + se.Reason
@@ -159,23 +151,4 @@ func add(w *cdb.Writer, n int, line string) error {
 		}
 	}
 	return nil
-}
-
-// safe makes a line printable on one log line: control characters become
-// '?', and it is cut at 200 bytes.
-func safe(s string) string {
-	cut := len(s) > 200
-	if cut {
-		s = s[:200]
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c == 0x7f {
-			b[i] = '?'
-		}
-	}
-	if cut {
-		return string(b) + "..."
-	}
-	return string(b)
 }

@@ -76,12 +76,3 @@ func TestLongLines(t *testing.T) {
 		t.Fatalf("too long: %v", err)
 	}
 }
-
-func TestSafe(t *testing.T) {
-	if got := safe("a\x00b\tc\x7f"); got != "a?b?c?" {
-		t.Errorf("got %q", got)
-	}
-	if got := safe(strings.Repeat("x", 300)); len(got) != 203 {
-		t.Errorf("len %d", len(got))
-	}
-}

@@ -13,7 +13,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/rules"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcprulescheck"
@@ -29,17 +28,9 @@ const helpText = "usage: " + usage + `
 // Main checks the client named by argv or by TCPREMOTEIP, TCPREMOTEHOST
 // and TCPREMOTEINFO in envp; it returns the exit code.
 func Main(argv, envp []string) int {
-	args, asked, err := getopt.HelpOnly(argv[1:])
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
-	}
-	switch asked {
-	case "help":
-		os.Stdout.WriteString(helpText)
-		return exitcode.OK
-	case "version":
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
+	args, err := getopt.HelpOnly(argv[1:])
+	if code, done := exitcode.CommandLine(name, usage, helpText, err); done {
+		return code
 	}
 	if len(args) < 1 || len(args) > 3 || args[0] == "" {
 		return exitcode.ReportUsage(name, usage, errors.New("need rules.cdb"))

@@ -1,9 +1,10 @@
 // Package ticketkeys owns the shared session-ticket key file: N×32 bytes,
 // newest key first. Key 0 encrypts new tickets; every key decrypts, so a
 // ticket issued before a rotation still resumes until its key is dropped.
-// Every engine of a service loads the same file (through its key holder),
-// which is what lets one per-connection engine resume a session another
-// engine started (REFERENCE §7; doc/tlskeys.md).
+// Every engine of a service reaches the same keys through its key holder,
+// which seals and opens its tickets: that is what lets one per-connection
+// engine resume a session another engine started (doc/design.md §5.6,
+// doc/tlskeys.md).
 package ticketkeys
 
 import (

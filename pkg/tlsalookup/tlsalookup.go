@@ -8,7 +8,6 @@ package tlsalookup
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsadns"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsa-lookup"
@@ -49,11 +47,6 @@ type config struct {
 	prog     []string
 }
 
-var errHelp = errors.New("help")
-
-// errVersion asks Main to print the version.
-var errVersion = errors.New("version")
-
 func parseArgs(args []string) (*config, error) {
 	c := &config{port: 25, timeout: 5 * time.Second, level: logline.Normal}
 	p := getopt.New(args, "hqvAp:r:t:", "help", "version")
@@ -67,9 +60,9 @@ func parseArgs(args []string) (*config, error) {
 		}
 		switch o.Name {
 		case "h", "help":
-			return nil, errHelp
+			return nil, getopt.ErrHelp
 		case "version":
-			return nil, errVersion
+			return nil, getopt.ErrVersion
 		case "q":
 			c.level = logline.Quiet
 		case "v":
@@ -108,16 +101,8 @@ func parseArgs(args []string) (*config, error) {
 // Main looks up the records and execs prog. It returns only on failure.
 func Main(argv, envp []string) int {
 	c, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	log := logline.New(name)
 	log.Level = c.level

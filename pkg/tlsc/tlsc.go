@@ -8,14 +8,13 @@ package tlsc
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsc"
@@ -34,11 +33,6 @@ const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     
 ` +
 	tlsspawn.HelpAppAndEngine
 
-var (
-	errHelp    = errors.New("help")
-	errVersion = errors.New("version")
-)
-
 // maxFD bounds -6 and -7.
 const maxFD = 1 << 20
 
@@ -50,9 +44,9 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 		var err error
 		switch o.Name {
 		case "h", "help":
-			return errHelp
+			return getopt.ErrHelp
 		case "version":
-			return errVersion
+			return getopt.ErrVersion
 		case "y":
 			c.ClientCert = true
 		case "Y":
@@ -102,38 +96,17 @@ func checkServerName(s string) error {
 		bad = !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.' || ch == '_')
 	}
 	if bad {
-		return errors.New("option -k needs a host name or an IP address, not " + quote(s))
+		return errors.New("option -k needs a host name or an IP address, not " + logline.Quote(s, 60))
 	}
 	return nil
-}
-
-func quote(s string) string {
-	if len(s) > 60 {
-		s = s[:60] + "..."
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c >= 0x7f {
-			b[i] = '?'
-		}
-	}
-	return "\"" + string(b) + "\""
 }
 
 // Main performs the handshake on the network fds (6/7) and execs prog on
 // cleartext pipes at fds 6/7. It returns only on failure.
 func Main(argv, envp []string) int {
 	c, prog, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
-	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	if c.KeyHolder {
 		return tlsspawn.ServeKeys(name, c, envp)

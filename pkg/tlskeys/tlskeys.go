@@ -5,13 +5,11 @@ package tlskeys
 
 import (
 	"errors"
-	"os"
 	"strconv"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/ticketkeys"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlskeys"
@@ -32,17 +30,9 @@ const DefaultKeep = 3
 
 // Main runs tlskeys and returns its exit code.
 func Main(argv, envp []string) int {
-	args, asked, err := getopt.HelpOnly(argv[1:])
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
-	}
-	switch asked {
-	case "help":
-		os.Stdout.WriteString(helpText)
-		return exitcode.OK
-	case "version":
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
+	args, err := getopt.HelpOnly(argv[1:])
+	if code, done := exitcode.CommandLine(name, usage, helpText, err); done {
+		return code
 	}
 	if len(args) < 2 {
 		return exitcode.ReportUsage(name, usage, errors.New("need a command and a file"))

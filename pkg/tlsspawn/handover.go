@@ -1,6 +1,7 @@
 package tlsspawn
 
 import (
+	"errors"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -43,40 +44,30 @@ type Inherited []int
 
 // HoldInherited finds the inherited fds and marks them close-on-exec.
 func HoldInherited() (Inherited, error) {
-	d, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	open, err := fdutil.OpenFDs()
+	if errors.Is(err, fdutil.ErrNoProc) {
 		// No /proc: mark everything close-on-exec; prog loses them.
 		if err := fdutil.CloexecFrom(3); err != nil {
 			return nil, exitcode.New(exitcode.TLSSetup, "set close-on-exec on", "inherited fds", err)
 		}
 		return nil, nil
 	}
-	defer unix.Close(d)
+	if err != nil {
+		return nil, exitcode.New(exitcode.TLSSetup, "list", "/proc/self/fd", err)
+	}
 	var fds Inherited
-	buf := make([]byte, 4096)
-	for {
-		n, err := unix.ReadDirent(d, buf)
-		if err != nil {
-			return nil, exitcode.New(exitcode.TLSSetup, "list", "/proc/self/fd", err)
+	for _, fd := range open {
+		if fd < 3 {
+			continue
 		}
-		if n <= 0 {
-			break
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
 		}
-		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
-		for _, name := range names {
-			fd, err := strconv.Atoi(name)
-			if err != nil || fd < 3 || fd == d {
-				continue
-			}
-			flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-			if err != nil || flags&unix.FD_CLOEXEC != 0 {
-				continue
-			}
-			if err := fdutil.SetCloexec(fd, true); err != nil {
-				return nil, exitcode.New(exitcode.TLSSetup, "set close-on-exec on fd", name, err)
-			}
-			fds = append(fds, fd)
+		if err := fdutil.SetCloexec(fd, true); err != nil {
+			return nil, exitcode.New(exitcode.TLSSetup, "set close-on-exec on fd", strconv.Itoa(fd), err)
 		}
+		fds = append(fds, fd)
 	}
 	return fds, nil
 }

@@ -271,9 +271,9 @@ func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host
 		served <- err
 	}()
 
-	report, rerr := readReport(ctlF)
+	vars, rerr := readReport(ctlF)
 	// The engine closes the key channel after the handshake; shutdown
-	// ends Serve at once in every other case (the report, a failed
+	// ends ServeStream at once in every other case (the report, a failed
 	// handshake, an engine that went away) without closing an fd it
 	// still reads. Nothing is granted after the report.
 	unix.Shutdown(key, unix.SHUT_RDWR)
@@ -281,18 +281,15 @@ func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host
 	ctlF.Close()
 	keyF.Close()
 
-	var vars []ucspi.Var
 	switch {
 	case errors.Is(serr, keysign.ErrOverGrant):
 		rerr = serr
-	case rerr == nil && len(report) > 0:
-		if vars, rerr = ucspi.ParseReport(report); rerr == nil {
-			s.Vars = vars
-			return s, nil
-		}
+	case rerr == nil:
+		s.Vars = vars
+		return s, nil
 	}
 	closeAll(s.AppRead, s.AppWrite)
-	if rerr != nil {
+	if !errors.Is(rerr, ucspi.ErrNoReport) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		h.Wait(pid)
 		if errors.Is(rerr, os.ErrDeadlineExceeded) {
@@ -359,39 +356,16 @@ func pollable(fd int, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// readReport writes 'Y' on the control socket and reads until the report
-// is complete or the engine closes it. An empty result is a failed
-// handshake.
-func readReport(ctl io.ReadWriter) ([]byte, error) {
+// readReport writes 'Y' on the control socket and reads the report.
+// ucspi.ErrNoReport is a failed handshake, or an engine already gone.
+func readReport(ctl io.ReadWriter) ([]ucspi.Var, error) {
 	if _, err := ctl.Write([]byte{'Y'}); err != nil {
 		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
-			return nil, nil // the engine is gone: its exit code says why
+			return nil, ucspi.ErrNoReport // the engine is gone: its exit code says why
 		}
 		return nil, err
 	}
-	var b []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := ctl.Read(buf)
-		b = append(b, buf[:n]...)
-		if len(b) > ucspi.MaxReport {
-			return nil, ucspi.ErrReportTooBig
-		}
-		if n > 0 && ucspi.ReportComplete(b) {
-			return b, nil
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.ECONNRESET):
-			return b, nil
-		case err == io.EOF && len(b) > 0:
-			return nil, ucspi.ErrReportTruncated
-		case err == io.EOF:
-			return nil, nil
-		default:
-			return nil, err
-		}
-	}
+	return ucspi.ReadReport(ctl)
 }
 
 // wait reaps pid, blocking.

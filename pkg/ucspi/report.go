@@ -2,7 +2,9 @@ package ucspi
 
 import (
 	"errors"
+	"io"
 	"strings"
+	"syscall"
 )
 
 // Var is one record of a UCSPI-TLS report: NAME=value, or a bare NAME when
@@ -96,6 +98,41 @@ func ParseReport(b []byte) ([]Var, error) {
 		}
 		vars = append(vars, Var{Name: name, Value: value, Unset: !set})
 	}
+}
+
+// ErrNoReport is the engine's end of the control socket (EOF or a reset)
+// before the first byte of a report: the handshake failed, and the
+// engine's exit code or log says why.
+var ErrNoReport = errors.New("no handshake report")
+
+// ReadReport reads a report from r, the control socket after 'Y', to its
+// final NUL and parses it: the one reader of every program that starts
+// TLS with a report (tlsd, tlsc, the in-process listener, ucspi-starttls).
+// A report cut short by EOF is ErrReportTruncated; more than MaxReport
+// bytes, ErrReportTooBig; r's own errors (a deadline) come back as they
+// are.
+func ReadReport(r io.Reader) ([]Var, error) {
+	var b []byte
+	buf := make([]byte, 4096)
+	for !ReportComplete(b) {
+		n, err := r.Read(buf)
+		b = append(b, buf[:n]...)
+		if len(b) > MaxReport {
+			return nil, ErrReportTooBig
+		}
+		if n > 0 || err == nil {
+			continue
+		}
+		end := err == io.EOF || errors.Is(err, syscall.ECONNRESET)
+		switch {
+		case end && len(b) == 0:
+			return nil, ErrNoReport
+		case end:
+			return nil, ErrReportTruncated
+		}
+		return nil, err
+	}
+	return ParseReport(b)
 }
 
 // ReportComplete says whether b holds a whole report: it ends in the extra

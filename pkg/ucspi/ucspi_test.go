@@ -1,8 +1,12 @@
 package ucspi
 
 import (
+	"errors"
+	"io"
+	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -90,5 +94,51 @@ func TestApply(t *testing.T) {
 	e.Apply([]Var{{"SSL_PROTOCOL", "TLSv1.3", false}, {"SSL_ALPN", "", true}})
 	if got := e.Environ(); !reflect.DeepEqual(got, []string{"X=1", "SSL_PROTOCOL=TLSv1.3"}) {
 		t.Errorf("Apply gave %q", got)
+	}
+}
+
+// chunks is a reader that returns its parts one Read at a time (as
+// much of a part as fits), then err.
+type chunks struct {
+	parts []string
+	err   error
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.parts) == 0 {
+		return 0, c.err
+	}
+	n := copy(p, c.parts[0])
+	if c.parts[0] = c.parts[0][n:]; c.parts[0] == "" {
+		c.parts = c.parts[1:]
+	}
+	return n, nil
+}
+
+func TestReadReport(t *testing.T) {
+	errReset := syscall.ECONNRESET
+	tests := []struct {
+		name  string
+		parts []string
+		end   error
+		want  int // variables
+		err   error
+	}{
+		{"whole", []string{"SSL_PROTOCOL=TLSv1.3\x00SSL_CIPHER=X\x00\x00"}, io.EOF, 2, nil},
+		{"in pieces", []string{"SSL_PROT", "OCOL=TLSv1.3\x00", "\x00"}, io.EOF, 1, nil},
+		{"empty report", []string{"\x00"}, io.EOF, 0, nil},
+		{"nothing: the handshake failed", nil, io.EOF, 0, ErrNoReport},
+		{"a reset before a byte", nil, errReset, 0, ErrNoReport},
+		{"cut short", []string{"SSL_PROTOCOL=TLSv1.3\x00"}, io.EOF, 0, ErrReportTruncated},
+		{"cut by a reset", []string{"SSL_PROTOCOL=TLSv1.3\x00"}, errReset, 0, ErrReportTruncated},
+		{"another name", []string{"PATH=/tmp\x00\x00"}, io.EOF, 0, ErrReportName},
+		{"too big", []string{strings.Repeat("SSL_CIPHER=x\x00", MaxReport/13+1)}, io.EOF, 0, ErrReportTooBig},
+		{"the reader's error", nil, os.ErrDeadlineExceeded, 0, os.ErrDeadlineExceeded},
+	}
+	for _, tc := range tests {
+		vars, err := ReadReport(&chunks{parts: tc.parts, err: tc.end})
+		if !errors.Is(err, tc.err) || len(vars) != tc.want {
+			t.Errorf("%s: %d vars, %v; want %d, %v", tc.name, len(vars), err, tc.want, tc.err)
+		}
 	}
 }

@@ -169,7 +169,7 @@ func (s *Session) Client(frag []byte, complete bool) {
 
 // allowedLocked lists the commands RFC 3207 §4 lets through before TLS
 // when TLS is required: NOOP, EHLO, QUIT (and STARTTLS, handled first).
-// HELO is refused too: it cannot see STARTTLS, and REFERENCE §5.1 lists it
+// HELO is refused too: it cannot see STARTTLS, and doc/design.md §5.3 lists it
 // among the 530s.
 func allowedLocked(verb string) bool {
 	return verb == "NOOP" || verb == "EHLO" || verb == "QUIT"

@@ -6,7 +6,7 @@ import (
 )
 
 // AppendV1 appends h as a v1 line. A header that is not Proxied becomes
-// "PROXY UNKNOWN\r\n". It exists for tests and for senders.
+// "PROXY UNKNOWN\r\n".
 func AppendV1(b []byte, h *Header) []byte {
 	if !h.Proxied() {
 		return append(b, "PROXY UNKNOWN\r\n"...)
@@ -25,8 +25,7 @@ func AppendV1(b []byte, h *Header) []byte {
 
 // AppendV2 appends h as a v2 header: addresses, then the TLVs set in h
 // (ALPN, authority, unique id, SSL, NETNS), then a CRC32C TLV when h.CRC.
-// Unix-socket addresses are written as zeros. It exists for tests and for
-// senders.
+// Unix-socket addresses are written as zeros.
 func AppendV2(b []byte, h *Header) []byte {
 	start := len(b)
 	b = append(b, sigV2...)
