@@ -80,12 +80,6 @@ type Options struct {
 // Prog is the program to run for each connection, with its arguments.
 func (o *Options) Prog() []string { return o.prog }
 
-// ErrHelp asks for the help text (--help); ErrVersion, the version.
-var (
-	ErrHelp    = errors.New("help")
-	ErrVersion = errors.New("version")
-)
-
 // Parse parses args (without the program name) with the environment envp,
 // which says whether a listening socket came with the process (socket
 // activation): then the operands are prog... only, host and port
@@ -144,9 +138,9 @@ func (o *Options) take(opt getopt.Opt) error {
 	var err error
 	switch opt.Name {
 	case "help":
-		return ErrHelp
+		return getopt.ErrHelp
 	case "version":
-		return ErrVersion
+		return getopt.ErrVersion
 	case "1":
 		o.printPort = true
 	case "c":

@@ -1,19 +1,16 @@
 package tcpserver
 
 import (
-	"os"
-
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/listener"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tcpserver"
 
 const usage = "tcpserver [-1UXoDNhHpPqQvRO] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-u user] [-g group] [-G groups] [-t n] [host port] prog..."
 
-// help is printed by --help after the usage line.
-const help = listener.Help + `  -u user    after binding, run as user (a name also sets its gid and groups)
+// help is what --help prints.
+const help = "usage: " + usage + "\n\n" + listener.Help + `  -u user    after binding, run as user (a name also sets its gid and groups)
   -g group   after binding, set the gid (and the groups, without -G) to group
   -G groups  after binding, set exactly these supplementary groups (comma-separated)
   -U         after binding, take the uid, gid and groups from UID, GID and GIDLIST
@@ -27,15 +24,8 @@ var long = []string{"help", "version"}
 // until SIGTERM or SIGINT. It returns the exit code.
 func Main(argv, envp []string) int {
 	o, err := listener.Parse(argv[1:], envp, "", long, nil)
-	switch {
-	case err == listener.ErrHelp:
-		os.Stdout.WriteString("usage: " + usage + "\n\n" + help)
-		return exitcode.OK
-	case err == listener.ErrVersion:
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	case err != nil:
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	return listener.Run(name, usage, o, envp, nil)
 }

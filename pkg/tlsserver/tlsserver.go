@@ -2,7 +2,6 @@ package tlsserver
 
 import (
 	"errors"
-	"os"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
@@ -10,16 +9,15 @@ import (
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsserver"
 
 const usage = "tlsserver [-1UXoDNhHpPqQvROyYASsJjZz] [-c n] [-C n] [-b n] [-x rules.cdb] [-B banner] [-d fd] [-l name] [-t n] [-k 0|1|2] [-K ms] [-I secs] [-m 1.2|1.3] [-a protocols] [--ocsp file] [-u user] [-g group] [-G groups] [--engine-uids n] [--engine-uid-dir dir] [--engine-gomaxprocs n] [--require-jail] [--engine-memory mib] [--check] [host port] prog..."
 
-// help is printed by --help after the usage line: the listener's options,
+// help is what --help prints: the listener's options,
 // then tlsd's, then the app's identity.
-const help = listener.Help + `  -y         require a client certificate, verified against CAFILE/CADIR (also --require-client-cert)
+const help = "usage: " + usage + "\n\n" + listener.Help + `  -y         require a client certificate, verified against CAFILE/CADIR (also --require-client-cert)
   -Y         request a client certificate; a client without one is accepted (also --request-client-cert)
   -A         request any client certificate and verify nothing: report its hashes (SSL_CLIENT_VERIFY=GENEROUS) for prog to check (also --any-client-cert)
   -k level   SNI: 0 = CERTFILE/KEYFILE only, 1 = CERTFILE:name pairs, then the default (default), 2 = pairs only (SNI mandatory) (also --sni-level)
@@ -100,15 +98,8 @@ func parseArgs(args, envp []string) (*listener.Options, *tlsspawn.Config, error)
 // returns the exit code.
 func Main(argv, envp []string) int {
 	o, c, err := parseArgs(argv[1:], envp)
-	switch {
-	case err == listener.ErrHelp:
-		os.Stdout.WriteString("usage: " + usage + "\n\n" + help)
-		return exitcode.OK
-	case err == listener.ErrVersion:
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	case err != nil:
-		return exitcode.ReportUsage(name, usage, err)
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
 	if c.CheckOnly {
 		// tlsd --check's work, for a run script to test its
