@@ -18,7 +18,7 @@ FUZZTIME  ?= 10s
 TEST_PKGS := openssl ucspi-tcp-ipv6 gnutls-bin swaks socat stunnel4 mailfront \
 	popa3d cvm s6 execline testssl.sh hyperfine libio-socket-ssl-perl \
 	libnet-ssleay-perl procps iproute2 haproxy util-linux postfix \
-	go-md2man man-db debhelper dpkg-dev fakeroot lintian
+	go-md2man man-db debhelper dpkg-dev fakeroot lintian tlswrapper
 
 # Debian packages the man pages (go-md2man) and `make deb` need; installed
 # when missing by the targets that use them, as deps does (doc/building.md).

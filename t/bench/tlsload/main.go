@@ -8,7 +8,10 @@
 //	tlsload freeport                    print a free loopback port
 //	tlsload idle addr n seconds         hold n TLS connections open and idle, then close them
 //
-// It prints one line of numbers. Every loop is bounded by count or time.
+// With TLSLOAD_TLS12=1 in the environment, hs and lat speak TLS 1.2
+// (ECDHE-ECDSA-AES128-GCM-SHA256), for a peer without TLS 1.3
+// (tlswrapper). It prints one line of numbers. Every loop is bounded by
+// count or time.
 package main
 
 import (
@@ -72,6 +75,13 @@ var clientConf = &tls.Config{
 	InsecureSkipVerify: true, // a benchmark of throughput; the tests check verification
 	MinVersion:         tls.VersionTLS13,
 	ClientSessionCache: nil, // every connection a full handshake
+}
+
+func init() {
+	if os.Getenv("TLSLOAD_TLS12") == "1" {
+		clientConf.MinVersion, clientConf.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+		clientConf.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	}
 }
 
 // once connects, handshakes (when tlsOn) and reads until EOF.
