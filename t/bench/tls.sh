@@ -97,6 +97,45 @@ END {
 echo "(ours = tlsserver -u 65534 → /bin/true: tlsd's work done in the listener, key kept there, engine unprivileged: 1 Go exec per connection (the engine); ours-exec = tcpserver → tlsd -u 65534 → /bin/true: tlsd exec'd per connection, 2 Go execs; stunnel = stunnel4 connect= to ucspi-tcp tcpserver → /bin/true)"
 echo
 
+# TLS 1.2: the isolating peer, tlswrapper (BearSSL, its key in a separate
+# jailed process, as ours keeps it out of the engine), has no TLS 1.3.
+# Run as its manual shows: tcpserver … tlswrapper -f keycert prog.
+if command -v tlswrapper >/dev/null; then
+	echo "## TLS 1.2 handshakes per second (ECDHE-ECDSA-AES128-GCM, P-256, app /bin/true, ${SECS}s each, mean of $ROUNDS interleaved rounds)"
+	echo
+	cat "$KEYFILE" "$CERTFILE" >"$W/keycert.pem"; chmod 0644 "$W/keycert.pem"
+	tw=$(plain tlswrapper -f "$W/keycert.pem" /bin/true)
+	# Ready once a handshake succeeds (waitport's plain connection would
+	# wait for tlswrapper's 30 s handshake timeout).
+	i=0; while [ $i -lt 50 ]; do TLSLOAD_TLS12=1 $L hs "127.0.0.1:$tw" 1 0.2 | grep -qv '^0.0 ' && break; sleep 0.1; i=$((i+1)); done
+	for c in 1 4 8; do
+		r=0
+		while [ $r -lt "$ROUNDS" ]; do
+			for chain in ours ours-exec tlswrapper stunnel; do
+				case $chain in ours) port=$p_ours ;; ours-exec) port=$p_exec ;; tlswrapper) port=$tw ;; *) port=$s ;; esac
+				x=$(TLSLOAD_TLS12=1 $L hs "127.0.0.1:$port" $c "$SECS")
+				echo "$chain $c ${x%% *}" >>"$W/hs12"
+			done
+			r=$((r + 1))
+		done
+	done
+	printf '| chain | c=1 | c=4 | c=8 |\n|---|---|---|---|\n'
+	awk '{sum[$1" "$2] += $3; n[$1" "$2]++}
+	END {
+		split("ours ours-exec tlswrapper stunnel", chains, " ")
+		for (i = 1; i <= 4; i++) {
+			row = "| " chains[i]
+			for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; k = chains[i] " " c; row = row sprintf(" | %.0f", sum[k] / n[k]) }
+			print row " |"
+		}
+		row = "| ours / tlswrapper"
+		for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.2f", sum["ours " c] / sum["tlswrapper " c]) }
+		print row " |"
+	}' "$W/hs12"
+	echo "(tlswrapper = ucspi-tcp tcpserver → tlswrapper -f keycert → /bin/true, Debian's package; the other chains as above)"
+	echo
+fi
+
 echo "## Connect to first app byte, ms (200 connections, app: echo x)"
 echo
 p_ours=$(ours -u 65534 -g 65534 /bin/echo x)
