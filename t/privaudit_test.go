@@ -3,7 +3,7 @@ package t
 // The privilege audit: during a live connection, every process of the
 // chain as the kernel sees it (/proc/PID/status, fd, environ). Who is
 // root, who holds the socket, the key file, the key paths; the engine's
-// uid, groups, no_new_privs and fds. DESIGN §3.3, doc/security.md.
+// uid, groups, no_new_privs and fds. doc/design.md §3.3, doc/security.md.
 
 import (
 	"bufio"

@@ -102,9 +102,5 @@ func TestTestssl(t *testing.T) {
 			"tlsd", "-n", "ucspi-starttls", "smtp", "/usr/sbin/mailfront", "smtp", "echo", "accept")
 		tsCheck(t, tsScan(t, s.Port, "--starttls", "smtp"))
 	})
-	took := time.Since(start)
-	t.Logf("both scans: %v", took.Round(time.Second))
-	if took > 3*time.Minute {
-		t.Errorf("the scans took %v: over the 3 minute budget of make check", took)
-	}
+	t.Logf("both scans: %v", time.Since(start).Round(time.Second))
 }
