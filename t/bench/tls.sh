@@ -67,33 +67,38 @@ echo
 p_ours=$(ours -u 65534 -g 65534 /bin/true)
 p_exec=$(ours --exec -u 65534 -g 65534 /bin/true)
 b=$(plain /bin/true); s=$($L freeport); stun "$s" "$b"
-# The chains take turns at each concurrency, round after round, so a
-# machine whose speed drifts during the run (a shared VM) weighs on all
-# of them alike.
-for c in 1 4 8; do
-	r=0
-	while [ $r -lt "$ROUNDS" ]; do
-		for chain in ours ours-exec stunnel; do
-			case $chain in ours) port=$p_ours ;; ours-exec) port=$p_exec ;; *) port=$s ;; esac
-			x=$($L hs "127.0.0.1:$port" $c "$SECS")
-			echo "$chain $c ${x%% *}" >>"$W/hs"
+# hs_table OUT "chain=port ..." BASE: handshakes/s of each chain at 1, 4
+# and 8 clients, and ours/BASE. The chains take turns at each
+# concurrency, round after round, so a machine whose speed drifts during
+# the run (a shared VM) weighs on all of them alike. TLSLOAD_TLS12 in the
+# environment reaches tlsload.
+hs_table() {
+	for c in 1 4 8; do
+		r=0
+		while [ $r -lt "$ROUNDS" ]; do
+			for cp in $2; do
+				x=$($L hs "127.0.0.1:${cp#*=}" $c "$SECS")
+				echo "${cp%%=*} $c ${x%% *}" >>"$1"
+			done
+			r=$((r + 1))
 		done
-		r=$((r + 1))
 	done
-done
-printf '| chain | c=1 | c=4 | c=8 |\n|---|---|---|---|\n'
-awk '{sum[$1" "$2] += $3; n[$1" "$2]++}
-END {
-	split("ours ours-exec stunnel", chains, " ")
-	for (i = 1; i <= 3; i++) {
-		row = "| " chains[i]
-		for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; k = chains[i] " " c; row = row sprintf(" | %.0f", sum[k] / n[k]) }
+	printf '| chain | c=1 | c=4 | c=8 |\n|---|---|---|---|\n'
+	awk -v chains="$(for cp in $2; do printf '%s ' "${cp%%=*}"; done)" -v base="$3" '
+	{sum[$1" "$2] += $3; n[$1" "$2]++}
+	END {
+		k = split(chains, ch, " ")
+		for (i = 1; i <= k; i++) {
+			row = "| " ch[i]
+			for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.0f", sum[ch[i] " " c] / n[ch[i] " " c]) }
+			print row " |"
+		}
+		row = "| ours / " base
+		for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.2f", sum["ours " c] / sum[base " " c]) }
 		print row " |"
-	}
-	row = "| ours / stunnel"
-	for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.2f", sum["ours " c] / sum["stunnel " c]) }
-	print row " |"
-}' "$W/hs"
+	}' "$1"
+}
+hs_table "$W/hs" "ours=$p_ours ours-exec=$p_exec stunnel=$s" stunnel
 echo "(ours = tlsserver -u 65534 → /bin/true: tlsd's work done in the listener, key kept there, engine unprivileged: 1 Go exec per connection (the engine); ours-exec = tcpserver → tlsd -u 65534 → /bin/true: tlsd exec'd per connection, 2 Go execs; stunnel = stunnel4 connect= to ucspi-tcp tcpserver → /bin/true)"
 echo
 
@@ -108,30 +113,7 @@ if command -v tlswrapper >/dev/null; then
 	# Ready once a handshake succeeds (waitport's plain connection would
 	# wait for tlswrapper's 30 s handshake timeout).
 	i=0; while [ $i -lt 50 ]; do TLSLOAD_TLS12=1 $L hs "127.0.0.1:$tw" 1 0.2 | grep -qv '^0.0 ' && break; sleep 0.1; i=$((i+1)); done
-	for c in 1 4 8; do
-		r=0
-		while [ $r -lt "$ROUNDS" ]; do
-			for chain in ours ours-exec tlswrapper stunnel; do
-				case $chain in ours) port=$p_ours ;; ours-exec) port=$p_exec ;; tlswrapper) port=$tw ;; *) port=$s ;; esac
-				x=$(TLSLOAD_TLS12=1 $L hs "127.0.0.1:$port" $c "$SECS")
-				echo "$chain $c ${x%% *}" >>"$W/hs12"
-			done
-			r=$((r + 1))
-		done
-	done
-	printf '| chain | c=1 | c=4 | c=8 |\n|---|---|---|---|\n'
-	awk '{sum[$1" "$2] += $3; n[$1" "$2]++}
-	END {
-		split("ours ours-exec tlswrapper stunnel", chains, " ")
-		for (i = 1; i <= 4; i++) {
-			row = "| " chains[i]
-			for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; k = chains[i] " " c; row = row sprintf(" | %.0f", sum[k] / n[k]) }
-			print row " |"
-		}
-		row = "| ours / tlswrapper"
-		for (c = 1; c <= 8; c *= 2) { if (c == 2) continue; row = row sprintf(" | %.2f", sum["ours " c] / sum["tlswrapper " c]) }
-		print row " |"
-	}' "$W/hs12"
+	TLSLOAD_TLS12=1 hs_table "$W/hs12" "ours=$p_ours ours-exec=$p_exec tlswrapper=$tw stunnel=$s" tlswrapper
 	echo "(tlswrapper = ucspi-tcp tcpserver → tlswrapper -f keycert → /bin/true, Debian's package; the other chains as above)"
 	echo
 fi
