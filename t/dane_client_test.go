@@ -28,47 +28,17 @@ type daneDNS struct {
 
 func startDaneDNS(t *testing.T, secure bool, rcode int, rdata ...[]byte) *daneDNS {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	d := &daneDNS{addr: pc.LocalAddr().String()}
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			q := buf[:n]
-			var labels []string
-			end := 12
-			for end < n && q[end] != 0 && end+1+int(q[end]) <= n {
-				labels = append(labels, string(q[end+1:end+1+int(q[end])]))
-				end += int(q[end]) + 1
-			}
-			end += 5
-			if end > n {
-				continue
-			}
-			d.mu.Lock()
-			d.names = append(d.names, strings.Join(labels, "."))
-			d.mu.Unlock()
-			b := append([]byte(nil), q[:end]...)
-			flags := uint16(0x8180) | uint16(rcode)
-			if secure {
-				flags |= 1 << 5
-			}
-			b[2], b[3] = byte(flags>>8), byte(flags)
-			b[6], b[7] = 0, byte(len(rdata))
-			for _, rd := range rdata {
-				b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
-				b = append(b, rd...)
-			}
-			pc.WriteTo(b, from)
+	d := &daneDNS{}
+	d.addr = spoofDNS(t, func(q []byte) [][]byte {
+		var labels []string
+		for i := 12; i < len(q) && q[i] != 0 && i+1+int(q[i]) <= len(q); i += int(q[i]) + 1 {
+			labels = append(labels, string(q[i+1:i+1+int(q[i])]))
 		}
-	}()
+		d.mu.Lock()
+		d.names = append(d.names, strings.Join(labels, "."))
+		d.mu.Unlock()
+		return [][]byte{tlsaReply(q, secure, rcode, rdata)}
+	})
 	return d
 }
 

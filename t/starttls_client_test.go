@@ -375,19 +375,24 @@ func TestStarttlsClientEHLOName(t *testing.T) {
 // set when secure, or rcode when it is not 0.
 func fakeDNS(t *testing.T, secure bool, rcode int, rdata ...[]byte) string {
 	t.Helper()
-	return spoofDNS(t, func(b []byte) [][]byte {
-		flags := uint16(0x8180) | uint16(rcode)
-		if secure {
-			flags |= 1 << 5
-		}
-		b[2], b[3] = byte(flags>>8), byte(flags)
-		b[6], b[7] = 0, byte(len(rdata))
-		for _, rd := range rdata {
-			b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
-			b = append(b, rd...)
-		}
-		return [][]byte{b}
-	})
+	return spoofDNS(t, func(q []byte) [][]byte { return [][]byte{tlsaReply(q, secure, rcode, rdata)} })
+}
+
+// tlsaReply turns the query q (header and question) into the reply with
+// rdata as TLSA records, the AD bit set when secure, or rcode.
+func tlsaReply(q []byte, secure bool, rcode int, rdata [][]byte) []byte {
+	b := q
+	flags := uint16(0x8180) | uint16(rcode)
+	if secure {
+		flags |= 1 << 5
+	}
+	b[2], b[3] = byte(flags>>8), byte(flags)
+	b[6], b[7] = 0, byte(len(rdata))
+	for _, rd := range rdata {
+		b = append(b, 0xc0, 12, 0, 52, 0, 1, 0, 0, 1, 0, byte(len(rd)>>8), byte(len(rd)))
+		b = append(b, rd...)
+	}
+	return b
 }
 
 // TestTLSALookup: tlsa-lookup sets TLSA and TLSA_BASENAME only from an
