@@ -51,7 +51,7 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	CGO_ENABLED=0 $(GO) test -count=1 ./pkg/...
+	CGO_ENABLED=0 $(GO) test -count=1 ./pkg/... ./cmd/...
 
 blackbox: build
 	TLSCHAIN_BIN=$(BIN) TLSCHAIN_REQUIRE_TOOLS=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 12m ./t/
@@ -69,7 +69,7 @@ bench: build deps
 # with no crasher, while a real crasher is saved under testdata/fuzz and
 # fails again on the replay.
 fuzz:
-	@for pkg in $$($(GO) list ./pkg/...); do \
+	@for pkg in $$($(GO) list ./pkg/... ./cmd/...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; \
 			CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || \

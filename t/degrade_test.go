@@ -14,7 +14,7 @@ import (
 // Tests of ucspi-starttls -g (gradual cleartext degradation): MAIL before
 // TLS gets 451 4.7.0 in the chosen share of sessions, never after TLS,
 // never for an exempt client. The statistics are checked in-process
-// (TestDegradeStatistics in pkg/starttls); here the real chain.
+// (TestDegradeStatistics in cmd/ucspi-starttls); here the real chain.
 
 // degradeServer runs tlsd -n ucspi-starttls [opts] smtp app.sh with extra
 // environment.

@@ -2,10 +2,6 @@
 // optionally its root directory), then execs prog. See doc/privdrop.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/privdrop"
-)
-
-func main() { os.Exit(privdrop.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

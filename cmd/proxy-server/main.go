@@ -1,12 +1,11 @@
-// Command proxy-server reads a PROXY protocol header from fd 0, sets the
-// client's addresses in the environment, then execs prog.
-// See doc/proxy-server.md.
+// Command proxy-server reads the PROXY
+// protocol header a proxy such as haproxy sends first on a connection,
+// puts the client's addresses in TCPREMOTEIP/TCPREMOTEPORT and
+// TCPLOCALIP/TCPLOCALPORT, then execs prog with fds 0 and 1 untouched and
+// positioned just after the header. Only a peer named by -p (a trusted
+// proxy) may send a header. See doc/proxy-server.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/proxyserver"
-)
-
-func main() { os.Exit(proxyserver.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

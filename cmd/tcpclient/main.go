@@ -1,11 +1,9 @@
-// Command tcpclient connects to a TCP server, then execs prog with the
-// socket on fd 6 and 7. See doc/tcpclient.md.
+// Command tcpclient connects to a TCP server,
+// trying each address of a name in turn with a timeout, then execs prog
+// with the socket on fd 6 (read) and fd 7 (write) and the TCP* variables
+// of doc/ucspi.md. See doc/tcpclient.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/tcpclient"
-)
-
-func main() { os.Exit(tcpclient.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

@@ -1,11 +1,10 @@
-// Command tcprulescheck shows which rule of a tcprules database applies to
+// Command tcprulescheck looks a client up
+// in a rules database exactly as tcpserver -x does (rules.DB.Lookup) and
+// prints the rule that applies, in ucspi-tcp's words.
+//
 // a client, and what it sets. See doc/tcprulescheck.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/tcprulescheck"
-)
-
-func main() { os.Exit(tcprulescheck.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

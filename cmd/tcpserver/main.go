@@ -1,11 +1,11 @@
-// Command tcpserver accepts TCP connections and runs prog for each one.
+// Command tcpserver is the listener (pkg/listener)
+// with its own identity options, spawning prog for each connection. It
+// never looks at prog and links no crypto: TLS is tlsd's job in the chain,
+// or tlsserver's. doc/tcpserver.md is the user's page.
+//
 // See doc/tcpserver.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/tcpserver"
-)
-
-func main() { os.Exit(tcpserver.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

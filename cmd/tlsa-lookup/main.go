@@ -1,11 +1,10 @@
-// Command tlsa-lookup looks up a host's TLSA records over DNSSEC and
-// execs prog with TLSA and TLSA_BASENAME set. See doc/tlsa-lookup.md.
+// Command tlsa-lookup asks the system's resolver for a
+// host's TLSA records (RFC 7672 §2.2: _25._tcp.<host>), trusts them only
+// when the answer is DNSSEC-secure (the AD bit, from a loopback resolver),
+// sets TLSA and TLSA_BASENAME for tlsc and ucspi-starttls -c, and execs
+// prog. See doc/tlsa-lookup.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/tlsalookup"
-)
-
-func main() { os.Exit(tlsalookup.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

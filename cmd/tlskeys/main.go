@@ -1,11 +1,8 @@
-// Command tlskeys creates and rotates the shared session-ticket key file.
-// See doc/tlskeys.md.
+// Command tlskeys creates and rotates the
+// shared session-ticket key file that tlsd hands to every engine
+// (pkg/ticketkeys has the format). See doc/tlskeys.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/tlskeys"
-)
-
-func main() { os.Exit(tlskeys.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

@@ -1,12 +1,9 @@
-// Command ucspi-starttls speaks the cleartext part of SMTP, POP3 or IMAP
-// for an unmodified app and performs STARTTLS under tlsd -n.
-// See doc/ucspi-starttls.md.
+// Command ucspi-starttls speaks the cleartext part of
+// SMTP, POP3 or IMAP for an unmodified app, advertises and performs
+// STARTTLS through the UCSPI-TLS control fd of tlsd -n, then restarts the
+// app fresh on the encrypted channel. See doc/ucspi-starttls.md.
 package main
 
-import (
-	"os"
+import "os"
 
-	"github.com/tlschain/tlschain/pkg/starttls"
-)
-
-func main() { os.Exit(starttls.Main(os.Args, os.Environ())) }
+func main() { os.Exit(run(os.Args, os.Environ())) }

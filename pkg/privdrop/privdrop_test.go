@@ -260,20 +260,3 @@ func TestApplyRefusesRoot(t *testing.T) {
 		t.Fatalf("ApplyThread(zero) = %v", err)
 	}
 }
-
-func TestMainUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"privdrop"},
-		{"privdrop", "-u"},
-		{"privdrop", "-x", "true"},
-		{"privdrop", "-c", "", "true"},
-		{"privdrop", "-u", "a:b", "true"},
-	} {
-		if code := Main(args, nil); code != exitcode.Usage {
-			t.Errorf("Main(%q) = %d, want 100", args, code)
-		}
-	}
-	if code := Main([]string{"privdrop", "-U", "true"}, nil); code != exitcode.Usage {
-		t.Errorf("Main(-U) without UID = %d, want 100", code)
-	}
-}

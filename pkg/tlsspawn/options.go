@@ -155,7 +155,7 @@ const (
 
 // MinEngineMemMiB is the smallest --engine-memory the engine accepts: the
 // Go runtime's own reservations take about 75 MiB of the data limit before
-// the first connection byte (pkg/engine checks the same number, and its
+// the first connection byte (tlswrap checks the same number, and its
 // tests check that the two agree).
 const MinEngineMemMiB = 128
 

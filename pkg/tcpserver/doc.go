@@ -1,5 +1,0 @@
-// Package tcpserver is the tcpserver program: the listener (pkg/listener)
-// with its own identity options, spawning prog for each connection. It
-// never looks at prog and links no crypto: TLS is tlsd's job in the chain,
-// or tlsserver's. doc/tcpserver.md is the user's page.
-package tcpserver
