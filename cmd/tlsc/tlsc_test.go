@@ -11,6 +11,8 @@ var parseTests = []struct {
 	err  string // substring; "" = ok
 }{
 	{"plain", []string{"-k", "localhost", "prog"}, ""},
+	{"long", []string{"--server-name=localhost", "--send-client-cert", "prog"}, ""},
+	{"tlsd's long option", []string{"-k", "x", "--sni-level=1", "prog"}, "unknown option --sni-level"},
 	{"ip name", []string{"-k", "127.0.0.1", "prog"}, ""},
 	{"ipv6 name", []string{"-k", "::1", "prog"}, ""},
 	{"no verify", []string{"--no-verify-cert", "prog"}, ""},
@@ -42,13 +44,13 @@ func TestParseArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Server || len(prog) == 0 {
+			if len(prog) == 0 {
 				t.Fatalf("config %+v prog %q", c, prog)
 			}
 		})
 	}
 	c, _, _ := parseArgs([]string{"-k", "x", "prog"})
-	if c.NetRead != 6 || c.NetWrite != 7 || c.ClientCert {
+	if c.NetRead != 6 || c.NetWrite != 7 || c.SendClientCert {
 		t.Errorf("defaults: %+v", c)
 	}
 }

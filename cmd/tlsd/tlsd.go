@@ -2,13 +2,10 @@ package main
 
 import (
 	"errors"
-	"os"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
-	"github.com/tlschain/tlschain/pkg/ucspi"
-	"github.com/tlschain/tlschain/pkg/version"
 )
 
 const name = "tlsd"
@@ -26,29 +23,21 @@ const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          
 ` +
 	tlsspawn.HelpAppAndEngine
 
-var (
-	errHelp    = errors.New("help")
-	errVersion = errors.New("version")
-)
-
-// parseArgs reads the command line into a tlsspawn.Config and prog.
-func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
-	c := tlsspawn.NewConfig(true)
-	long := []string{"help", "version", "ocsp=", "sni-level=", "require-client-cert", "request-client-cert", "any-client-cert"}
-	prog, err := c.Parse(args, "hO:"+tlsspawn.ServerShort, long, func(o getopt.Opt) error {
+// parseArgs reads the command line into a tlsspawn.ServerConfig and prog.
+func parseArgs(args []string) (*tlsspawn.ServerConfig, []string, error) {
+	c := tlsspawn.NewServerConfig()
+	long := []string{"help", "version"}
+	prog, err := c.Parse(args, "hO:", long, func(o getopt.Opt) error {
 		switch o.Name {
 		case "h", "help":
-			return errHelp
+			return getopt.ErrHelp
 		case "version":
-			return errVersion
+			return getopt.ErrVersion
 		}
-		return c.ServerOption(o)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
-	}
-	if c.KeyHolder {
-		return c, nil, nil
 	}
 	if len(prog) == 0 {
 		return nil, nil, errors.New("no program to run")
@@ -60,19 +49,8 @@ func parseArgs(args []string) (*tlsspawn.Config, []string, error) {
 // pipes. It returns only on failure.
 func run(argv, envp []string) int {
 	c, prog, err := parseArgs(argv[1:])
-	if err == errHelp {
-		os.Stdout.WriteString(help)
-		return exitcode.OK
+	if code, done := exitcode.CommandLine(name, usage, help, err); done {
+		return code
 	}
-	if err == errVersion {
-		os.Stdout.WriteString(version.Line(name))
-		return exitcode.OK
-	}
-	if err != nil {
-		return exitcode.ReportUsage(name, usage, err)
-	}
-	if c.KeyHolder {
-		return tlsspawn.ServeKeys(name, c, envp)
-	}
-	return tlsspawn.Run(name, c, prog, envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
+	return c.Run(name, prog, envp)
 }

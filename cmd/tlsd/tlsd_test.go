@@ -37,13 +37,13 @@ func TestParseArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !c.Server || len(prog) == 0 {
+			if len(prog) == 0 {
 				t.Fatalf("config %+v prog %q", c, prog)
 			}
 		})
 	}
 	c, prog, _ := parseArgs([]string{"-Y", "-y", "-k0", "prog", "-k", "2"})
-	if !c.ClientCert || c.RequestCert || c.SNILevel != 0 || strings.Join(prog, " ") != "prog -k 2" {
+	if !c.RequireClientCert || c.RequestClientCert || c.SNILevel != 0 || strings.Join(prog, " ") != "prog -k 2" {
 		t.Errorf("last of -y/-Y wins, options stop at prog: %+v %q", c, prog)
 	}
 }

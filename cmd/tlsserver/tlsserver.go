@@ -8,7 +8,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/listener"
 	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
-	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
 const name = "tlsserver"
@@ -58,26 +57,20 @@ var errDelayed = errors.New("option -n (delayed mode) is not supported: use tcps
 
 // parseArgs reads the command line: the listener's options and tlsd's, the
 // identity options for the app.
-func parseArgs(args, envp []string) (*listener.Options, *tlsspawn.Config, error) {
-	c := tlsspawn.NewConfig(true)
+func parseArgs(args, envp []string) (*listener.Options, *tlsspawn.ServerConfig, error) {
+	c := tlsspawn.NewServerConfig()
 	o, err := listener.Parse(args, envp, tlsShort, long, func(opt getopt.Opt) (bool, error) {
 		switch opt.Name {
 		case "n":
 			return true, errDelayed
 		case "O":
 			return false, nil // ucspi-tcp's no-op, not tlsd's OCSP file
-		case "u", "g", "G", "U":
-			_, err := c.App.Take(opt)
-			return true, err
 		case "q", "Q":
 			c.Verbosity = logline.Quiet
 			return false, nil // the listener's too
 		case "v":
 			c.Verbosity = logline.Verbose
 			return false, nil
-		}
-		if err := c.ServerOption(opt); err != tlsspawn.ErrNotMine {
-			return true, err
 		}
 		if err := c.Option(opt); err != tlsspawn.ErrNotMine {
 			return true, err
@@ -104,7 +97,7 @@ func run(argv, envp []string) int {
 	if c.CheckOnly {
 		// tlsd --check's work, for a run script to test its
 		// configuration with the very line it runs.
-		return tlsspawn.Run(name, c, o.Prog(), envp, ucspi.ServerReadFD, ucspi.ServerWriteFD)
+		return c.Run(name, o.Prog(), envp)
 	}
 	return listener.Run(name, usage, o, envp, newHandler(tlsspawn.NewInline(name, c, o.Prog())))
 }

@@ -16,21 +16,21 @@ func TestParseArgs(t *testing.T) {
 	for _, tc := range []struct {
 		name, args string
 		err        string
-		check      func(*tlsspawn.Config) bool
+		check      func(*tlsspawn.ServerConfig) bool
 	}{
-		{"app identity", "-u 65534 -g 65534 -G 1,2 0 465 p", "", func(c *tlsspawn.Config) bool {
+		{"app identity", "-u 65534 -g 65534 -G 1,2 0 465 p", "", func(c *tlsspawn.ServerConfig) bool {
 			return c.App.User == "65534" && c.App.Group == "65534" && c.App.Groups == "1,2"
 		}},
-		{"U", "-U 0 465 p", "", func(c *tlsspawn.Config) bool { return c.App.FromEnv }},
-		{"O is ucspi-tcp's", "-O 0 465 p", "", func(c *tlsspawn.Config) bool { return c.OCSPFile == "" }},
-		{"ocsp", "--ocsp f.der 0 465 p", "", func(c *tlsspawn.Config) bool { return c.OCSPFile == "f.der" }},
-		{"quiet", "-q 0 465 p", "", func(c *tlsspawn.Config) bool { return c.Verbosity == logline.Quiet }},
-		{"tls letters", "-Y -k 2 -K 5000 -I 9 -S -J -Z -m 1.3 -a h2,http/1.1 0 465 p", "", func(c *tlsspawn.Config) bool {
-			return c.RequestCert && c.SNILevel == 2 && c.HandshakeMS == 5000 && c.IdleSecs == 9 && c.CloseNotify &&
+		{"U", "-U 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return c.App.FromEnv }},
+		{"O is ucspi-tcp's", "-O 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return c.OCSPFile == "" }},
+		{"ocsp", "--ocsp f.der 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return c.OCSPFile == "f.der" }},
+		{"quiet", "-q 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return c.Verbosity == logline.Quiet }},
+		{"tls letters", "-Y -k 2 -K 5000 -I 9 -S -J -Z -m 1.3 -a h2,http/1.1 0 465 p", "", func(c *tlsspawn.ServerConfig) bool {
+			return c.RequestClientCert && c.SNILevel == 2 && c.HandshakeMS == 5000 && c.IdleSecs == 9 && c.CloseNotify &&
 				c.StrictTrunc && c.KeepVars && c.MinVersion == "1.3" && c.ALPN == "h2,http/1.1"
 		}},
-		{"listener letters", "-1 -c 5 -C 2 -x r.cdb -h -l0 0 465 p", "", func(c *tlsspawn.Config) bool { return true }},
-		{"check", "--check 0 465 p", "", func(c *tlsspawn.Config) bool { return c.CheckOnly }},
+		{"listener letters", "-1 -c 5 -C 2 -x r.cdb -h -l0 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return true }},
+		{"check", "--check 0 465 p", "", func(c *tlsspawn.ServerConfig) bool { return c.CheckOnly }},
 		{"delayed", "-n 0 465 p", "option -n (delayed mode) is not supported", nil},
 		{"delayed long", "--delayed 0 465 p", "unknown option --delayed", nil},
 		{"key holder", "--key-holder=1 0 465 p", "unknown option --key-holder", nil},

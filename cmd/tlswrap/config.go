@@ -34,7 +34,7 @@ type keyHolder interface {
 }
 
 // buildConfigV turns the setup into a tls.Config and, when the engine
-// checks the server itself (DANE records or -V), the client's verifier;
+// checks the server itself (DANE records or --verify-report), the client's verifier;
 // nil otherwise. Errors are configuration errors (96) naming the bad
 // record.
 func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *verifier, error) {
@@ -78,7 +78,7 @@ func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *veri
 			// sending tickets would only cost time and bytes.
 			cfg.SessionTicketsDisabled = true
 		case o.anyCert:
-			// -A verifies nothing of the client's certificate: a resumed
+			// --any-client-cert verifies nothing of the client's certificate: a resumed
 			// session would report a certificate from the ticket, and a
 			// compromised engine may have had any state sealed. Only a
 			// full handshake proves the client holds the key.
@@ -87,7 +87,7 @@ func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *veri
 			sealTickets(cfg, h)
 		}
 		if o.anyCert {
-			// -A: the certificate is asked for and reported (hashes),
+			// --any-client-cert: the certificate is asked for and reported (hashes),
 			// never verified here; the app decides (DANE client auth).
 			cfg.ClientAuth = tls.RequestClientCert
 		}
@@ -126,7 +126,7 @@ func buildConfigV(o *options, s *keysign.Setup, h keyHolder) (*tls.Config, *veri
 		cfg.InsecureSkipVerify = true
 	case o.verifyReport || len(tlsa) > 0:
 		// The engine checks the server itself (verify.go): DANE replaces
-		// PKIX (RFC 7672 §3.1), and -V reports instead of failing.
+		// PKIX (RFC 7672 §3.1), and --verify-report reports instead of failing.
 		if pool == nil && len(tlsa) == 0 && !o.verifyReport {
 			return nil, nil, exitcode.Config("verify", "the server certificate", errors.New("no CA certificates in the setup (CAFILE, CADIR or the system bundle)"))
 		}
@@ -193,7 +193,7 @@ type selector struct {
 	wild  map[string][]*tls.Certificate // "*.example" stored as "example"
 }
 
-// errNoCertificate fails a handshake whose SNI matches no pair (-z 2, or
+// errNoCertificate fails a handshake whose SNI matches no pair (--sni-level 2, or
 // no default pair).
 var errNoCertificate = errors.New("no certificate for server name")
 

@@ -248,7 +248,7 @@ func (e *engine) run() int {
 	return code
 }
 
-// awaitNetwork is -W: the engine was started before its connection and
+// awaitNetwork is --prestarted: the engine was started before its connection and
 // its runtime is warm; the spawner hands it the socket (for fds 0 and 1)
 // and the peer's variables on the key channel. done: the spawner closed
 // the channel first, no connection came.

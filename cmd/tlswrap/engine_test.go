@@ -387,30 +387,41 @@ var optionTests = []struct {
 	args []string
 	ok   bool
 }{
-	{[]string{"-s"}, true},
-	{[]string{"-c", "-k", "mx.example"}, true},
-	{[]string{"-c", "-N"}, true},
-	{[]string{"-sy", "-z2", "-K", "5000", "-I", "300", "-SJ", "-m", "1.3", "-a", "smtp,h2", "-j", "-M", "128", "-v"}, true},
-	{[]string{"-s", "-M", "0"}, true},
+	{[]string{"--server"}, true},
+	{[]string{"--client", "--server-name", "mx.example"}, true},
+	{[]string{"--client", "--no-verify-cert"}, true},
+	{[]string{"--server", "--require-client-cert", "--sni-level=2", "-K", "5000", "-I", "300", "-SJ", "-m", "1.3", "-a", "smtp,h2", "--require-jail", "--memory", "128", "-v"}, true},
+	{[]string{"--server", "--memory", "0"}, true},
 	{nil, false},
-	{[]string{"-s", "-c"}, false},
-	{[]string{"-c"}, false},
-	{[]string{"-s", "-k", "x"}, false},
-	{[]string{"-c", "-N", "-Y"}, false},
-	{[]string{"-s", "-A"}, true},
-	{[]string{"-c", "-N", "-A"}, false},
-	{[]string{"-s", "-z", "3"}, false},
-	{[]string{"-s", "-m", "1.1"}, false},
-	{[]string{"-s", "-a", "a,,b"}, false},
-	{[]string{"-s", "-M", "8"}, false},
-	{[]string{"-s", "-M", "96"}, false},
-	{[]string{"-s", "-K", "-1"}, false},
-	{[]string{"-s", "operand"}, false},
-	{[]string{"-s", "-x"}, false},
-	{[]string{"-c", "-k", "a b"}, false},
-	{[]string{"-c", "-k", "mx.example", "-V"}, true},
-	{[]string{"-c", "-N", "-V"}, false},
-	{[]string{"-s", "-V"}, false},
+	{[]string{"--server", "--client"}, false},
+	{[]string{"--client"}, false},
+	{[]string{"--server", "--server-name", "x"}, false},
+	{[]string{"--server", "--send-client-cert"}, false},
+	{[]string{"--client", "--no-verify-cert", "--request-client-cert"}, false},
+	{[]string{"--client", "--no-verify-cert", "--require-client-cert"}, false},
+	{[]string{"--client", "--no-verify-cert", "--send-client-cert"}, true},
+	{[]string{"--server", "--any-client-cert"}, true},
+	{[]string{"--client", "--no-verify-cert", "--any-client-cert"}, false},
+	{[]string{"--server", "--sni-level", "3"}, false},
+	{[]string{"--server", "-m", "1.1"}, false},
+	{[]string{"--server", "-a", "a,,b"}, false},
+	{[]string{"--server", "--memory", "8"}, false},
+	{[]string{"--server", "--memory", "96"}, false},
+	{[]string{"--server", "-K", "-1"}, false},
+	{[]string{"--server", "operand"}, false},
+	{[]string{"--server", "-x"}, false},
+	{[]string{"--client", "--server-name", "a b"}, false},
+	{[]string{"--client", "--server-name", "mx.example", "--verify-report"}, true},
+	{[]string{"--client", "--no-verify-cert", "--verify-report"}, false},
+	{[]string{"--server", "--verify-report"}, false},
+	// The letters tlsd, tlsc and tlsserver use for other things.
+	{[]string{"-s"}, false},
+	{[]string{"-c", "-k", "mx.example"}, false},
+	{[]string{"--server", "-z", "1"}, false},
+	{[]string{"--server", "-j"}, false},
+	{[]string{"--server", "-y"}, false},
+	{[]string{"--server", "-L"}, false},
+	{[]string{"--server", "-W"}, false},
 }
 
 func TestOptions(t *testing.T) {
@@ -419,7 +430,7 @@ func TestOptions(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%q: %v", tc.args, err)
 		}
-		if err == nil && o.server != (tc.args[0][1] == 's') {
+		if err == nil && o.server != (tc.args[0] == "--server") {
 			t.Errorf("%q: side", tc.args)
 		}
 	}
@@ -428,15 +439,24 @@ func TestOptions(t *testing.T) {
 		!o.strictEOF || o.minVersion != tls.VersionTLS13 || len(o.alpn) != 2 || !o.requireJail || o.memLimitMiB != 128 {
 		t.Errorf("%+v", o)
 	}
+	o, _ = parseOptions([]string{"--client", "--no-verify-cert", "--send-client-cert", "--confined", "--prestarted"})
+	if !o.clientCert || !o.bornJailed || !o.warm {
+		t.Errorf("%+v", o)
+	}
 	if _, err := parseOptions([]string{"-h"}); err != getopt.ErrHelp {
 		t.Error("-h")
 	}
 }
 
 func TestHelpListsOptions(t *testing.T) {
-	for _, c := range "sckNVyYzKISJmajMqv" {
+	for _, c := range "KISJmaqvh" {
 		if !strings.Contains(help, "\n  -"+string(c)+" ") {
 			t.Errorf("help lacks -%c", c)
+		}
+	}
+	for _, l := range long {
+		if !strings.Contains(help, "--"+strings.TrimSuffix(l, "=")) {
+			t.Errorf("help lacks --%s", l)
 		}
 	}
 }

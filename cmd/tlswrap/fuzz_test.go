@@ -20,7 +20,7 @@ func FuzzOptions(f *testing.F) {
 			t.Fatalf("%q: client options on a server", s)
 		}
 		if !o.server && o.serverName == "" && !o.noVerify {
-			t.Fatalf("%q: client without -k or -N", s)
+			t.Fatalf("%q: client without --server-name or --no-verify-cert", s)
 		}
 	})
 }

@@ -33,7 +33,7 @@ func harden() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return exitcode.New(exitcode.TLSSetup, "clear", "the dumpable flag", err)
 	}
-	// A spawner that confined the engine (-L) set no_new_privs already,
+	// A spawner that confined the engine (--confined) set no_new_privs already,
 	// and every thread inherits it: no stop-the-world round to set it.
 	if on, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && on == 1 {
 		return nil
@@ -71,14 +71,14 @@ func refuseRoot() error {
 //     directory listing), no TCP bind or connect, no abstract unix socket
 //     or signal outside its own domain. It works unprivileged, on every
 //     thread, and needs no empty directory (doc/tlswrap.md has why this
-//     and not chroot). With -L the spawner started the engine inside such
+//     and not chroot). With --confined the spawner started the engine inside such
 //     a domain already; the engine checks that it is confined and makes
 //     no domain of its own.
 //   - RLIMIT_NOFILE 0: no new fd of any kind. RLIMIT_FSIZE 0: no file
 //     growth (skipped when stderr is a regular file, the log). RLIMIT_DATA:
 //     a memory ceiling.
 //
-// Without -j a kernel without Landlock is tolerated and reported at -v.
+// Without --require-jail a kernel without Landlock is tolerated and reported at -v.
 func jail(o *options) (landlocked bool, err error) {
 	if o.bornJailed && landlock.Confined() {
 		landlocked = true

@@ -12,44 +12,55 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -L ] [ -M mib ] [ -W ] [ -q | -v ]"
+const usage = "tlswrap --server|--client [ --server-name name ] [ --no-verify-cert | --verify-report ] [ --send-client-cert ] [ --require-client-cert | --request-client-cert | --any-client-cert ] [ --sni-level level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ --require-jail ] [ --memory mib ] [ --confined ] [ --prestarted ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
-  -s         server side of TLS
-  -c         client side of TLS
-  -k name    client: send name as SNI and verify the server certificate for it
-  -N         client: do not verify the server certificate
-  -V         client: verify the server certificate but never fail on it: report the result as SSL_PEER_VERIFY
-  -y         server: require a client certificate; client: send the certificate of pair 0
-  -Y         server: ask for an optional client certificate
-  -A         server: ask for any client certificate, verify nothing, report its hashes (SSL_CLIENT_VERIFY=GENEROUS)
-  -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
+  --server               server side of TLS
+  --client               client side of TLS
+  --server-name name     client: send name as SNI and verify the server certificate for it
+  --no-verify-cert       client: do not verify the server certificate
+  --verify-report        client: verify the server certificate but never fail on it: report the result as SSL_PEER_VERIFY
+  --send-client-cert     client: send the certificate of pair 0
+  --require-client-cert  server: require a client certificate
+  --request-client-cert  server: ask for an optional client certificate
+  --any-client-cert      server: ask for any client certificate, verify nothing, report its hashes (SSL_CLIENT_VERIFY=GENEROUS)
+  --sni-level level      server: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
   -K ms      handshake deadline in milliseconds, 0 = none (default 30000)
   -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
   -S         on EOF from the app send close_notify and close (default: TCP half-close)
   -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
   -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
   -a protos  ALPN protocols, comma-separated, most preferred first
-  -j         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
-  -L         started by the spawner inside the Landlock jail, with no_new_privs: check it, make no jail of its own
-  -M mib     limit the engine's data segment to mib MiB, 0 = no limit (default 256)
-  -W         started ahead of the connection: wait for the network socket on the key channel first
+  --require-jail         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
+  --memory mib           limit the engine's data segment to mib MiB, 0 = no limit (default 256)
+  --confined             started by the spawner inside the Landlock jail, with no_new_privs: check it, make no jail of its own
+  --prestarted           started ahead of the connection: wait for the network socket on the key channel first
   -q         log warnings only
   -v         log one info line per session and its end
   -h         print this help (also --help)
   --version  print the version
 `
 
+// long are tlswrap's long options. Where a letter would mean something
+// else in tlsd, tlsc or tlsserver, the engine has a long name instead
+// (doc/tlswrap.md, "One letter, one meaning"); most are the spawners' own
+// long names for the same thing.
+var long = []string{
+	"help", "version", "server", "client", "server-name=", "no-verify-cert", "verify-report",
+	"send-client-cert", "require-client-cert", "request-client-cert", "any-client-cert",
+	"sni-level=", "require-jail", "memory=", "confined", "prestarted",
+}
+
 // options is the parsed command line.
 type options struct {
 	server       bool
 	serverName   string
 	noVerify     bool
-	verifyReport bool // -V
-	clientCert   bool // -y
-	optionalCert bool // -Y
-	anyCert      bool // -A: request, never verify (the app checks the hashes)
+	verifyReport bool // --verify-report
+	clientCert   bool // --require-client-cert (server), --send-client-cert (client)
+	optionalCert bool // --request-client-cert
+	anyCert      bool // --any-client-cert: request, never verify (the app checks the hashes)
 	sniLevel     int
 	handshake    time.Duration
 	idle         time.Duration
@@ -58,9 +69,9 @@ type options struct {
 	minVersion   uint16
 	alpn         []string
 	requireJail  bool
-	bornJailed   bool // -L
+	bornJailed   bool // --confined
 	memLimitMiB  int
-	warm         bool // -W: the network socket comes on the key channel
+	warm         bool // --prestarted: the network socket comes on the key channel
 	level        int
 	help         bool
 }
@@ -75,7 +86,8 @@ const defaultHandshake = 30 * time.Second
 func parseOptions(args []string) (*options, error) {
 	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help", "version")
+	sendCert := false // --send-client-cert: the client's clientCert
+	p := getopt.New(args, "hK:I:SJm:a:qv", long...)
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -89,27 +101,29 @@ func parseOptions(args []string) (*options, error) {
 			return nil, getopt.ErrHelp
 		case "version":
 			return nil, getopt.ErrVersion
-		case "s", "c":
+		case "server", "client":
 			if side != "" && side != opt.Name {
-				return nil, errors.New("options -s and -c exclude each other")
+				return nil, errors.New("options --server and --client exclude each other")
 			}
 			side = opt.Name
-		case "k":
+		case "server-name":
 			if opt.Arg == "" || strings.ContainsAny(opt.Arg, "\x00/ ") {
-				return nil, errors.New("option -k needs a server name, not \"" + logline.Printable(opt.Arg, 40) + "\"")
+				return nil, errors.New("option --server-name needs a server name, not \"" + logline.Printable(opt.Arg, 40) + "\"")
 			}
 			o.serverName = opt.Arg
-		case "N":
+		case "no-verify-cert":
 			o.noVerify = true
-		case "V":
+		case "verify-report":
 			o.verifyReport = true
-		case "y":
+		case "send-client-cert":
+			sendCert = true
+		case "require-client-cert":
 			o.clientCert, o.optionalCert, o.anyCert = true, false, false
-		case "Y":
+		case "request-client-cert":
 			o.optionalCert, o.clientCert, o.anyCert = true, false, false
-		case "A":
+		case "any-client-cert":
 			o.anyCert, o.clientCert, o.optionalCert = true, false, false
-		case "z":
+		case "sni-level":
 			n, err := getopt.Int(opt, 0, 2)
 			if err != nil {
 				return nil, err
@@ -127,7 +141,7 @@ func parseOptions(args []string) (*options, error) {
 				return nil, err
 			}
 			o.idle = time.Duration(n) * time.Second
-		case "W":
+		case "prestarted":
 			o.warm = true
 		case "S":
 			o.closeNotify = true
@@ -150,17 +164,17 @@ func parseOptions(args []string) (*options, error) {
 				}
 				o.alpn = append(o.alpn, a)
 			}
-		case "j":
+		case "require-jail":
 			o.requireJail = true
-		case "L":
+		case "confined":
 			o.bornJailed = true
-		case "M":
+		case "memory":
 			n, err := getopt.Int(opt, 0, 1<<20)
 			if err != nil {
 				return nil, err
 			}
 			if n != 0 && n < minMemLimitMiB {
-				return nil, errors.New("option -M needs 0 or at least " + itoa(minMemLimitMiB) + " MiB")
+				return nil, errors.New("option --memory needs 0 or at least " + itoa(minMemLimitMiB) + " MiB")
 			}
 			o.memLimitMiB = n
 		case "q":
@@ -174,26 +188,27 @@ func parseOptions(args []string) (*options, error) {
 	}
 	switch side {
 	case "":
-		return nil, errors.New("one of -s and -c is needed")
-	case "s":
+		return nil, errors.New("one of --server and --client is needed")
+	case "server":
 		o.server = true
-		if o.serverName != "" || o.noVerify || o.verifyReport {
-			return nil, errors.New("options -k, -N and -V are for the client side (-c)")
+		if o.serverName != "" || o.noVerify || o.verifyReport || sendCert {
+			return nil, errors.New("options --server-name, --no-verify-cert, --verify-report and --send-client-cert are for the client side (--client)")
 		}
-	case "c":
-		if o.optionalCert || o.anyCert {
-			return nil, errors.New("options -Y and -A are for the server side (-s)")
+	case "client":
+		if o.clientCert || o.optionalCert || o.anyCert {
+			return nil, errors.New("options --require-client-cert, --request-client-cert and --any-client-cert are for the server side (--server)")
 		}
+		o.clientCert = sendCert
 		if o.noVerify && o.verifyReport {
-			return nil, errors.New("options -N and -V exclude each other")
+			return nil, errors.New("options --no-verify-cert and --verify-report exclude each other")
 		}
 		if o.serverName == "" && !o.noVerify {
-			return nil, errors.New("option -c needs -k name (or -N: no verification)")
+			return nil, errors.New("option --client needs --server-name name (or --no-verify-cert: no verification)")
 		}
 	}
 	return o, nil
 }
 
-// minMemLimitMiB is the smallest data limit -M accepts: below it the Go
+// minMemLimitMiB is the smallest data limit --memory accepts: below it the Go
 // runtime cannot map its first heap arenas (measured; doc/tlswrap.md).
 const minMemLimitMiB = 128

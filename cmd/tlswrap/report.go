@@ -219,7 +219,7 @@ func buildReport(cs *tls.ConnectionState, server bool, clientSNI, verify string)
 
 // peerVerify returns SSL_PEER_VERIFY: the verifier's result, "verified"
 // when crypto/tls checked the server (the handshake would have failed
-// otherwise), "none" with -N, "" on the server side.
+// otherwise), "none" with --no-verify-cert, "" on the server side.
 func peerVerify(o *options, v *verifier) string {
 	switch {
 	case o.server:
@@ -232,7 +232,7 @@ func peerVerify(o *options, v *verifier) string {
 	return verifiedPKIX
 }
 
-// generous rewrites a server report for -A, where the client certificate
+// generous rewrites a server report for --any-client-cert, where the client certificate
 // was requested but not verified: SSL_CLIENT_VERIFY becomes GENEROUS
 // (mod_ssl's optional_no_ca) when one was given, and the SSL_CLIENT_*
 // names are removed, so that no app takes an unverified subject for an

@@ -25,21 +25,21 @@ const (
 
 // verifier checks the server's certificate on the client side when the
 // engine must compute the result itself: DANE records were given (RFC
-// 7672: they replace PKIX), or -V asked for a report instead of a failed
+// 7672: they replace PKIX), or --verify-report asked for a report instead of a failed
 // handshake. crypto/tls skips its own check (InsecureSkipVerify) and
 // calls check from VerifyConnection; with report false an untrusted
 // result fails the handshake, exactly as Go's own check would.
 type verifier struct {
 	roots  *x509.CertPool // nil: no CA records, PKIX cannot succeed
-	name   string         // -k: SNI and the PKIX name
+	name   string         // --server-name: SNI and the PKIX name
 	base   string         // TLSA base name, for DANE-TA
 	tlsa   []dane.Record  // the usable records; none: PKIX
-	report bool           // -V
+	report bool           // --verify-report
 	now    func() time.Time
 	result string
 }
 
-// errUntrusted fails a handshake whose server is not trusted (no -V).
+// errUntrusted fails a handshake whose server is not trusted (no --verify-report).
 type errUntrusted struct{ reason string }
 
 func (e *errUntrusted) Error() string { return "server certificate not trusted: " + e.reason }
@@ -83,7 +83,7 @@ func (v *verifier) check(chain []*x509.Certificate) string {
 // record that is the trust anchor's whole public key (2 1 0), a presented
 // certificate is signed with that key (RFC 7671 §5.2.2: the anchor's own
 // certificate need not be sent); either way the leaf chains to that
-// certificate, valid now, with the TLSA base name (or -k) among its DNS
+// certificate, valid now, with the TLSA base name (or --server-name) among its DNS
 // names.
 func (v *verifier) checkDANE(chain []*x509.Certificate) string {
 	for _, r := range v.tlsa {

@@ -12,12 +12,12 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// Nobody is the engine's uid and gid when the spawner runs as root and
+// nobody is the engine's uid and gid when the spawner runs as root and
 // neither TLS_UID/TLS_GID nor SSL_UID/SSL_GID is set.
-const Nobody = 65534
+const nobody = 65534
 
-// EngineID is the identity the engine is spawned with.
-type EngineID struct {
+// engineID is the identity the engine is spawned with.
+type engineID struct {
 	// Cred is nil when the spawner is not root: the engine then runs as
 	// the spawner's own uid and gid, and TLS_UID/TLS_GID are ignored.
 	Cred *syscall.Credential
@@ -39,18 +39,19 @@ func engineIDVar(env *ucspi.Env, tlsName, sslName string) (string, string, bool)
 	return "", tlsName, false
 }
 
-// ChooseEngineID decides the engine's uid and gid. euid is the spawner's
-// effective uid. The engine never runs as uid or gid 0: a 0 in TLS_UID or
-// TLS_GID is refused (100), not silently replaced.
-func ChooseEngineID(c *Config, env *ucspi.Env, euid int) (EngineID, error) {
-	id := EngineID{UID: euid, GID: syscall.Getegid(), LockFD: -1}
+// engineID decides the engine's uid and gid from env and c's uid pool.
+// euid is the spawner's effective uid. The engine never runs as uid or
+// gid 0: a 0 in TLS_UID or TLS_GID is refused (100), not silently
+// replaced.
+func (c *Common) engineID(env *ucspi.Env, euid int) (engineID, error) {
+	id := engineID{UID: euid, GID: syscall.Getegid(), LockFD: -1}
 	if euid != 0 {
 		if c.UIDPool > 0 {
 			return id, exitcode.UsageError("option --engine-uids needs root")
 		}
 		return id, nil
 	}
-	id.UID, id.GID = Nobody, Nobody
+	id.UID, id.GID = nobody, nobody
 	if v, name, ok := engineIDVar(env, ucspi.TLSUID, ucspi.SSLUID); ok {
 		uid, _, err := privdrop.User(v)
 		if err != nil {

@@ -15,56 +15,65 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// runDelayed is -n (UCSPI-TLS): the engine is spawned and waits for a
-// command on the control socket; prog is exec'd at once with the raw
-// connection where it was, and SSLCTLFD, SSLREADFD, SSLWRITEFD naming the
-// control socket and the cleartext pipes. prog writes 'y' or 'Y' when it
-// wants TLS, or closes SSLCTLFD to decline.
+// keyHolderName is the key holder's program name, found beside the
+// spawner as the engine is.
+const keyHolderName = "tlskeyholder"
+
+// runDelayed is -n (UCSPI-TLS): the engine st has been spawned and waits
+// for a command on the control socket; prog is exec'd at once with the
+// raw connection where it was, and SSLCTLFD, SSLREADFD, SSLWRITEFD naming
+// the control socket and the cleartext pipes. prog writes 'y' or 'Y' when
+// it wants TLS, or closes SSLCTLFD to decline.
 //
 // Signatures: tlsd (or tlsc) is about to become prog, so the key channel
-// is served by a key holder: the same binary started again with
-// --key-holder, as the user tlsd runs as (it reads the keys again, as
-// tlsd just did to check them), with the key channel as its fd 0. It ends
-// at the first of: the engine closes the channel (after the handshake, or
-// at once when prog declines), the grant is spent, a request beyond it,
-// the grant's window (-K) from the engine's first request.
-func runDelayed(name string, c *Config, st *started, held Inherited, cred privdrop.Cred, prog []string, env *ucspi.Env) int {
-	self, err := os.Executable()
-	if err != nil {
-		closeAll(st.ctl, st.key, st.appRead, st.appWrite)
-		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "find", "the key holder", err))
-	}
-	argv := append([]string{name, "--" + KeyHolderOption + strconv.Itoa(st.pid)}, c.Args...)
-	_, err = chain.Spawn(&chain.Child{Path: self, Argv: argv, Env: env.Environ(), Files: []int{st.key, -1, 2}})
+// is served by a key holder: tlskeyholder, as the user tlsd runs as (it
+// reads the keys again, as tlsd just did to check them), with the key
+// channel as its fd 0 and options that name what to read
+// (keyHolderArgs). It ends at the first of: the engine closes the channel
+// (after the handshake, or at once when prog declines), the grant is
+// spent, a request beyond it, the grant's window (-K) from the engine's
+// first request.
+func (p *prepared) runDelayed(name string, st *started, held inherited, prog []string) int {
+	_, err := chain.Spawn(&chain.Child{Path: p.holderPath, Argv: p.cfg.keyHolderArgs(st.pid), Env: p.env.Environ(), Files: []int{st.key, -1, 2}})
 	closeAll(st.key)
 	if err != nil {
 		// Closing the control socket makes the engine decline and exit.
 		closeAll(st.ctl, st.appRead, st.appWrite)
-		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "spawn", "the key holder "+self, err))
+		return exitcode.Report(name, exitcode.New(exitcode.TLSSetup, "spawn", p.holderPath, errors.Unwrap(err)))
 	}
 	for _, fd := range [...]int{st.ctl, st.appRead, st.appWrite} {
 		if err := fdutil.Move(fd, fd); err != nil {
 			return exitcode.Report(name, exitcode.Temp("pass", "the UCSPI-TLS fds", err))
 		}
 	}
-	env.Set(ucspi.SSLCtlFD, strconv.Itoa(st.ctl))
-	env.Set(ucspi.SSLReadFD, strconv.Itoa(st.appRead))
-	env.Set(ucspi.SSLWriteFD, strconv.Itoa(st.appWrite))
-	envv := AppEnv(c, env, nil)
-	ReapIfDone(st.pid)
-	held.Release()
-	if err := privdrop.Apply(cred); err != nil {
+	p.env.Set(ucspi.SSLCtlFD, strconv.Itoa(st.ctl))
+	p.env.Set(ucspi.SSLReadFD, strconv.Itoa(st.appRead))
+	p.env.Set(ucspi.SSLWriteFD, strconv.Itoa(st.appWrite))
+	envv := p.cfg.common().appEnv(p.env, nil)
+	reapIfDone(st.pid)
+	held.release()
+	if err := privdrop.Apply(p.cred); err != nil {
 		return exitcode.Report(name, err)
 	}
 	return exitcode.Report(name, chain.Exec(prog, envv))
 }
 
-// ServeKeys is the key holder of a delayed-mode session (--key-holder):
-// load the same files as the spawner and serve the key channel on fd 0
-// under one handshake's grant (Config.grant).
-func ServeKeys(name string, c *Config, envp []string) int {
+// ServeKeys is tlskeyholder's work for a server's engine: load the files
+// the environment envp names, as tlsd did, and serve the key channel on
+// fd 0 under one handshake's grant. enginePID names the engine in log
+// lines. It returns the exit code.
+func (c *ServerConfig) ServeKeys(name string, enginePID int, envp []string) int {
+	return serveKeys(name, c, enginePID, envp)
+}
+
+// ServeKeys is tlskeyholder's work for a client's engine (tlsc -n).
+func (c *ClientConfig) ServeKeys(name string, enginePID int, envp []string) int {
+	return serveKeys(name, c, enginePID, envp)
+}
+
+func serveKeys(name string, c side, enginePID int, envp []string) int {
 	env := ucspi.NewEnv(envp)
-	m, err := Load(c, env, SystemBundles)
+	m, err := c.load(env, systemBundles)
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
@@ -79,7 +88,7 @@ func ServeKeys(name string, c *Config, envp []string) int {
 	err = keysign.ServeStream(ch, keys, &m.Setup, c.grant())
 	switch {
 	case errors.Is(err, keysign.ErrOverGrant):
-		warnEngine(name, env, c.EnginePID, err)
+		warnEngine(name, env, enginePID, err)
 		return exitcode.TLSSession
 	case errors.Is(err, keysign.ErrWindow):
 		return exitcode.OK // the engine's own deadline ends it

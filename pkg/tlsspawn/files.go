@@ -16,10 +16,10 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// Material is everything the spawner reads from files, as root, before the
+// material is everything the spawner reads from files, as root, before the
 // engine starts: the key pairs and the session-ticket keys (these stay
 // here), the CA certificates and the OCSP staple (these go to the engine).
-type Material struct {
+type material struct {
 	Pairs      []keysign.Pair
 	Files      []string // Files[i] names the files of Pairs[i], for messages
 	TicketKeys []byte   // TLS_TICKETKEYS's content: the holder seals tickets with it
@@ -28,7 +28,7 @@ type Material struct {
 
 // loadKeys parses the private keys and the ticket keys of m: what the
 // holder keeps and the engine never gets.
-func (m *Material) loadKeys() (*keysign.Keys, error) {
+func (m *material) loadKeys() (*keysign.Keys, error) {
 	keys, err := keysign.LoadKeys(m.Pairs)
 	if err != nil {
 		return nil, pairError(m, err)
@@ -42,10 +42,10 @@ func (m *Material) loadKeys() (*keysign.Keys, error) {
 	return keys, nil
 }
 
-// SystemBundles are the CA bundle files tried, in order, when tlsc
+// systemBundles are the CA bundle files tried, in order, when tlsc
 // verifies a server without CAFILE or CADIR (the list Go's crypto/x509
 // uses on Linux).
-var SystemBundles = []string{
+var systemBundles = []string{
 	"/etc/ssl/certs/ca-certificates.crt",
 	"/etc/pki/tls/certs/ca-bundle.crt",
 	"/etc/ssl/ca-bundle.pem",
@@ -61,30 +61,25 @@ const maxFile = 16 << 20
 // maxCADirFiles bounds the files read from CADIR.
 const maxCADirFiles = 10000
 
-// Load reads the files c needs, as named by env.
-func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
-	m := &Material{}
-	if c.Server {
-		if err := m.loadServerPairs(c, env); err != nil {
+// load reads the files the server needs, as named by env: the key pairs
+// of the SNI level, the CAs when client certificates are verified, the
+// OCSP staple, the ticket keys.
+func (c *ServerConfig) load(env *ucspi.Env, _ []string) (*material, error) {
+	m := &material{}
+	if err := m.loadServerPairs(c.SNILevel, env); err != nil {
+		return nil, err
+	}
+	if c.RequireClientCert || c.RequestClientCert {
+		found, err := m.loadCAs(env)
+		if err != nil {
 			return nil, err
 		}
-	} else if c.ClientCert {
-		if err := m.loadDefaultPair(env); err != nil {
-			return nil, err
+		if !found {
+			return nil, exitcode.Config("verify client certificates", "",
+				errors.New(ucspi.CAFile+" and "+ucspi.CADir+" not set"))
 		}
 	}
-	needCA := c.Server && (c.ClientCert || c.RequestCert) || !c.Server && !c.NoVerify
-	if needCA {
-		if err := m.loadCAs(c, env, bundles); err != nil {
-			return nil, err
-		}
-	}
-	if !c.Server && !c.NoVerify {
-		if err := m.loadTLSA(c, env); err != nil {
-			return nil, err
-		}
-	}
-	if c.Server && c.OCSPFile != "" {
+	if c.OCSPFile != "" {
 		der, err := readFile("OCSP staple", c.OCSPFile)
 		if err != nil {
 			return nil, err
@@ -94,18 +89,42 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 		}
 		m.Setup.OCSP = der
 	}
-	if c.Server {
-		if path, ok := env.Get(ucspi.TicketKeyFile); ok && path != "" {
-			keys, err := readFile(ucspi.TicketKeyFile, path)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := ticketkeys.Parse(keys); err != nil {
-				return nil, exitcode.Config("use "+ucspi.TicketKeyFile, path, err)
-			}
-			m.TicketKeys = keys
-			m.Setup.Tickets = true
+	if path, ok := env.Get(ucspi.TicketKeyFile); ok && path != "" {
+		keys, err := readFile(ucspi.TicketKeyFile, path)
+		if err != nil {
+			return nil, err
 		}
+		if _, err := ticketkeys.Parse(keys); err != nil {
+			return nil, exitcode.Config("use "+ucspi.TicketKeyFile, path, err)
+		}
+		m.TicketKeys = keys
+		m.Setup.Tickets = true
+	}
+	return m, nil
+}
+
+// load reads the files the client needs, as named by env: its own pair
+// with -y; unless verification is off, the CAs (else the system's, from
+// bundles) and the TLSA records.
+func (c *ClientConfig) load(env *ucspi.Env, bundles []string) (*material, error) {
+	m := &material{}
+	if c.SendClientCert {
+		if err := m.loadDefaultPair(env); err != nil {
+			return nil, err
+		}
+	}
+	if c.NoVerify {
+		return m, nil
+	}
+	found, err := m.loadCAs(env)
+	if err == nil && !found {
+		err = m.loadSystemCAs(env, bundles)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.loadTLSA(c.ServerName, env); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -115,7 +134,7 @@ func Load(c *Config, env *ucspi.Env, bundles []string) (*Material, error) {
 // name from TLSA_BASENAME, else -k. Records with unknown parameters are
 // passed on (the engine ignores them); bad syntax is a configuration
 // error rather than a silent fall back to PKIX.
-func (m *Material) loadTLSA(c *Config, env *ucspi.Env) error {
+func (m *material) loadTLSA(serverName string, env *ucspi.Env) error {
 	text, ok := env.Get(ucspi.TLSA)
 	if !ok || text == "" {
 		return nil
@@ -126,7 +145,7 @@ func (m *Material) loadTLSA(c *Config, env *ucspi.Env) error {
 	}
 	base, _ := env.Get(ucspi.TLSABaseName)
 	if base == "" {
-		base = c.ServerName
+		base = serverName
 	}
 	m.Setup.TLSABase = base
 	m.Setup.TLSA = dane.Format(rs)
@@ -135,7 +154,7 @@ func (m *Material) loadTLSA(c *Config, env *ucspi.Env) error {
 
 // loadDefaultPair reads CERTFILE and KEYFILE. An empty KEYFILE means the
 // key is inside CERTFILE (ucspi-ssl's convention).
-func (m *Material) loadDefaultPair(env *ucspi.Env) error {
+func (m *material) loadDefaultPair(env *ucspi.Env) error {
 	cert, ok := env.Get(ucspi.CertFile)
 	if !ok || cert == "" {
 		return exitcode.UsageError(ucspi.CertFile + " not set")
@@ -150,14 +169,14 @@ func (m *Material) loadDefaultPair(env *ucspi.Env) error {
 // loadServerPairs reads the default pair and, from SNI level 1 on, the
 // CERTFILE:name/KEYFILE:name pairs. At level 2 the default pair is
 // optional, since a client must name one of the pairs anyway.
-func (m *Material) loadServerPairs(c *Config, env *ucspi.Env) error {
+func (m *material) loadServerPairs(sniLevel int, env *ucspi.Env) error {
 	_, haveCert := env.Get(ucspi.CertFile)
-	if c.SNILevel < 2 || haveCert {
+	if sniLevel < 2 || haveCert {
 		if err := m.loadDefaultPair(env); err != nil {
 			return err
 		}
 	}
-	if c.SNILevel == 0 {
+	if sniLevel == 0 {
 		return nil
 	}
 	for _, kv := range env.Environ() {
@@ -210,7 +229,7 @@ func checkSNIName(name string) error {
 	return nil
 }
 
-func (m *Material) addPair(name, certVar, certPath, keyVar, keyPath string) error {
+func (m *material) addPair(name, certVar, certPath, keyVar, keyPath string) error {
 	if certPath == "" {
 		return exitcode.UsageError(certVar + " not set")
 	}
@@ -233,10 +252,10 @@ func (m *Material) addPair(name, certVar, certPath, keyVar, keyPath string) erro
 	return nil
 }
 
-// loadCAs reads CAFILE and the files of CADIR; a client with neither
-// falls back to the system bundle. The engine may be chrooted, so it gets
-// the certificates, not the paths.
-func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
+// loadCAs reads CAFILE and the files of CADIR; found is false when
+// neither is set. The engine reads no file, so it gets the certificates,
+// not the paths.
+func (m *material) loadCAs(env *ucspi.Env) (found bool, err error) {
 	file, haveFile := env.Get(ucspi.CAFile)
 	dir, haveDir := env.Get(ucspi.CADir)
 	haveFile = haveFile && file != ""
@@ -244,26 +263,24 @@ func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
 	if haveFile {
 		pem, err := readFile(ucspi.CAFile, file)
 		if err != nil {
-			return err
+			return true, err
 		}
 		if err := m.addCA(ucspi.CAFile, file, pem); err != nil {
-			return err
+			return true, err
 		}
 	}
 	if haveDir {
 		if err := m.loadDir(ucspi.CADir, dir); err != nil {
-			return err
+			return true, err
 		}
 	}
-	if haveFile || haveDir {
-		return nil
-	}
-	if c.Server {
-		return exitcode.Config("verify client certificates", "",
-			errors.New(ucspi.CAFile+" and "+ucspi.CADir+" not set"))
-	}
-	// The system's CAs: SSL_CERT_FILE / SSL_CERT_DIR as OpenSSL and Go
-	// read them, else the first bundle that exists.
+	return haveFile || haveDir, nil
+}
+
+// loadSystemCAs reads the system's CAs, for a client without CAFILE or
+// CADIR: SSL_CERT_FILE / SSL_CERT_DIR as OpenSSL and Go read them, else
+// the first of bundles that exists.
+func (m *material) loadSystemCAs(env *ucspi.Env, bundles []string) error {
 	if f, ok := env.Get(ucspi.SSLCertFile); ok && f != "" {
 		pem, err := readFile(ucspi.SSLCertFile, f)
 		if err != nil {
@@ -287,7 +304,7 @@ func (m *Material) loadCAs(c *Config, env *ucspi.Env, bundles []string) error {
 // loadDir reads every regular file of dir (following symlinks, each file
 // once: OpenSSL's hash links point at files that are there too) that holds
 // a PEM certificate.
-func (m *Material) loadDir(what, dir string) error {
+func (m *material) loadDir(what, dir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return exitcode.Config("read "+what, dir, err)
@@ -330,7 +347,7 @@ func (m *Material) loadDir(what, dir string) error {
 }
 
 // addCA adds a PEM bundle, split into messages the key channel can carry.
-func (m *Material) addCA(what, path string, pem []byte) error {
+func (m *material) addCA(what, path string, pem []byte) error {
 	if !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")) {
 		return exitcode.Config("use "+what, path, errors.New("no PEM certificate in it"))
 	}

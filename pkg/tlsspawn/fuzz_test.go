@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/tlschain/tlschain/pkg/getopt"
 )
 
 // FuzzSplitPEM: the chunks put together are the input, and each fits.
@@ -50,6 +52,39 @@ func FuzzNames(f *testing.F) {
 		}
 		if checkALPN(s) == nil && strings.ContainsAny(s, "\x00\n ") {
 			t.Fatalf("ALPN list %q accepted", s)
+		}
+	})
+}
+
+// FuzzChildArgs: whatever command line tlsd or tlsc accepts, the argv it
+// builds for the engine and the key holder carries no NUL (exec would
+// fail).
+func FuzzChildArgs(f *testing.F) {
+	f.Add("-k\x00mx.example\x00-y\x00-a\x00smtp\x00prog", true)
+	f.Add("-k\x002\x00-O\x00/o.der\x00-Y\x00prog", false)
+	f.Fuzz(func(t *testing.T, line string, server bool) {
+		args := strings.Split(line, "\x00")
+		var c side
+		var err error
+		own := func(getopt.Opt) error { return nil }
+		if server {
+			sc := NewServerConfig()
+			_, err = sc.Parse(args, "O:", nil, own)
+			c = sc
+		} else {
+			cc := NewClientConfig()
+			_, err = cc.Parse(args, "", nil, own)
+			c = cc
+		}
+		if err != nil {
+			return
+		}
+		for _, argv := range [][]string{c.engineArgs(false), c.keyHolderArgs(1)} {
+			for _, a := range argv {
+				if strings.IndexByte(a, 0) >= 0 {
+					t.Fatalf("%q: NUL in argument %q", args, a)
+				}
+			}
 		}
 	})
 }

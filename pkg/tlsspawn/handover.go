@@ -13,20 +13,20 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// SecretVars are the variables removed from the app's environment unless
+// secretVars are the variables removed from the app's environment unless
 // -Z: the key and certificate paths, the CA paths, the ticket-key file and
 // the engine's identity. CERTFILE:name and KEYFILE:name go too.
-var SecretVars = []string{
+var secretVars = []string{
 	ucspi.CertFile, ucspi.KeyFile, ucspi.CAFile, ucspi.CADir,
 	ucspi.TLSUID, ucspi.TLSGID, ucspi.SSLUID, ucspi.SSLGID, ucspi.TicketKeyFile,
 }
 
-// AppEnv returns the app's environment: env without the TLS
-// configuration (unless c.KeepVars), without stale report variables, with
-// the report applied, and without UID/GID/GIDLIST after -U.
-func AppEnv(c *Config, env *ucspi.Env, vars []ucspi.Var) []string {
+// appEnv returns the app's environment: env without the TLS
+// configuration (unless -Z), without stale report variables, with the
+// report applied, and without UID/GID/GIDLIST after -U.
+func (c *Common) appEnv(env *ucspi.Env, vars []ucspi.Var) []string {
 	if !c.KeepVars {
-		env.Unset(SecretVars...)
+		env.Unset(secretVars...)
 		env.UnsetPrefix(ucspi.CertFilePrefix)
 		env.UnsetPrefix(ucspi.KeyFilePrefix)
 	}
@@ -36,14 +36,14 @@ func AppEnv(c *Config, env *ucspi.Env, vars []ucspi.Var) []string {
 	return env.Environ()
 }
 
-// Inherited holds the fds from 3 up that the spawner inherited open
+// inherited holds the fds from 3 up that the spawner inherited open
 // across exec. The contract (doc/ucspi.md) passes them on to prog, but the
 // engine must not get them: they are close-on-exec while the engine is
 // spawned and open again for prog's exec.
-type Inherited []int
+type inherited []int
 
-// HoldInherited finds the inherited fds and marks them close-on-exec.
-func HoldInherited() (Inherited, error) {
+// holdInherited finds the inherited fds and marks them close-on-exec.
+func holdInherited() (inherited, error) {
 	open, err := fdutil.OpenFDs()
 	if errors.Is(err, fdutil.ErrNoProc) {
 		// No /proc: mark everything close-on-exec; prog loses them.
@@ -55,7 +55,7 @@ func HoldInherited() (Inherited, error) {
 	if err != nil {
 		return nil, exitcode.New(exitcode.TLSSetup, "list", "/proc/self/fd", err)
 	}
-	var fds Inherited
+	var fds inherited
 	for _, fd := range open {
 		if fd < 3 {
 			continue
@@ -72,18 +72,20 @@ func HoldInherited() (Inherited, error) {
 	return fds, nil
 }
 
-// Release makes the held fds inheritable again, for prog.
-func (h Inherited) Release() {
+// release makes the held fds inheritable again, for prog.
+func (h inherited) release() {
 	for _, fd := range h {
 		fdutil.SetCloexec(fd, false)
 	}
 }
 
-// HandOver puts the app's pipe ends at readFD and writeFD (replacing the
-// network fds there), closes network fds left elsewhere, reaps an engine
-// that is already gone, gives prog back the fds it inherited, drops the app's privileges and execs argv. It
-// returns only on failure.
-func HandOver(c *Config, s *Session, held Inherited, readFD, writeFD int, cred privdrop.Cred, argv, envv []string) error {
+// handOver puts the app's pipe ends of s at readFD and writeFD
+// (replacing the network fds there), closes network fds left elsewhere,
+// reaps an engine that is already gone, gives prog back the fds it
+// inherited, drops the app's privileges and execs argv. It returns only
+// on failure.
+func (p *prepared) handOver(s *session, held inherited, readFD, writeFD int, argv []string) error {
+	envv := p.sessionEnv(s)
 	r, w := s.AppRead, s.AppWrite
 	// The pipe ends are at the lowest free numbers, which may be the
 	// targets themselves (tlsc -6 3 -7 4 leaves 6 and 7 free): lift them
@@ -105,14 +107,14 @@ func HandOver(c *Config, s *Session, held Inherited, readFD, writeFD int, cred p
 	if err := fdutil.Move(w, writeFD); err != nil {
 		return exitcode.Temp("move", "the app's pipe", err)
 	}
-	for _, fd := range [...]int{c.NetRead, c.NetWrite} {
+	for _, fd := range [...]int{p.netRead, p.netWrite} {
 		if fd != readFD && fd != writeFD {
 			unix.Close(fd)
 		}
 	}
-	ReapIfDone(s.Pid)
-	held.Release()
-	if err := privdrop.Apply(cred); err != nil {
+	reapIfDone(s.Pid)
+	held.release()
+	if err := privdrop.Apply(p.cred); err != nil {
 		return err
 	}
 	return chain.Exec(argv, envv)

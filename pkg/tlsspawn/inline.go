@@ -19,14 +19,14 @@ import (
 // connection (doc/tlsserver.md).
 type Inline struct {
 	name string
-	c    *Config
+	c    *ServerConfig
 	prog []string
 }
 
 // NewInline returns tlsd's work for prog under the server configuration
 // c, in immediate mode: delayed mode and the key holder need a process of
 // their own. name is the program's, for its log lines.
-func NewInline(name string, c *Config, prog []string) *Inline {
+func NewInline(name string, c *ServerConfig, prog []string) *Inline {
 	return &Inline{name: name, c: c, prog: prog}
 }
 
@@ -38,13 +38,12 @@ func NewInline(name string, c *Config, prog []string) *Inline {
 // calls CloseFiles. On failure it returns nil and tlsd's exit code, the
 // reason logged as tlsd logs it.
 func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Child, int) {
-	c := *in.c // per connection: the network fds differ
-	c.NetRead, c.NetWrite = fd, fd
-	p, err := prepare(&c, envp)
+	p, err := prepare(in.c, envp)
 	if err != nil {
 		w.Close()
 		return nil, exitcode.Report(in.name, err)
 	}
+	p.netRead, p.netWrite = fd, fd
 	var st *started
 	if w.fits(p) && keysign.SendNetwork(w.st.key, fd, peerVars(p.env)) == nil {
 		st = w.st
@@ -52,11 +51,11 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	} else {
 		w.Close()
 	}
-	s, code := p.handshake(in.name, &c, h, st)
+	s, code := p.handshake(in.name, h, st)
 	if s == nil {
 		return nil, code
 	}
-	app, err := in.app(&c, p, s)
+	app, err := in.app(p, s)
 	if err != nil {
 		closeAll(s.AppRead, s.AppWrite)
 		return nil, exitcode.Report(in.name, err)
@@ -70,22 +69,22 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 // listener can say at start what would otherwise show only per
 // connection.
 func (in *Inline) Check(envp []string) (warning string, err error) {
-	c := *in.c
-	p, err := prepare(&c, envp)
+	p, err := prepare(in.c, envp)
 	if err != nil {
 		return "", err
 	}
 	closeAll(p.id.LockFD)
-	return p.sharedUID(&c), nil
+	return p.sharedUID(), nil
 }
 
-// Warm is an engine started before its connection (tlswrap -W): its Go
+// Warm is an engine started before its connection (tlswrap
+// --prestarted): its Go
 // runtime has started, it has hardened itself, and it waits on the key
 // channel for the socket. That takes the engine's start, about a third of
 // a connection's time, off the time to the first byte.
 type Warm struct {
 	st   *started
-	id   EngineID
+	id   engineID
 	path string
 }
 
@@ -95,17 +94,15 @@ type Warm struct {
 // (whose slot a waiting engine would hold) or any error (the connection
 // then starts its own engine and reports it).
 func (in *Inline) Prestart(envp []string, h Host) *Warm {
-	c := *in.c
-	if c.UIDPool > 0 {
+	if in.c.UIDPool > 0 {
 		return nil
 	}
-	env := ucspi.NewEnv(envp)
-	id, err := ChooseEngineID(&c, env, os.Geteuid())
-	if err != nil {
+	p := &prepared{cfg: in.c, env: ucspi.NewEnv(envp)}
+	var err error
+	if p.id, err = in.c.engineID(p.env, os.Geteuid()); err != nil {
 		return nil
 	}
-	path, err := chain.Sibling(EngineName, envp)
-	if err != nil {
+	if p.enginePath, err = chain.Sibling(engineName, envp); err != nil {
 		return nil
 	}
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -113,12 +110,12 @@ func (in *Inline) Prestart(envp []string, h Host) *Warm {
 		return nil
 	}
 	defer unix.Close(null)
-	c.NetRead, c.NetWrite, c.warm = null, null, true
-	st, err := startEngine(&c, id, path, EngineEnv(&c, env), h)
+	p.netRead, p.netWrite = null, null
+	st, err := p.startEngine(h, true)
 	if err != nil {
 		return nil
 	}
-	return &Warm{st: st, id: id, path: path}
+	return &Warm{st: st, id: p.id, path: p.enginePath}
 }
 
 // fits says whether w can serve the connection p was prepared for.
@@ -136,7 +133,7 @@ func (w *Warm) Close() {
 }
 
 // peerVars are the peer's variables, for the engine's log lines: in a new
-// engine's environment (EngineEnv), or sent with the socket to an engine
+// engine's environment (engineEnv), or sent with the socket to an engine
 // started ahead.
 func peerVars(env *ucspi.Env) []string {
 	var out []string
@@ -150,14 +147,14 @@ func peerVars(env *ucspi.Env) []string {
 
 // app is prog on the cleartext pipes, with the identity tlsd would have
 // dropped to before its exec.
-func (in *Inline) app(c *Config, p *prepared, s *Session) (*chain.Child, error) {
+func (in *Inline) app(p *prepared, s *session) (*chain.Child, error) {
 	// Found with the listener's PATH, as tlsd's exec would, before the
 	// report touches the environment.
 	path, err := chain.LookPath(in.prog[0], p.env.Environ())
 	if err != nil {
 		return nil, err
 	}
-	ch := &chain.Child{Path: path, Argv: in.prog, Env: p.appEnv(c, s), Files: []int{s.AppRead, s.AppWrite, 2}}
+	ch := &chain.Child{Path: path, Argv: in.prog, Env: p.sessionEnv(s), Files: []int{s.AppRead, s.AppWrite, 2}}
 	if p.cred.Set {
 		if err := p.cred.Check(); err != nil {
 			return nil, err

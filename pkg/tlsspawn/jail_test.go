@@ -29,7 +29,7 @@ func (h *recordHost) Spawn(c *chain.Child) (int, error) {
 func (h *recordHost) Wait(int) syscall.WaitStatus { return 0 }
 func (h *recordHost) Adopt(int)                   {}
 
-// spawnEngine starts the engine confined (-L and a ruleset), retries once
+// spawnEngine starts the engine confined (--confined and a ruleset), retries once
 // with a fresh ruleset after EACCES (an upgraded engine file), and falls
 // back to plain spawns for good when the thread cannot be confined.
 func TestSpawnEngineJail(t *testing.T) {
@@ -37,14 +37,14 @@ func TestSpawnEngineJail(t *testing.T) {
 		t.Skip("no Landlock in this kernel")
 	}
 	defer func() { jails = &jailCache{m: map[string]*jail{}} }()
-	child := func() *chain.Child { return &chain.Child{Path: "/bin/true", Argv: []string{"tlswrap", "-s"}} }
+	child := func() *chain.Child { return &chain.Child{Path: "/bin/true", Argv: []string{"tlswrap", "--server"}} }
 
 	h := &recordHost{fail: []error{&chain.ConfineError{Err: errors.New("landlock_restrict_self: operation not permitted")}}}
 	if pid, err := spawnEngine(h, child()); pid != 42 || err != nil {
 		t.Fatalf("after a confine error: %d, %v", pid, err)
 	}
-	if len(h.got) != 2 || h.got[0].Landlock == nil || !slices.Contains(h.got[0].Argv, "-L") ||
-		h.got[1].Landlock != nil || slices.Contains(h.got[1].Argv, "-L") {
+	if len(h.got) != 2 || h.got[0].Landlock == nil || !slices.Contains(h.got[0].Argv, "--confined") ||
+		h.got[1].Landlock != nil || slices.Contains(h.got[1].Argv, "--confined") {
 		t.Fatalf("spawns: %+v", h.got)
 	}
 	h = &recordHost{}

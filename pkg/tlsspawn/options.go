@@ -2,6 +2,7 @@ package tlsspawn
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -10,46 +11,27 @@ import (
 	"github.com/tlschain/tlschain/pkg/privdrop"
 )
 
-// Config is what the command line of tlsd or tlsc asks of the engine and
-// of the hand-over to the app. The zero value is not the default: start
-// from NewConfig.
-type Config struct {
-	Server bool // tlsd; false for tlsc
-
+// Common is the part of a command line that tlsd, tlsc and tlsserver
+// share: the engine's session options, its identity and limits, the
+// app's identity and the two modes. ServerConfig and ClientConfig embed
+// it.
+type Common struct {
 	// Delayed is -n: exec prog at once with the UCSPI-TLS fds; prog
 	// starts TLS itself (doc/ucspi-tls.md).
 	Delayed bool
-	// KeyHolder is the internal --key-holder=pid mode: serve the key
-	// channel on fd 0 for the engine (pid EnginePID, for log lines) of a
-	// delayed-mode session. Args are the options the key holder is
-	// started with (the program's own).
-	KeyHolder bool
-	EnginePID int
-	Args      []string
 	// CheckOnly is --check: read and check what a connection would,
 	// then exit without running anything.
 	CheckOnly bool
 
-	// Engine options, passed on to tlswrap.
-	ServerName     string // tlsc -k: SNI sent and name verified
-	NoVerify       bool   // tlsc --no-verify-cert
-	VerifyReport   bool   // tlsc --verify-report: report SSL_PEER_VERIFY, never fail on it
-	ClientCert     bool   // tlsd -y: require one; tlsc -y: send CERTFILE/KEYFILE
-	RequestCert    bool   // tlsd -Y: ask for an optional client certificate
-	AnyClientCert  bool   // tlsd -A: ask for any client certificate, verify nothing (tlswrap -A)
-	SNILevel       int    // tlsd -k 0|1|2
 	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none; also the key holder's window
 	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
 	CloseNotify    bool   // -S; false = -s (TCP half-close)
 	StrictTrunc    bool   // -J; false = -j
 	MinVersion     string // -m: "1.2" or "1.3"
 	ALPN           string // -a: comma-separated protocols
-	OCSPFile       string // tlsd -O: DER OCSP response to staple
 	Verbosity      int    // -q / -v
 	KeepVars       bool   // -Z; false = -z
-	NetRead        int    // network fds: 0/1 for tlsd, 6/7 (-6/-7) for tlsc
-	NetWrite       int    //
-	EngineMaxProcs string // GOMAXPROCS for the engine ("" = leave unset)
+	EngineMaxProcs string // --engine-gomaxprocs: GOMAXPROCS for the engine ("" = leave unset)
 
 	// UIDPool > 0 runs each engine under its own uid, TLS_UID ..
 	// TLS_UID+UIDPool-1, chosen by a lock file in UIDLockDir.
@@ -57,13 +39,9 @@ type Config struct {
 	UIDLockDir string
 
 	// RequireJail makes the engine refuse to run without its Landlock
-	// jail (tlswrap -j); EngineMemMiB > 0 caps its data segment (-M).
+	// jail; EngineMemMiB > 0 caps its data segment.
 	RequireJail  bool
 	EngineMemMiB int
-
-	// warm starts the engine ahead of its connection (tlswrap -W; set by
-	// Inline.Prestart only).
-	warm bool
 
 	// App is the app's identity (-u, -g, -G, -U), dropped by tlsd or
 	// tlsc itself just before exec: the same code as the privdrop
@@ -71,58 +49,88 @@ type Config struct {
 	App privdrop.Options
 }
 
-// Defaults shared by tlsd and tlsc.
+// ServerConfig is the command line of tlsd (and of tlsserver's TLS part).
+type ServerConfig struct {
+	Common
+	RequireClientCert bool   // -y: require a client certificate, verified
+	RequestClientCert bool   // -Y: ask for one, verify it if given
+	AnyClientCert     bool   // -A: ask for any, verify nothing
+	SNILevel          int    // -k 0|1|2
+	OCSPFile          string // -O, --ocsp: DER OCSP response to staple
+}
+
+// ClientConfig is the command line of tlsc.
+type ClientConfig struct {
+	Common
+	ServerName     string // -k: SNI sent and name verified
+	NoVerify       bool   // --no-verify-cert
+	VerifyReport   bool   // --verify-report: report SSL_PEER_VERIFY, never fail on it
+	SendClientCert bool   // -y: send CERTFILE/KEYFILE
+	NetRead        int    // -6: the network's read fd
+	NetWrite       int    // -7: the network's write fd
+}
+
+// Defaults of the common options.
 const (
-	DefaultUIDLockDir = "/run/tlschain/engine-uids"
-	DefaultMaxProcs   = "1"
-	// DefaultHandshakeMS is -K's default: a peer that has not finished
+	defaultUIDLockDir = "/run/tlschain/engine-uids"
+	defaultMaxProcs   = "1"
+	// defaultHandshakeMS is -K's default: a peer that has not finished
 	// its handshake by then frees its connection slot (without one, 40
 	// silent sockets would hold every slot of tcpserver -c 40).
-	DefaultHandshakeMS = 30000
+	defaultHandshakeMS = 30000
 	maxHandshakeMS     = 3600 * 1000
 	maxIdleSecs        = 30 * 24 * 3600
 	maxUIDPool         = 1 << 20
+	maxFD              = 1 << 20
 )
 
-// NewConfig returns the defaults for the server (tlsd) or client (tlsc).
-func NewConfig(server bool) *Config {
-	c := &Config{
-		Server:         server,
-		SNILevel:       1,
-		HandshakeMS:    DefaultHandshakeMS,
+func newCommon() Common {
+	return Common{
+		HandshakeMS:    defaultHandshakeMS,
 		MinVersion:     "1.2",
 		Verbosity:      logline.Normal,
-		NetRead:        0,
-		NetWrite:       1,
-		EngineMaxProcs: DefaultMaxProcs,
-		UIDLockDir:     DefaultUIDLockDir,
+		EngineMaxProcs: defaultMaxProcs,
+		UIDLockDir:     defaultUIDLockDir,
 	}
-	if !server {
-		c.NetRead, c.NetWrite = 6, 7
-	}
-	return c
 }
 
-// Common option letters (both programs): the short-option string and the
-// long names each program adds to its own.
-const (
-	CommonShort = "nqvK:I:sSjJzZm:a:u:g:G:U"
-)
+// NewServerConfig returns tlsd's defaults.
+func NewServerConfig() *ServerConfig {
+	return &ServerConfig{Common: newCommon(), SNILevel: 1}
+}
 
-// CommonLong are the long options both programs accept.
+// NewClientConfig returns tlsc's defaults.
+func NewClientConfig() *ClientConfig {
+	return &ClientConfig{Common: newCommon(), NetRead: 6, NetWrite: 7}
+}
+
+// commonShort are the option letters all spawners take.
+const commonShort = "nqvK:I:sSjJzZm:a:u:g:G:U"
+
+// CommonLong are the long options all spawners take.
 var CommonLong = []string{
 	"handshake-timeout=", "idle-timeout=", "close-notify", "half-close",
 	"strict-truncation", "min-version=", "alpn=", "engine-uids=",
 	"engine-uid-dir=", "engine-gomaxprocs=", "require-jail", "engine-memory=",
-	"delayed", KeyHolderOption, "check",
+	"delayed", "check",
 }
 
-// KeyHolderOption is the long option of the internal key-holder mode; its
-// argument is the engine's pid.
-const KeyHolderOption = "key-holder="
+// ServerShort are the option letters of the server side that tlsd and
+// tlsserver share beyond the common ones; ServerLong their long names,
+// with --ocsp (tlsd's -O).
+const ServerShort = "yYAk:"
 
-// The help lines of the options every spawner takes (CommonShort,
-// CommonLong), in the order tlsd and tlsc print them around their own.
+// ServerLong: see ServerShort.
+var ServerLong = []string{"sni-level=", "require-client-cert", "request-client-cert", "any-client-cert", "ocsp="}
+
+// clientShort are tlsc's own letters; ClientLong its long options.
+const clientShort = "yYk:6:7:"
+
+// ClientLong: see clientShort.
+var ClientLong = []string{"server-name=", "no-verify-cert", "verify-report", "send-client-cert"}
+
+// The help lines of the options every spawner takes, in the order tlsd
+// and tlsc print them around their own.
 const (
 	HelpDelayed = `  -n          delayed mode (UCSPI-TLS): exec prog at once with SSLCTLFD, SSLREADFD, SSLWRITEFD; prog starts TLS (also --delayed)
 `
@@ -160,18 +168,15 @@ const (
 const MinEngineMemMiB = 128
 
 // ErrNotMine is returned by Option for an option it does not handle.
-var ErrNotMine = errors.New("not a common option")
+var ErrNotMine = errors.New("not a spawner's option")
 
-// Option applies one option both programs share; it returns ErrNotMine for
-// the others so that the program can handle its own.
-func (c *Config) Option(o getopt.Opt) error {
+// option applies one option all spawners share; it returns ErrNotMine for
+// the others.
+func (c *Common) option(o getopt.Opt) error {
 	var err error
 	switch o.Name {
 	case "n", "delayed":
 		c.Delayed = true
-	case KeyHolderOption[:len(KeyHolderOption)-1]:
-		c.KeyHolder = true
-		c.EnginePID, err = getopt.Int(o, 1, 1<<22)
 	case "check":
 		c.CheckOnly = true
 	case "q":
@@ -229,20 +234,15 @@ func (c *Config) Option(o getopt.Opt) error {
 	return err
 }
 
-// ServerShort are the option letters of the server side that tlsd and
-// tlsserver share beyond CommonShort; ServerOption applies them (and their
-// long names).
-const ServerShort = "yYAk:"
-
-// ServerOption applies one server-side option (-y, -Y, -A, -k, --ocsp and
-// their long names); it returns ErrNotMine for the others.
-func (c *Config) ServerOption(o getopt.Opt) error {
+// Option applies one option of tlsd's (the common ones, -y, -Y, -A, -k,
+// -O and their long names); it returns ErrNotMine for the others.
+func (c *ServerConfig) Option(o getopt.Opt) error {
 	var err error
 	switch o.Name {
 	case "y", "require-client-cert":
-		c.ClientCert, c.RequestCert = true, false
+		c.RequireClientCert, c.RequestClientCert = true, false
 	case "Y", "request-client-cert":
-		c.RequestCert, c.ClientCert = true, false
+		c.RequestClientCert, c.RequireClientCert = true, false
 	case "A", "any-client-cert":
 		c.AnyClientCert = true
 	case "k", "sni-level":
@@ -253,9 +253,51 @@ func (c *Config) ServerOption(o getopt.Opt) error {
 		}
 		c.OCSPFile = o.Arg
 	default:
-		return ErrNotMine
+		return c.Common.option(o)
 	}
 	return err
+}
+
+// Option applies one option of tlsc's (the common ones, -y, -Y, -k, -6,
+// -7 and the long names); it returns ErrNotMine for the others.
+func (c *ClientConfig) Option(o getopt.Opt) error {
+	var err error
+	switch o.Name {
+	case "y", "send-client-cert":
+		c.SendClientCert = true
+	case "Y":
+		c.SendClientCert = false
+	case "k", "server-name":
+		err = checkServerName(o.Arg)
+		c.ServerName = o.Arg
+	case "no-verify-cert":
+		c.NoVerify = true
+	case "verify-report":
+		c.VerifyReport = true
+	case "6":
+		c.NetRead, err = getopt.Int(o, 0, maxFD)
+	case "7":
+		c.NetWrite, err = getopt.Int(o, 0, maxFD)
+	default:
+		return c.Common.option(o)
+	}
+	return err
+}
+
+// checkServerName accepts a host name or an IP address.
+func checkServerName(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	bad := s == "" || len(s) > 253 || s[0] == '.' || s[0] == '-' || strings.Contains(s, "..")
+	for i := 0; i < len(s) && !bad; i++ {
+		ch := s[i]
+		bad = !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.' || ch == '_')
+	}
+	if bad {
+		return errors.New("option -k needs a host name or an IP address, not " + logline.Quote(s, 60))
+	}
+	return nil
 }
 
 // checkALPN accepts a comma-separated list of 1–255 byte protocol names
@@ -278,100 +320,47 @@ func checkALPN(list string) error {
 }
 
 // Check finds contradictions between options once all are read.
-func (c *Config) Check() error {
-	if c.Server && c.ClientCert && c.RequestCert {
+func (c *ServerConfig) Check() error {
+	if c.RequireClientCert && c.RequestClientCert {
 		return errors.New("options -y and -Y exclude each other")
 	}
-	if c.Server && c.AnyClientCert && (c.ClientCert || c.RequestCert) {
+	if c.AnyClientCert && (c.RequireClientCert || c.RequestClientCert) {
 		return errors.New("option -A excludes -y and -Y")
 	}
+	return nil
+}
+
+// Check finds contradictions between options once all are read.
+func (c *ClientConfig) Check() error {
 	if c.NoVerify && c.VerifyReport {
 		return errors.New("options --no-verify-cert and --verify-report exclude each other")
 	}
 	if c.VerifyReport && !c.Delayed {
 		return errors.New("option --verify-report needs -n: only a delayed-mode app reads the report")
 	}
-	if !c.Server && c.NetRead == c.NetWrite {
+	if c.NetRead == c.NetWrite {
 		return errors.New("options -6 and -7 need two different fds")
 	}
 	return nil
 }
 
-// EngineArgs returns tlswrap's argv (without the program path in [0]
-// replaced: argv[0] is "tlswrap").
-func (c *Config) EngineArgs() []string {
-	a := []string{"tlswrap"}
-	if c.Server {
-		a = append(a, "-s", "-z", strconv.Itoa(c.SNILevel))
-		if c.ClientCert {
-			a = append(a, "-y")
-		} else if c.RequestCert {
-			a = append(a, "-Y")
-		} else if c.AnyClientCert {
-			a = append(a, "-A")
-		}
-	} else {
-		a = append(a, "-c")
-		if c.ServerName != "" {
-			a = append(a, "-k", c.ServerName)
-		}
-		if c.NoVerify {
-			a = append(a, "-N")
-		}
-		if c.VerifyReport {
-			a = append(a, "-V")
-		}
-		if c.ClientCert {
-			a = append(a, "-y")
-		}
-	}
-	a = append(a, "-K", strconv.Itoa(c.HandshakeMS))
-	if c.IdleSecs > 0 {
-		a = append(a, "-I", strconv.Itoa(c.IdleSecs))
-	}
-	if c.CloseNotify {
-		a = append(a, "-S")
-	}
-	if c.StrictTrunc {
-		a = append(a, "-J")
-	}
-	if c.MinVersion != "" && c.MinVersion != "1.2" {
-		a = append(a, "-m", c.MinVersion)
-	}
-	if c.ALPN != "" {
-		a = append(a, "-a", c.ALPN)
-	}
-	if c.RequireJail {
-		a = append(a, "-j")
-	}
-	if c.EngineMemMiB > 0 {
-		a = append(a, "-M", strconv.Itoa(c.EngineMemMiB))
-	}
-	if c.warm {
-		a = append(a, "-W")
-	}
-	switch c.Verbosity {
-	case logline.Quiet:
-		a = append(a, "-q")
-	case logline.Verbose:
-		a = append(a, "-v")
-	}
-	return a
+// Parse reads tlsd's command line: the server's options (ServerShort,
+// ServerLong and the common ones) go to c, the program's own (short and
+// long, added to those) to own. It checks c and returns the operands
+// (prog), which may be empty.
+func (c *ServerConfig) Parse(args []string, short string, long []string, own func(getopt.Opt) error) ([]string, error) {
+	return parse(args, short+ServerShort, append(long, ServerLong...), c.Option, own, c.Check)
 }
 
-func dash(name string) string {
-	if len(name) == 1 {
-		return "-" + name
-	}
-	return "--" + name
+// Parse reads tlsc's command line, as ServerConfig.Parse does tlsd's.
+func (c *ClientConfig) Parse(args []string, short string, long []string, own func(getopt.Opt) error) ([]string, error) {
+	return parse(args, short+clientShort, append(long, ClientLong...), c.Option, own, c.Check)
 }
 
-// Parse runs the option loop tlsd and tlsc share: the common options go
-// to c.Option, the program's own (short and long, added to the common
-// ones) to own. It checks c, records the options in c.Args and returns
-// the operands (prog), which may be empty.
-func (c *Config) Parse(args []string, short string, long []string, own func(getopt.Opt) error) ([]string, error) {
-	p := getopt.New(args, short+CommonShort, append(long, CommonLong...)...)
+// parse is the option loop of Parse: the spawner's options go to mine,
+// the program's own to own, and check runs at the end.
+func parse(args []string, short string, long []string, mine, own func(getopt.Opt) error, check func() error) ([]string, error) {
+	p := getopt.New(args, short+commonShort, append(long, CommonLong...)...)
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -380,7 +369,7 @@ func (c *Config) Parse(args []string, short string, long []string, own func(geto
 		if err != nil {
 			return nil, err
 		}
-		if err := c.Option(o); err != ErrNotMine {
+		if err := mine(o); err != ErrNotMine {
 			if err != nil {
 				return nil, err
 			}
@@ -390,10 +379,15 @@ func (c *Config) Parse(args []string, short string, long []string, own func(geto
 			return nil, err
 		}
 	}
-	if err := c.Check(); err != nil {
+	if err := check(); err != nil {
 		return nil, err
 	}
-	prog := p.Rest()
-	c.Args = args[:len(args)-len(prog)]
-	return prog, nil
+	return p.Rest(), nil
+}
+
+func dash(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }

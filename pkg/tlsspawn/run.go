@@ -1,13 +1,15 @@
-// Package tlsspawn is what tlsd and tlsc share: read the TLS environment,
-// load the certificates and keys as root, choose the engine's identity,
-// spawn the engine (tlswrap) with its fds and credentials, serve it
-// signatures while it shakes hands, turn its report into the app's
-// environment, drop the app's privileges and exec the app on the cleartext
-// pipes. It never imports crypto/tls: only the engine does.
+// Package tlsspawn is what tlsd, tlsc and tlsserver share: read the TLS
+// environment, load the certificates and keys as root, choose the
+// engine's identity, spawn the engine (tlswrap) with its fds and
+// credentials, serve it signatures while it shakes hands, turn its report
+// into the app's environment, drop the app's privileges and exec the app
+// on the cleartext pipes; and the key holder of delayed mode
+// (tlskeyholder). It never imports crypto/tls: only the engine does.
 //
-// The engine contract (fds 0/1 network, 3/4 cleartext, 5 control, 6 keys)
-// is in doc/tlswrap.md; the user-facing behaviour in doc/tlsd.md and
-// doc/tlsc.md.
+// A ServerConfig (tlsd, tlsserver) or a ClientConfig (tlsc) is the
+// command line; both embed the Common part. The engine contract (fds 0/1
+// network, 3/4 cleartext, 5 control, 6 keys) is in doc/tlswrap.md; the
+// user-facing behaviour in doc/tlsd.md and doc/tlsc.md.
 package tlsspawn
 
 import (
@@ -23,14 +25,30 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// Run does the whole job of tlsd or tlsc after option parsing: prog is
-// the app's argv, appRead/appWrite the fds it gets its cleartext on. It
-// returns only on failure, with the exit code (the message written).
-func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int {
-	if c.CheckOnly {
+// Run does the whole job of tlsd after option parsing, with the network
+// on fds 0 and 1: prog is the app's argv; it gets its cleartext on fds 0
+// and 1 too. It returns only on failure, with the exit code (the message
+// written).
+func (c *ServerConfig) Run(name string, prog, envp []string) int {
+	return run(name, c, prog, envp, netFDs{ucspi.ServerReadFD, ucspi.ServerWriteFD, ucspi.ServerReadFD, ucspi.ServerWriteFD})
+}
+
+// Run does the whole job of tlsc after option parsing, with the network
+// on the -6 and -7 fds; prog gets its cleartext on fds 6 and 7.
+func (c *ClientConfig) Run(name string, prog, envp []string) int {
+	return run(name, c, prog, envp, netFDs{c.NetRead, c.NetWrite, ucspi.ClientReadFD, ucspi.ClientWriteFD})
+}
+
+// netFDs are the fds of the network, where the engine gets them, and of
+// the app's cleartext, where the app gets them in immediate mode.
+type netFDs struct{ netRead, netWrite, appRead, appWrite int }
+
+func run(name string, c side, prog, envp []string, fds netFDs) int {
+	cc := c.common()
+	if cc.CheckOnly {
 		return check(name, c, prog, envp)
 	}
-	held, err := HoldInherited()
+	held, err := holdInherited()
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
@@ -38,24 +56,25 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
-	if c.Verbosity >= logline.Verbose {
-		if w := p.sharedUID(c); w != "" {
+	p.netRead, p.netWrite = fds.netRead, fds.netWrite
+	if cc.Verbosity >= logline.Verbose {
+		if w := p.sharedUID(); w != "" {
 			logline.New(name).Warn(w)
 		}
 	}
-	if c.Delayed {
-		st, err := startEngine(c, p.id, p.enginePath, EngineEnv(c, p.env), selfHost{})
+	if cc.Delayed {
+		st, err := p.startEngine(selfHost{}, false)
 		closeAll(p.id.LockFD) // the engine holds the slot now
 		if err != nil {
 			return exitcode.Report(name, err)
 		}
-		return runDelayed(name, c, st, held, p.cred, prog, p.env)
+		return p.runDelayed(name, st, held, prog)
 	}
-	s, code := p.handshake(name, c, selfHost{}, nil)
+	s, code := p.handshake(name, selfHost{}, nil)
 	if s == nil {
 		return code
 	}
-	return exitcode.Report(name, HandOver(c, s, held, appRead, appWrite, p.cred, prog, p.appEnv(c, s)))
+	return exitcode.Report(name, p.handOver(s, held, fds.appRead, fds.appWrite, prog))
 }
 
 // check is --check: everything a connection reads and decides before its
@@ -63,13 +82,13 @@ func Run(name string, c *Config, prog, envp []string, appRead, appWrite int) int
 // script to test its configuration. It says nothing when all is well but
 // the warning about identities; otherwise the line and exit code a
 // connection would get.
-func check(name string, c *Config, prog, envp []string) int {
+func check(name string, c side, prog, envp []string) int {
 	p, err := prepare(c, envp)
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
 	closeAll(p.id.LockFD)
-	if w := p.sharedUID(c); w != "" {
+	if w := p.sharedUID(); w != "" {
 		logline.New(name).Warn(w)
 	}
 	if _, err := chain.LookPath(prog[0], envp); err != nil {
@@ -80,45 +99,57 @@ func check(name string, c *Config, prog, envp []string) int {
 
 // prepared is what a connection needs before its engine starts: the
 // app's identity, the files (keys stay here), the engine's identity and
-// path, all read from the connection's environment.
+// path (and the key holder's in delayed mode), all read from the
+// connection's environment; and where the network is.
 type prepared struct {
+	cfg        side
 	env        *ucspi.Env
 	cred       privdrop.Cred
-	m          *Material
+	m          *material
 	keys       *keysign.Keys
-	id         EngineID
+	id         engineID
 	enginePath string
+	holderPath string // delayed mode only
+	netRead    int
+	netWrite   int
 }
 
 // sharedUID returns a warning when the app is to run as the engine's uid
 // (tlsd -u 65534 with the default TLS_UID, say): the app could then
 // signal the engines of every connection (doc/security.md). "" otherwise.
-func (p *prepared) sharedUID(c *Config) string {
-	if p.id.Cred == nil || c.UIDPool > 0 || !p.cred.Set || p.cred.UID != p.id.UID {
+func (p *prepared) sharedUID() string {
+	if p.id.Cred == nil || p.cfg.common().UIDPool > 0 || !p.cred.Set || p.cred.UID != p.id.UID {
 		return ""
 	}
 	return "the app and the TLS engine both run as uid " + strconv.Itoa(p.id.UID) + ": give " + ucspi.TLSUID + " an account of its own"
 }
 
 // prepare reads and checks everything the connection's environment names.
-func prepare(c *Config, envp []string) (*prepared, error) {
-	p := &prepared{env: ucspi.NewEnv(envp)}
+func prepare(c side, envp []string) (*prepared, error) {
+	p := &prepared{cfg: c, env: ucspi.NewEnv(envp)}
+	cc := c.common()
 	var err error
-	if p.cred, err = c.App.Resolve(envp); err != nil {
+	if p.cred, err = cc.App.Resolve(envp); err != nil {
 		return nil, err
 	}
-	if p.m, err = Load(c, p.env, SystemBundles); err != nil {
+	if p.m, err = c.load(p.env, systemBundles); err != nil {
 		return nil, err
 	}
 	if p.keys, err = p.m.loadKeys(); err != nil {
 		return nil, err
 	}
-	if p.id, err = ChooseEngineID(c, p.env, os.Geteuid()); err != nil {
+	if p.id, err = cc.engineID(p.env, os.Geteuid()); err != nil {
 		return nil, err
 	}
-	if p.enginePath, err = chain.Sibling(EngineName, envp); err != nil {
+	if p.enginePath, err = chain.Sibling(engineName, envp); err != nil {
 		closeAll(p.id.LockFD)
-		return nil, exitcode.New(exitcode.TLSSetup, "find", EngineName, errors.Unwrap(err))
+		return nil, exitcode.New(exitcode.TLSSetup, "find", engineName, errors.Unwrap(err))
+	}
+	if cc.Delayed {
+		if p.holderPath, err = chain.Sibling(keyHolderName, envp); err != nil {
+			closeAll(p.id.LockFD)
+			return nil, exitcode.New(exitcode.TLSSetup, "find", keyHolderName, errors.Unwrap(err))
+		}
 	}
 	return p, nil
 }
@@ -126,20 +157,21 @@ func prepare(c *Config, envp []string) (*prepared, error) {
 // handshake runs the engine through the handshake: st, an engine started
 // ahead and handed its connection, or else a new one. On failure it
 // returns nil and the exit code, the reason logged.
-func (p *prepared) handshake(name string, c *Config, h Host, st *started) (*Session, int) {
+func (p *prepared) handshake(name string, h Host, st *started) (*session, int) {
 	log := logline.New(name)
-	log.Level = c.Verbosity
-	var s *Session
+	log.Level = p.cfg.common().Verbosity
 	var err error
-	if st != nil {
-		s, err = handshakeOn(c, st, p.m, p.keys, h)
-	} else {
-		s, err = Handshake(c, p.m, p.keys, p.id, p.enginePath, EngineEnv(c, p.env), h)
+	if st == nil {
+		st, err = p.startEngine(h, false)
+	}
+	var s *session
+	if err == nil {
+		s, err = p.handshakeOn(st, h)
 	}
 	closeAll(p.id.LockFD) // the engine holds the slot now
 	if err != nil {
-		var fe *FailedError
-		var ee *EngineError
+		var fe *failedError
+		var ee *engineError
 		if errors.As(err, &ee) {
 			warnEngine(name, p.env, ee.Pid, ee.Err)
 			return nil, exitcode.TLSSession
@@ -158,12 +190,13 @@ func (p *prepared) handshake(name string, c *Config, h Host, st *started) (*Sess
 	return s, exitcode.OK
 }
 
-// appEnv is the app's environment after the handshake of immediate mode.
-func (p *prepared) appEnv(c *Config, s *Session) []string {
+// sessionEnv is the app's environment after the handshake of immediate
+// mode.
+func (p *prepared) sessionEnv(s *session) []string {
 	// prog has no UCSPI-TLS fds; names from an earlier hop would point at
 	// nothing (or at the wrong fd).
 	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
-	return AppEnv(c, p.env, s.Vars)
+	return p.cfg.common().appEnv(p.env, s.Vars)
 }
 
 // peer returns the "ip X port Y" fields of a log line, with the engine's
@@ -184,7 +217,7 @@ func varValue(vars []ucspi.Var, name string) string {
 }
 
 // pairError names the files of the pair keysign could not load (96).
-func pairError(m *Material, err error) error {
+func pairError(m *material, err error) error {
 	var pe *keysign.PairError
 	if errors.As(err, &pe) && pe.Index >= 0 && pe.Index < len(m.Files) {
 		return exitcode.Config("load", m.Files[pe.Index], pe.Err)

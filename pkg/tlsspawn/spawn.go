@@ -20,8 +20,8 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// EngineName is the engine's program name, found beside the spawner.
-const EngineName = "tlswrap"
+// engineName is the engine's program name, found beside the spawner.
+const engineName = "tlswrap"
 
 // Engine fd numbers (doc/tlswrap.md, the contract between spawner and
 // engine).
@@ -35,31 +35,31 @@ const (
 	engLock     = 7 // uid-pool slot lock, only with --engine-uids
 )
 
-// Session is a finished handshake: the app's ends of the cleartext pipes
+// session is a finished handshake: the app's ends of the cleartext pipes
 // and the report.
-type Session struct {
+type session struct {
 	Pid      int // the engine
 	AppRead  int // the app reads the peer's cleartext here
 	AppWrite int // the app writes cleartext for the peer here
 	Vars     []ucspi.Var
 }
 
-// FailedError is a handshake that produced no report. Code is the class
+// failedError is a handshake that produced no report. Code is the class
 // the program exits with: the engine's own exit code when it is one of the
 // suite's TLS codes, else 98. Logged says the engine already wrote the
 // reason (it does for every exit code it chooses), so the spawner adds no
 // second line.
-type FailedError struct {
+type failedError struct {
 	Code   int
 	Logged bool
 	Status string // "exit 98", "signal 9"
 }
 
-func (e *FailedError) Error() string { return "handshake failed: engine " + e.Status }
+func (e *failedError) Error() string { return "handshake failed: engine " + e.Status }
 
-// EngineEnv is the engine's whole environment: the peer (for its log
-// lines) and GOMAXPROCS. No key path or other variable reaches it.
-func EngineEnv(c *Config, env *ucspi.Env) []string {
+// engineEnv is the engine's whole environment: the peer of env (for its
+// log lines) and GOMAXPROCS. No key path or other variable reaches it.
+func (c *Common) engineEnv(env *ucspi.Env) []string {
 	out := peerVars(env)
 	if c.EngineMaxProcs != "" {
 		out = append(out, ucspi.GoMaxProcs+"="+c.EngineMaxProcs)
@@ -93,9 +93,11 @@ type started struct {
 const pipeSize = 256 << 10
 
 // startEngine creates the pipes and sockets and spawns the engine on the
-// network fds with id's credentials. The engine's ends are closed in the
-// spawner once it runs.
-func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string, h Host) (*started, error) {
+// network fds with the engine's credentials; prestarted is an engine
+// started before its connection (the network fds are placeholders). The
+// engine's ends are closed in the spawner once it runs.
+func (p *prepared) startEngine(h Host, prestarted bool) (*started, error) {
+	id := p.id
 	fromAppR, fromAppW, err := fdutil.Pipe()
 	if err != nil {
 		return nil, exitcode.New(exitcode.TLSSetup, "create", "a pipe", err)
@@ -120,14 +122,14 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string, 
 		closeAll(fromAppR, fromAppW, toAppR, toAppW, ctl, ctlEng)
 		return nil, exitcode.New(exitcode.TLSSetup, "create", "a socket pair", err)
 	}
-	files := []int{c.NetRead, c.NetWrite, 2, fromAppR, toAppW, ctlEng, keyEng}
+	files := []int{p.netRead, p.netWrite, 2, fromAppR, toAppW, ctlEng, keyEng}
 	if id.LockFD >= 0 {
 		files = append(files, id.LockFD)
 	}
 	pid, err := spawnEngine(h, &chain.Child{
-		Path:       enginePath,
-		Argv:       c.EngineArgs(),
-		Env:        engineEnv,
+		Path:       p.enginePath,
+		Argv:       p.cfg.engineArgs(prestarted),
+		Env:        p.cfg.common().engineEnv(p.env),
 		Files:      files,
 		Cred:       id.Cred,
 		TimerSlack: engineTimerSlack,
@@ -135,13 +137,13 @@ func startEngine(c *Config, id EngineID, enginePath string, engineEnv []string, 
 	closeAll(fromAppR, toAppW, ctlEng, keyEng)
 	if err != nil {
 		closeAll(fromAppW, toAppR, ctl, key)
-		return nil, exitcode.New(exitcode.TLSSetup, "spawn", enginePath, errors.Unwrap(err))
+		return nil, exitcode.New(exitcode.TLSSetup, "spawn", p.enginePath, errors.Unwrap(err))
 	}
 	return &started{pid: pid, appRead: toAppR, appWrite: fromAppW, ctl: ctl, key: key}, nil
 }
 
 // spawnEngine spawns the engine inside its Landlock jail when the kernel
-// has Landlock (tlswrap -L), else as it is (the engine reports or refuses
+// has Landlock (tlswrap --confined), else as it is (the engine reports or refuses
 // a missing jail itself). Started confined, the engine skips what costs
 // most in making its own jail: the runtime's start-up parse of the mount
 // table to find its cgroup (it now fails at once) and two stop-the-world
@@ -152,7 +154,7 @@ func spawnEngine(h Host, ch *chain.Child) (int, error) {
 		r := engineJail(ch.Path)
 		c := *ch
 		if r != nil {
-			c.Argv = append(ch.Argv[:len(ch.Argv):len(ch.Argv)], "-L")
+			c.Argv = append(ch.Argv[:len(ch.Argv):len(ch.Argv)], "--confined")
 			c.Landlock = r
 		}
 		pid, err := h.Spawn(&c)
@@ -226,44 +228,35 @@ func (c *jailCache) drop(path string) {
 	c.Unlock()
 }
 
-// Handshake spawns the engine on the network fds with id's credentials,
-// asks it for TLS with a report ('Y'), serves the key channel while it
-// works and returns the session once the report is complete. The control
-// and key fds are closed on return. On failure the engine has been waited
-// for and the error is a *FailedError or an *exitcode.Error.
-func Handshake(c *Config, m *Material, keys *keysign.Keys, id EngineID, enginePath string, engineEnv []string, h Host) (*Session, error) {
-	st, err := startEngine(c, id, enginePath, engineEnv, h)
-	if err != nil {
-		return nil, err
-	}
-	return handshakeOn(c, st, m, keys, h)
-}
-
 // reportGrace is how much longer than the handshake deadline (-K) the
 // spawner waits for the report: the engine's deadline starts once it has
 // started and read the command.
 const reportGrace = 5 * time.Second
 
-// handshakeOn is Handshake with the engine st already running. The
-// spawner does not trust the engine: the key channel grants one
-// handshake (keysign.Grant), the report is waited for until the deadline
-// (-K) and a little more, and a report that names anything but the SSL_*
+// handshakeOn asks the engine st for TLS with a report ('Y'), serves the
+// key channel while it works and returns the session once the report is
+// complete. The control and key fds are closed on return. The spawner
+// does not trust the engine: the key channel grants one handshake
+// (keysign.Grant), the report is waited for until the deadline (-K) and
+// a little more, and a report that names anything but the SSL_*
 // variables is refused. In each of these cases the engine is killed and
-// the error is an *EngineError.
-func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host) (*Session, error) {
+// the error is an *engineError. On another failure the engine has been
+// waited for and the error is a *failedError or an *exitcode.Error.
+func (p *prepared) handshakeOn(st *started, h Host) (*session, error) {
 	pid, ctl, key := st.pid, st.ctl, st.key
-	s := &Session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
+	s := &session{Pid: pid, AppRead: st.appRead, AppWrite: st.appWrite}
+	hsMS := p.cfg.common().HandshakeMS
 
 	// Both sockets go to the runtime's poller: waiting for the engine
 	// (its start, the peer, the handshake) then holds no thread, which
 	// matters where one process serves many handshakes at once.
 	ctlF, keyF := pollable(ctl, "control"), pollable(key, "key channel")
-	if c.HandshakeMS > 0 {
-		ctlF.SetReadDeadline(time.Now().Add(time.Duration(c.HandshakeMS)*time.Millisecond + reportGrace))
+	if hsMS > 0 {
+		ctlF.SetReadDeadline(time.Now().Add(time.Duration(hsMS)*time.Millisecond + reportGrace))
 	}
 	served := make(chan error, 1)
 	go func() {
-		err := keysign.ServeStream(keyF, keys, &m.Setup, c.grant())
+		err := keysign.ServeStream(keyF, p.keys, &p.m.Setup, p.cfg.grant())
 		if errors.Is(err, keysign.ErrOverGrant) {
 			// The report will never be trusted now: end the wait for it.
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -293,12 +286,12 @@ func handshakeOn(c *Config, st *started, m *Material, keys *keysign.Keys, h Host
 		syscall.Kill(pid, syscall.SIGKILL)
 		h.Wait(pid)
 		if errors.Is(rerr, os.ErrDeadlineExceeded) {
-			return nil, &EngineError{Pid: pid, Err: errNoReport}
+			return nil, &engineError{Pid: pid, Err: errNoReport}
 		}
 		if isReportError(rerr) || errors.Is(rerr, keysign.ErrOverGrant) {
-			return nil, &EngineError{Pid: pid, Err: rerr}
+			return nil, &engineError{Pid: pid, Err: rerr}
 		}
-		return nil, exitcode.New(exitcode.Temporary, "read the handshake report from", EngineName, rerr)
+		return nil, exitcode.New(exitcode.Temporary, "read the handshake report from", engineName, rerr)
 	}
 	return nil, engineFailed(h.Wait(pid))
 }
@@ -318,33 +311,24 @@ func isReportError(err error) bool {
 	return false
 }
 
-// EngineError is an engine that did what no engine of the suite does: a
+// engineError is an engine that did what no engine of the suite does: a
 // request beyond its grant on the key channel, a report the spawner
 // refuses, no report by the deadline. It is a sign of a compromised
 // engine (code execution in the process that parses the peer's bytes):
 // the engine has been killed, the app never starts, and the spawner logs
 // a warning naming the connection and the engine.
-type EngineError struct {
+type engineError struct {
 	Pid int
 	Err error
 }
 
-func (e *EngineError) Error() string {
+func (e *engineError) Error() string {
 	return "TLS engine pid " + strconv.Itoa(e.Pid) + " killed: " + e.Err.Error()
 }
 
-func (e *EngineError) Unwrap() error { return e.Err }
+func (e *engineError) Unwrap() error { return e.Err }
 
-// grant is what the key holder grants one engine of c.
-func (c *Config) grant() keysign.Grant {
-	window := time.Duration(c.HandshakeMS) * time.Millisecond
-	if c.Server {
-		return keysign.ServerGrant(window, true)
-	}
-	return keysign.ClientGrant(window)
-}
-
-// warnEngine logs the warning of an *EngineError's kind for the
+// warnEngine logs the warning of an *engineError's kind for the
 // connection of env: a holder or spawner that refused its engine.
 func warnEngine(name string, env *ucspi.Env, pid int, err error) {
 	logline.New(name).Warn(append(peer(env), "engine", strconv.Itoa(pid), "refused:", err.Error())...)
@@ -379,20 +363,20 @@ func wait(pid int) syscall.WaitStatus {
 	}
 }
 
-// ReapIfDone reaps the engine when it has already exited (WNOHANG), so
+// reapIfDone reaps the engine when it has already exited (WNOHANG), so
 // the app does not inherit a zombie it did not make. A running engine is
 // left alone: after exec it is the app's child.
-func ReapIfDone(pid int) {
+func reapIfDone(pid int) {
 	var ws syscall.WaitStatus
 	syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 }
 
 // engineFailed maps the engine's end to the spawner's exit code.
-func engineFailed(ws syscall.WaitStatus) *FailedError {
+func engineFailed(ws syscall.WaitStatus) *failedError {
 	switch {
 	case ws.Exited():
 		code := ws.ExitStatus()
-		e := &FailedError{Code: code, Logged: code != 0, Status: "exit " + strconv.Itoa(code)}
+		e := &failedError{Code: code, Logged: code != 0, Status: "exit " + strconv.Itoa(code)}
 		switch code {
 		case exitcode.TLSConfig, exitcode.TLSSetup, exitcode.TLSSession, exitcode.Usage, exitcode.Temporary:
 		default:
@@ -400,9 +384,9 @@ func engineFailed(ws syscall.WaitStatus) *FailedError {
 		}
 		return e
 	case ws.Signaled():
-		return &FailedError{Code: exitcode.TLSSession, Status: "signal " + strconv.Itoa(int(ws.Signal()))}
+		return &failedError{Code: exitcode.TLSSession, Status: "signal " + strconv.Itoa(int(ws.Signal()))}
 	}
-	return &FailedError{Code: exitcode.TLSSession, Status: "status " + strconv.Itoa(int(ws))}
+	return &failedError{Code: exitcode.TLSSession, Status: "status " + strconv.Itoa(int(ws))}
 }
 
 func closeAll(fds ...int) {

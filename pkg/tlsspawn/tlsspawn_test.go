@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,40 +28,40 @@ var optionTests = []struct {
 	name string
 	args []string
 	err  string // substring; "" = ok
-	want func(*Config) bool
+	want func(*ServerConfig) bool
 }{
-	{"defaults", nil, "", func(c *Config) bool {
+	{"defaults", nil, "", func(c *ServerConfig) bool {
 		return c.SNILevel == 1 && c.MinVersion == "1.2" && !c.CloseNotify && !c.StrictTrunc && !c.KeepVars && c.EngineMaxProcs == "1"
 	}},
-	{"handshake deadline", []string{"-K", "5000"}, "", func(c *Config) bool { return c.HandshakeMS == 5000 }},
-	{"deadline attached", []string{"-K250"}, "", func(c *Config) bool { return c.HandshakeMS == 250 }},
-	{"deadline long", []string{"--handshake-timeout=7"}, "", func(c *Config) bool { return c.HandshakeMS == 7 }},
+	{"handshake deadline", []string{"-K", "5000"}, "", func(c *ServerConfig) bool { return c.HandshakeMS == 5000 }},
+	{"deadline attached", []string{"-K250"}, "", func(c *ServerConfig) bool { return c.HandshakeMS == 250 }},
+	{"deadline long", []string{"--handshake-timeout=7"}, "", func(c *ServerConfig) bool { return c.HandshakeMS == 7 }},
 	{"deadline negative", []string{"-K", "-1"}, "needs a number", nil},
 	{"deadline huge", []string{"-K", "99999999999"}, "needs a number", nil},
-	{"idle", []string{"-I", "3600"}, "", func(c *Config) bool { return c.IdleSecs == 3600 }},
-	{"close notify then half close", []string{"-S", "-s"}, "", func(c *Config) bool { return !c.CloseNotify }},
-	{"close notify", []string{"-sS"}, "", func(c *Config) bool { return c.CloseNotify }},
-	{"strict truncation", []string{"-J"}, "", func(c *Config) bool { return c.StrictTrunc }},
-	{"keep vars", []string{"-zZ"}, "", func(c *Config) bool { return c.KeepVars }},
-	{"tls 1.3", []string{"-m", "1.3"}, "", func(c *Config) bool { return c.MinVersion == "1.3" }},
+	{"idle", []string{"-I", "3600"}, "", func(c *ServerConfig) bool { return c.IdleSecs == 3600 }},
+	{"close notify then half close", []string{"-S", "-s"}, "", func(c *ServerConfig) bool { return !c.CloseNotify }},
+	{"close notify", []string{"-sS"}, "", func(c *ServerConfig) bool { return c.CloseNotify }},
+	{"strict truncation", []string{"-J"}, "", func(c *ServerConfig) bool { return c.StrictTrunc }},
+	{"keep vars", []string{"-zZ"}, "", func(c *ServerConfig) bool { return c.KeepVars }},
+	{"tls 1.3", []string{"-m", "1.3"}, "", func(c *ServerConfig) bool { return c.MinVersion == "1.3" }},
 	{"tls 1.1", []string{"-m", "1.1"}, "needs 1.2 or 1.3", nil},
-	{"alpn", []string{"-a", "h2,http/1.1"}, "", func(c *Config) bool { return c.ALPN == "h2,http/1.1" }},
+	{"alpn", []string{"-a", "h2,http/1.1"}, "", func(c *ServerConfig) bool { return c.ALPN == "h2,http/1.1" }},
 	{"alpn empty item", []string{"-a", "h2,"}, "bad ALPN", nil},
 	{"alpn space", []string{"-a", "h 2"}, "bad ALPN", nil},
 	{"alpn empty", []string{"-a", ""}, "at least one", nil},
-	{"quiet", []string{"-q"}, "", func(c *Config) bool { return c.Verbosity == logline.Quiet }},
-	{"app user", []string{"-u", "daemon", "-g", "1"}, "", func(c *Config) bool { return c.App.User == "daemon" && c.App.Group == "1" }},
-	{"app env", []string{"-U"}, "", func(c *Config) bool { return c.App.FromEnv }},
+	{"quiet", []string{"-q"}, "", func(c *ServerConfig) bool { return c.Verbosity == logline.Quiet }},
+	{"app user", []string{"-u", "daemon", "-g", "1"}, "", func(c *ServerConfig) bool { return c.App.User == "daemon" && c.App.Group == "1" }},
+	{"app env", []string{"-U"}, "", func(c *ServerConfig) bool { return c.App.FromEnv }},
 	{"app bad user", []string{"-u", "a:b"}, "bad user", nil},
-	{"uid pool", []string{"--engine-uids", "100"}, "", func(c *Config) bool { return c.UIDPool == 100 }},
+	{"uid pool", []string{"--engine-uids", "100"}, "", func(c *ServerConfig) bool { return c.UIDPool == 100 }},
 	{"uid dir relative", []string{"--engine-uid-dir", "x"}, "absolute", nil},
-	{"gomaxprocs unset", []string{"--engine-gomaxprocs="}, "", func(c *Config) bool { return c.EngineMaxProcs == "" }},
+	{"gomaxprocs unset", []string{"--engine-gomaxprocs="}, "", func(c *ServerConfig) bool { return c.EngineMaxProcs == "" }},
 	{"gomaxprocs 0", []string{"--engine-gomaxprocs=0"}, "needs a number", nil},
 }
 
-func parseCommon(args []string) (*Config, error) {
-	c := NewConfig(true)
-	p := getopt.New(args, CommonShort, CommonLong...)
+func parseCommon(args []string) (*ServerConfig, error) {
+	c := NewServerConfig()
+	p := getopt.New(args, commonShort, CommonLong...)
 	for {
 		o, err := p.Next()
 		if err == getopt.ErrDone {
@@ -96,24 +97,53 @@ func TestOptions(t *testing.T) {
 }
 
 func TestEngineArgs(t *testing.T) {
-	c := NewConfig(true)
-	c.ClientCert, c.HandshakeMS, c.CloseNotify, c.StrictTrunc, c.MinVersion, c.ALPN = true, 500, true, true, "1.3", "smtp"
-	c.SNILevel, c.Verbosity = 2, logline.Verbose
-	want := []string{"tlswrap", "-s", "-z", "2", "-y", "-K", "500", "-S", "-J", "-m", "1.3", "-a", "smtp", "-v"}
-	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+	c := NewServerConfig()
+	c.RequireClientCert, c.HandshakeMS, c.CloseNotify, c.StrictTrunc, c.MinVersion, c.ALPN = true, 500, true, true, "1.3", "smtp"
+	c.SNILevel, c.Verbosity, c.RequireJail, c.EngineMemMiB = 2, logline.Verbose, true, 128
+	want := []string{"tlswrap", "--server", "--sni-level", "2", "--require-client-cert", "-K", "500", "-S", "-J", "-m", "1.3", "-a", "smtp",
+		"--require-jail", "--memory", "128", "-v"}
+	if got := c.engineArgs(false); !reflect.DeepEqual(got, want) {
 		t.Errorf("server args %q, want %q", got, want)
 	}
-	c = NewConfig(false)
-	c.ServerName, c.NoVerify, c.IdleSecs = "mx.example", true, 60
-	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-K", "30000", "-I", "60"}
-	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+	c = NewServerConfig()
+	c.AnyClientCert, c.Verbosity = true, logline.Quiet
+	want = []string{"tlswrap", "--server", "--sni-level", "1", "--any-client-cert", "-K", "30000", "--prestarted", "-q"}
+	if got := c.engineArgs(true); !reflect.DeepEqual(got, want) {
+		t.Errorf("server args %q, want %q", got, want)
+	}
+	cc := NewClientConfig()
+	cc.ServerName, cc.NoVerify, cc.IdleSecs, cc.SendClientCert = "mx.example", true, 60, true
+	want = []string{"tlswrap", "--client", "--server-name", "mx.example", "--no-verify-cert", "--send-client-cert", "-K", "30000", "-I", "60"}
+	if got := cc.engineArgs(false); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
-	c = NewConfig(false)
-	c.ServerName, c.VerifyReport = "mx.example", true
-	want = []string{"tlswrap", "-c", "-k", "mx.example", "-V", "-K", "30000"}
-	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
+	cc = NewClientConfig()
+	cc.ServerName, cc.VerifyReport = "mx.example", true
+	want = []string{"tlswrap", "--client", "--server-name", "mx.example", "--verify-report", "-K", "30000"}
+	if got := cc.engineArgs(false); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
+	}
+}
+
+// TestKeyHolderArgs: the key holder is told what decides which files it
+// reads and its window, nothing else (cmd/tlskeyholder parses the same
+// lines).
+func TestKeyHolderArgs(t *testing.T) {
+	c := NewServerConfig()
+	c.SNILevel, c.RequestClientCert, c.OCSPFile, c.HandshakeMS, c.ALPN = 2, true, "/o.der", 500, "smtp"
+	want := []string{"tlskeyholder", "--server", "--sni-level", "2", "--request-client-cert", "--ocsp=/o.der", "-K", "500", "--", "42"}
+	if got := c.keyHolderArgs(42); !reflect.DeepEqual(got, want) {
+		t.Errorf("server args %q, want %q", got, want)
+	}
+	cc := NewClientConfig()
+	cc.ServerName, cc.SendClientCert, cc.VerifyReport = "mx.example", true, true
+	want = []string{"tlskeyholder", "--client", "--server-name=mx.example", "--send-client-cert", "-K", "30000", "--", "7"}
+	if got := cc.keyHolderArgs(7); !reflect.DeepEqual(got, want) {
+		t.Errorf("client args %q, want %q", got, want)
+	}
+	cc.NoVerify = true
+	if got := cc.keyHolderArgs(7); !slices.Contains(got, "--no-verify-cert") {
+		t.Errorf("client args %q lack --no-verify-cert", got)
 	}
 }
 
@@ -157,63 +187,64 @@ func TestLoad(t *testing.T) {
 	type tc struct {
 		name    string
 		server  bool
-		opts    func(*Config)
+		srv     func(*ServerConfig)
+		cli     func(*ClientConfig)
 		env     []string
 		bundles []string
 		code    int
 		msg     string
-		check   func(*testing.T, *Material)
+		check   func(*testing.T, *material)
 	}
 	base := []string{"CERTFILE=" + a.cert, "KEYFILE=" + a.key}
 	tests := []tc{
-		{name: "default pair", server: true, env: base, check: func(t *testing.T, m *Material) {
+		{name: "default pair", server: true, env: base, check: func(t *testing.T, m *material) {
 			if len(m.Pairs) != 1 || m.Pairs[0].Name != "" || len(m.Setup.CAs) != 0 {
 				t.Errorf("material %+v", m)
 			}
 		}},
 		{name: "no CERTFILE", server: true, env: nil, code: 100, msg: "CERTFILE not set"},
 		{name: "no KEYFILE", server: true, env: []string{"CERTFILE=" + a.cert}, code: 100, msg: "KEYFILE not set"},
-		{name: "key inside CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE="}, check: func(t *testing.T, m *Material) {
+		{name: "key inside CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE="}, check: func(t *testing.T, m *material) {
 			if string(m.Pairs[0].KeyPEM) != string(m.Pairs[0].CertPEM) {
 				t.Error("empty KEYFILE did not take the key from CERTFILE")
 			}
 		}},
 		{name: "unreadable key", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE=" + dir + "/nope"}, code: 96, msg: "unable to read KEYFILE " + dir + "/nope: no such file"},
 		{name: "key is a directory", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE=" + dir}, code: 96, msg: "is a directory"},
-		{name: "sni pair", server: true, env: append([]string{"CERTFILE:B.test=" + b.cert, "KEYFILE:B.test=" + b.key}, base...), check: func(t *testing.T, m *Material) {
+		{name: "sni pair", server: true, env: append([]string{"CERTFILE:B.test=" + b.cert, "KEYFILE:B.test=" + b.key}, base...), check: func(t *testing.T, m *material) {
 			if len(m.Pairs) != 2 || m.Pairs[0].Name != "" || m.Pairs[1].Name != "b.test" {
 				t.Errorf("pairs %q %q", m.Pairs[0].Name, m.Pairs[1].Name)
 			}
 		}},
-		{name: "sni level 0 ignores pairs", server: true, opts: func(c *Config) { c.SNILevel = 0 },
-			env: append([]string{"CERTFILE:b.test=" + b.cert, "KEYFILE:b.test=" + b.key}, base...), check: func(t *testing.T, m *Material) {
+		{name: "sni level 0 ignores pairs", server: true, srv: func(c *ServerConfig) { c.SNILevel = 0 },
+			env: append([]string{"CERTFILE:b.test=" + b.cert, "KEYFILE:b.test=" + b.key}, base...), check: func(t *testing.T, m *material) {
 				if len(m.Pairs) != 1 {
 					t.Errorf("%d pairs", len(m.Pairs))
 				}
 			}},
-		{name: "sni level 2 pairs only", server: true, opts: func(c *Config) { c.SNILevel = 2 },
-			env: []string{"CERTFILE:*.b.test=" + b.cert, "KEYFILE:*.b.test=" + b.key}, check: func(t *testing.T, m *Material) {
+		{name: "sni level 2 pairs only", server: true, srv: func(c *ServerConfig) { c.SNILevel = 2 },
+			env: []string{"CERTFILE:*.b.test=" + b.cert, "KEYFILE:*.b.test=" + b.key}, check: func(t *testing.T, m *material) {
 				if len(m.Pairs) != 1 || m.Pairs[0].Name != "*.b.test" {
 					t.Errorf("pairs %+v", m.Pairs)
 				}
 			}},
-		{name: "sni level 2 without pairs", server: true, opts: func(c *Config) { c.SNILevel = 2 }, code: 100, msg: "no CERTFILE"},
+		{name: "sni level 2 without pairs", server: true, srv: func(c *ServerConfig) { c.SNILevel = 2 }, code: 100, msg: "no CERTFILE"},
 		{name: "KEYFILE:x without CERTFILE:x", server: true, env: append([]string{"KEYFILE:x.test=" + b.key}, base...), code: 96, msg: "CERTFILE:x.test not set"},
 		{name: "CERTFILE:x without KEYFILE:x", server: true, env: append([]string{"CERTFILE:x.test=" + b.cert}, base...), code: 96, msg: "KEYFILE:x.test not set"},
 		{name: "bad sni name", server: true, env: append([]string{"CERTFILE:a..b=" + b.cert, "KEYFILE:a..b=" + b.key}, base...), code: 96, msg: "bad server name"},
-		{name: "client certs need a CA", server: true, opts: func(c *Config) { c.ClientCert = true }, env: base, code: 96, msg: "CAFILE and CADIR not set"},
-		{name: "CAFILE", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CAFILE=" + b.cert}, base...), check: func(t *testing.T, m *Material) {
+		{name: "client certs need a CA", server: true, srv: func(c *ServerConfig) { c.RequireClientCert = true }, env: base, code: 96, msg: "CAFILE and CADIR not set"},
+		{name: "CAFILE", server: true, srv: func(c *ServerConfig) { c.RequestClientCert = true }, env: append([]string{"CAFILE=" + b.cert}, base...), check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 1 {
 				t.Errorf("%d CAs", len(m.Setup.CAs))
 			}
 		}},
-		{name: "CAFILE without certificate", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CAFILE=" + b.key}, base...), code: 96, msg: "no PEM certificate"},
-		{name: "CADIR reads each file once", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CADIR=" + cadir}, base...), check: func(t *testing.T, m *Material) {
+		{name: "CAFILE without certificate", server: true, srv: func(c *ServerConfig) { c.RequestClientCert = true }, env: append([]string{"CAFILE=" + b.key}, base...), code: 96, msg: "no PEM certificate"},
+		{name: "CADIR reads each file once", server: true, srv: func(c *ServerConfig) { c.RequestClientCert = true }, env: append([]string{"CADIR=" + cadir}, base...), check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 1 {
 				t.Errorf("%d CAs from CADIR", len(m.Setup.CAs))
 			}
 		}},
-		{name: "ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/tickets"}, base...), check: func(t *testing.T, m *Material) {
+		{name: "ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/tickets"}, base...), check: func(t *testing.T, m *material) {
 			if len(m.TicketKeys) != 64 || !m.Setup.Tickets {
 				t.Errorf("%d ticket key bytes, tickets %v", len(m.TicketKeys), m.Setup.Tickets)
 			}
@@ -224,58 +255,58 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "bad ticket keys", server: true, env: append([]string{"TLS_TICKETKEYS=" + dir + "/badtickets"}, base...), code: 96, msg: "ticket key file must hold 1 to 8 keys"},
-		{name: "ocsp", server: true, opts: func(c *Config) { c.OCSPFile = dir + "/ocsp.der" }, env: base, check: func(t *testing.T, m *Material) {
+		{name: "ocsp", server: true, srv: func(c *ServerConfig) { c.OCSPFile = dir + "/ocsp.der" }, env: base, check: func(t *testing.T, m *material) {
 			if len(m.Setup.OCSP) != 2 {
 				t.Error("no OCSP staple")
 			}
 		}},
-		{name: "client system bundle", bundles: []string{dir + "/nope", b.cert}, check: func(t *testing.T, m *Material) {
+		{name: "client system bundle", bundles: []string{dir + "/nope", b.cert}, check: func(t *testing.T, m *material) {
 			if len(m.Pairs) != 0 || len(m.Setup.CAs) != 1 {
 				t.Errorf("material %+v", m)
 			}
 		}},
-		{name: "client SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + b.cert}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *Material) {
+		{name: "client SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + b.cert}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 1 {
 				t.Errorf("%d CAs", len(m.Setup.CAs))
 			}
 		}},
-		{name: "client SSL_CERT_DIR", env: []string{"SSL_CERT_DIR=" + cadir}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *Material) {
+		{name: "client SSL_CERT_DIR", env: []string{"SSL_CERT_DIR=" + cadir}, bundles: []string{dir + "/nope"}, check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 1 {
 				t.Errorf("%d CAs", len(m.Setup.CAs))
 			}
 		}},
-		{name: "client CAFILE beats SSL_CERT_FILE", env: []string{"CAFILE=" + a.cert, "SSL_CERT_FILE=" + dir + "/nope"}, check: func(t *testing.T, m *Material) {
+		{name: "client CAFILE beats SSL_CERT_FILE", env: []string{"CAFILE=" + a.cert, "SSL_CERT_FILE=" + dir + "/nope"}, check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 1 {
 				t.Errorf("%d CAs", len(m.Setup.CAs))
 			}
 		}},
 		{name: "client bad SSL_CERT_FILE", env: []string{"SSL_CERT_FILE=" + dir + "/nope"}, code: 96, msg: "unable to read SSL_CERT_FILE"},
 		{name: "client without any CA", bundles: []string{dir + "/nope"}, code: 96, msg: "--no-verify-cert"},
-		{name: "client no verify", opts: func(c *Config) { c.NoVerify = true }, check: func(t *testing.T, m *Material) {
+		{name: "client no verify", cli: func(c *ClientConfig) { c.NoVerify = true }, check: func(t *testing.T, m *material) {
 			if len(m.Setup.CAs) != 0 {
 				t.Error("CAs loaded for --no-verify-cert")
 			}
 		}},
-		{name: "client cert", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, env: base, check: func(t *testing.T, m *Material) {
+		{name: "client cert", cli: func(c *ClientConfig) { c.SendClientCert = true; c.NoVerify = true }, env: base, check: func(t *testing.T, m *material) {
 			if len(m.Pairs) != 1 {
 				t.Error("no client pair")
 			}
 		}},
-		{name: "client cert missing", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, code: 100, msg: "CERTFILE not set"},
-		{name: "client TLSA", opts: func(c *Config) { c.ServerName = "mx.test" },
-			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 " + strings.Repeat("AB", 32) + ";9 9 9 00"}, check: func(t *testing.T, m *Material) {
+		{name: "client cert missing", cli: func(c *ClientConfig) { c.SendClientCert = true; c.NoVerify = true }, code: 100, msg: "CERTFILE not set"},
+		{name: "client TLSA", cli: func(c *ClientConfig) { c.ServerName = "mx.test" },
+			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 " + strings.Repeat("AB", 32) + ";9 9 9 00"}, check: func(t *testing.T, m *material) {
 				if m.Setup.TLSABase != "mx.test" || m.Setup.TLSA != "3 1 1 "+strings.Repeat("ab", 32)+";9 9 9 00" {
 					t.Errorf("TLSA %q base %q", m.Setup.TLSA, m.Setup.TLSABase)
 				}
 			}},
-		{name: "client TLSA base name", opts: func(c *Config) { c.ServerName = "mx.test" },
-			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 00", "TLSA_BASENAME=mx.base.test"}, check: func(t *testing.T, m *Material) {
+		{name: "client TLSA base name", cli: func(c *ClientConfig) { c.ServerName = "mx.test" },
+			env: []string{"CAFILE=" + a.cert, "TLSA=3 1 1 00", "TLSA_BASENAME=mx.base.test"}, check: func(t *testing.T, m *material) {
 				if m.Setup.TLSABase != "mx.base.test" {
 					t.Errorf("base %q", m.Setup.TLSABase)
 				}
 			}},
-		{name: "client TLSA ignored without verification", opts: func(c *Config) { c.NoVerify = true },
-			env: []string{"TLSA=3 1 1 00"}, check: func(t *testing.T, m *Material) {
+		{name: "client TLSA ignored without verification", cli: func(c *ClientConfig) { c.NoVerify = true },
+			env: []string{"TLSA=3 1 1 00"}, check: func(t *testing.T, m *material) {
 				if m.Setup.TLSA != "" {
 					t.Error("TLSA sent for --no-verify-cert")
 				}
@@ -284,11 +315,21 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewConfig(tc.server)
-			if tc.opts != nil {
-				tc.opts(c)
+			var c side
+			if tc.server {
+				sc := NewServerConfig()
+				if tc.srv != nil {
+					tc.srv(sc)
+				}
+				c = sc
+			} else {
+				cc := NewClientConfig()
+				if tc.cli != nil {
+					tc.cli(cc)
+				}
+				c = cc
 			}
-			m, err := Load(c, ucspi.NewEnv(tc.env), tc.bundles)
+			m, err := c.load(ucspi.NewEnv(tc.env), tc.bundles)
 			if tc.code != 0 {
 				if err == nil || exitcode.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 					t.Fatalf("err = %v (code %d), want %d %q", err, exitcode.Code(err), tc.code, tc.msg)
@@ -315,8 +356,7 @@ func TestPairErrorNamesFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := writePair(t, dir, "a.test")
 	b := writePair(t, dir, "b.test")
-	c := NewConfig(true)
-	m, err := Load(c, ucspi.NewEnv([]string{"CERTFILE=" + a.cert, "KEYFILE=" + b.key}), nil)
+	m, err := NewServerConfig().load(ucspi.NewEnv([]string{"CERTFILE=" + a.cert, "KEYFILE=" + b.key}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,26 +368,26 @@ func TestPairErrorNamesFiles(t *testing.T) {
 }
 
 func TestChooseEngineID(t *testing.T) {
-	c := NewConfig(true)
-	id, err := ChooseEngineID(c, ucspi.NewEnv([]string{"TLS_UID=0"}), 1000)
+	c := NewServerConfig()
+	id, err := c.engineID(ucspi.NewEnv([]string{"TLS_UID=0"}), 1000)
 	if err != nil || id.Cred != nil || id.UID != 1000 {
 		t.Errorf("not root: %+v %v", id, err)
 	}
-	id, err = ChooseEngineID(c, ucspi.NewEnv(nil), 0)
-	if err != nil || id.Cred == nil || id.Cred.Uid != Nobody || id.Cred.Gid != Nobody || !reflect.DeepEqual(id.Cred.Groups, []uint32{Nobody}) {
+	id, err = c.engineID(ucspi.NewEnv(nil), 0)
+	if err != nil || id.Cred == nil || id.Cred.Uid != nobody || id.Cred.Gid != nobody || !reflect.DeepEqual(id.Cred.Groups, []uint32{nobody}) {
 		t.Errorf("root default: %+v %v", id.Cred, err)
 	}
-	id, err = ChooseEngineID(c, ucspi.NewEnv([]string{"SSL_UID=123", "SSL_GID=456", "TLS_GID=789"}), 0)
+	id, err = c.engineID(ucspi.NewEnv([]string{"SSL_UID=123", "SSL_GID=456", "TLS_GID=789"}), 0)
 	if err != nil || id.Cred.Uid != 123 || id.Cred.Gid != 789 {
 		t.Errorf("SSL_UID/TLS_GID: %+v %v", id.Cred, err)
 	}
 	for _, env := range [][]string{{"TLS_UID=0"}, {"SSL_UID=0"}, {"TLS_GID=0"}, {"TLS_UID=x y"}, {"TLS_UID=-1"}} {
-		_, err = ChooseEngineID(c, ucspi.NewEnv(env), 0)
+		_, err = c.engineID(ucspi.NewEnv(env), 0)
 		if exitcode.Code(err) != 100 {
 			t.Errorf("%q: err %v, want 100", env, err)
 		}
 	}
-	_, err = ChooseEngineID(&Config{UIDPool: 3}, ucspi.NewEnv(nil), 1000)
+	_, err = (&Common{UIDPool: 3}).engineID(ucspi.NewEnv(nil), 1000)
 	if exitcode.Code(err) != 100 {
 		t.Errorf("pool as non-root: %v", err)
 	}
@@ -389,16 +429,16 @@ func TestAppEnv(t *testing.T) {
 		"CADIR=/d", "TLS_UID=1", "TLS_GID=2", "SSL_UID=3", "SSL_GID=4", "TLS_TICKETKEYS=/t",
 		"SSL_CLIENT_S_DN=stale", "SSL_CIPHER=old", "UID=5", "GID=6", "GIDLIST=7", "TCPREMOTEIP=192.0.2.1"}
 	vars := []ucspi.Var{{Name: "SSL_PROTOCOL", Value: "TLSv1.3"}, {Name: "SSL_CIPHER", Value: "TLS_AES_128_GCM_SHA256"}, {Name: "SSL_ALPN", Unset: true}}
-	c := NewConfig(true)
+	c := NewServerConfig()
 	c.App.FromEnv = true
-	got := AppEnv(c, ucspi.NewEnv(in), vars)
+	got := c.appEnv(ucspi.NewEnv(in), vars)
 	want := []string{"PATH=/bin", "TCPREMOTEIP=192.0.2.1", "SSL_PROTOCOL=TLSv1.3", "SSL_CIPHER=TLS_AES_128_GCM_SHA256"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("app env\n got %q\nwant %q", got, want)
 	}
-	c = NewConfig(true)
+	c = NewServerConfig()
 	c.KeepVars = true
-	got = AppEnv(c, ucspi.NewEnv(in), vars)
+	got = c.appEnv(ucspi.NewEnv(in), vars)
 	m := strings.Join(got, " ")
 	for _, v := range []string{"CERTFILE=/c", "KEYFILE:a=/y", "TLS_UID=1", "SSL_GID=4", "UID=5"} {
 		if !strings.Contains(m, v) {
@@ -411,8 +451,8 @@ func TestAppEnv(t *testing.T) {
 }
 
 func TestEngineEnv(t *testing.T) {
-	c := NewConfig(true)
-	got := EngineEnv(c, ucspi.NewEnv([]string{"CERTFILE=/c", "TCPREMOTEIP=192.0.2.1", "TCPREMOTEPORT=5", "PATH=/bin"}))
+	c := NewServerConfig()
+	got := c.engineEnv(ucspi.NewEnv([]string{"CERTFILE=/c", "TCPREMOTEIP=192.0.2.1", "TCPREMOTEPORT=5", "PATH=/bin"}))
 	want := []string{"TCPREMOTEIP=192.0.2.1", "TCPREMOTEPORT=5", "GOMAXPROCS=1"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("engine env %q", got)
@@ -466,7 +506,7 @@ func TestCheckSNIName(t *testing.T) {
 
 func TestEngineMemoryFloor(t *testing.T) {
 	for arg, ok := range map[string]bool{"127": false, "1": false, "128": true, "512": true} {
-		c := NewConfig(true)
+		c := NewServerConfig()
 		err := c.Option(getopt.Opt{Name: "engine-memory", Arg: arg})
 		if (err == nil) != ok {
 			t.Errorf("--engine-memory %s: %v", arg, err)
