@@ -14,6 +14,10 @@ import (
 // tlschain has too: the package keeps them in /usr/lib/tlschain/bin only.
 var ucspiTCPNames = map[string]bool{"tcpserver": true, "tcpclient": true, "tcprules": true, "tcprulescheck": true}
 
+// internalNames are the programs only the spawners start (found beside
+// them): in /usr/lib/tlschain/bin only, with no /usr/bin link.
+var internalNames = map[string]bool{"tlswrap": true, "tlskeyholder": true}
+
 // TestDebPackage builds the .deb with make deb (dpkg-buildpackage and
 // lintian, which must find no error), checks its file list against
 // ucspi-tcp-ipv6's for a path both would install, checks the layout, the
@@ -90,7 +94,8 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	// Layout: every program in /usr/lib/tlschain/bin, prints the version;
-	// /usr/bin links for the names ucspi-tcp lacks; a man page for each.
+	// /usr/bin links for the names ucspi-tcp lacks but the internal ones; a
+	// man page for each.
 	progs, _ := filepath.Glob("../cmd/*")
 	lib := filepath.Join(x, "usr/lib/tlschain/bin")
 	for _, c := range progs {
@@ -103,7 +108,9 @@ func TestDebPackage(t *testing.T) {
 		switch {
 		case ucspiTCPNames[prog] && err == nil:
 			t.Errorf("/usr/bin/%s is installed: it is ucspi-tcp's", prog)
-		case !ucspiTCPNames[prog] && link != "../lib/tlschain/bin/"+prog:
+		case internalNames[prog] && err == nil:
+			t.Errorf("/usr/bin/%s is installed: it is an internal program", prog)
+		case !ucspiTCPNames[prog] && !internalNames[prog] && link != "../lib/tlschain/bin/"+prog:
 			t.Errorf("/usr/bin/%s -> %q, %v; want ../lib/tlschain/bin/%s", prog, link, err, prog)
 		}
 		page := "/usr/share/man/man1/" + prog + ".1.gz"

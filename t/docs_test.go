@@ -104,34 +104,20 @@ func hasToken(text, opt string) bool {
 	return regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(opt) + `($|[^A-Za-z0-9-])`).MatchString(text)
 }
 
-// internalLong are long options that are not for users: tlsd and tlsc
-// start themselves as the key holder of a delayed-mode session.
-var internalLong = map[string]bool{"key-holder": true}
-
 // longOptions returns, sorted, the long options prog's parser accepts,
-// read from the source of the package cmd/<prog> runs: the long names
-// given to getopt.New and to getopt.HelpOnly (help, version), the literal lists
-// assigned to a variable named long or *Long, and tlsspawn.CommonLong
-// where the package parses with tlsspawn's Config.Parse.
+// read from the source of its package, cmd/<prog>: the long names given
+// to getopt.New and to getopt.HelpOnly (help, version), the literal lists
+// assigned to a variable named long or *Long, and where the package
+// parses with a tlsspawn configuration's Parse, tlsspawn.CommonLong and
+// the side's list (ServerLong after NewServerConfig, ClientLong after
+// NewClientConfig).
 func longOptions(t *testing.T, prog string) []string {
 	t.Helper()
 	fset := token.NewFileSet()
-	main, err := parser.ParseFile(fset, "../cmd/"+prog+"/main.go", nil, parser.ImportsOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const mod = "github.com/tlschain/tlschain/"
-	dir := ""
-	for _, im := range main.Imports {
-		if p, _ := strconv.Unquote(im.Path.Value); strings.HasPrefix(p, mod+"pkg/") {
-			dir = "../" + strings.TrimPrefix(p, mod)
-		}
-	}
-	if dir == "" {
-		t.Fatalf("cmd/%s/main.go imports no program package", prog)
-	}
+	dir := "../cmd/" + prog
 	files, _ := filepath.Glob(dir + "/*.go")
 	set := map[string]bool{}
+	parses, sideLong := false, []string(nil)
 	add := func(e ast.Expr) {
 		if l, ok := e.(*ast.BasicLit); ok && l.Kind == token.STRING {
 			v, _ := strconv.Unquote(l.Value)
@@ -173,10 +159,12 @@ func longOptions(t *testing.T, prog string) []string {
 				case pkg != nil && pkg.Name == "getopt" && sel.Sel.Name == "HelpOnly":
 					set["help"], set["version"] = true, true
 				case sel.Sel.Name == "Parse" && len(n.Args) == 4 && isLongName(n.Args[2]):
-					// tlsspawn.Config.Parse(args, short, long, own)
-					for _, l := range tlsspawn.CommonLong {
-						set[strings.TrimSuffix(l, "=")] = true
-					}
+					// tlsspawn's ServerConfig.Parse or ClientConfig.Parse(args, short, long, own)
+					parses = true
+				case pkg != nil && pkg.Name == "tlsspawn" && sel.Sel.Name == "NewServerConfig":
+					sideLong = tlsspawn.ServerLong
+				case pkg != nil && pkg.Name == "tlsspawn" && sel.Sel.Name == "NewClientConfig":
+					sideLong = tlsspawn.ClientLong
 				}
 			case *ast.AssignStmt:
 				for i, l := range n.Lhs {
@@ -194,11 +182,14 @@ func longOptions(t *testing.T, prog string) []string {
 			return true
 		})
 	}
+	if parses {
+		for _, l := range append(tlsspawn.CommonLong, sideLong...) {
+			set[strings.TrimSuffix(l, "=")] = true
+		}
+	}
 	var out []string
 	for l := range set {
-		if !internalLong[l] {
-			out = append(out, l)
-		}
+		out = append(out, l)
 	}
 	sort.Strings(out)
 	if len(out) == 0 {

@@ -30,7 +30,7 @@ func hostileDir(t *testing.T, mode string) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755) // the engine's uid must exec it
-	for _, p := range []string{"tcpserver", "tlsserver", "tcpclient", "tlsd", "tlsc", "ucspi-starttls"} {
+	for _, p := range []string{"tcpserver", "tlsserver", "tcpclient", "tlsd", "tlsc", "tlskeyholder", "ucspi-starttls"} {
 		if err := os.Link(bin(p), filepath.Join(dir, p)); err != nil {
 			b, err := os.ReadFile(bin(p))
 			if err != nil {
@@ -80,7 +80,7 @@ type hostileChain struct {
 var hostileServers = []hostileChain{
 	{name: "tlsserver", listener: "tlsserver", holderOf: "tlsserver"},
 	{name: "exec-tlsd", listener: "tcpserver", holderOf: "tlsd"},
-	{name: "delayed", listener: "tcpserver", tlsd: []string{"-n"}, delayed: true, holderOf: "tlsd"},
+	{name: "delayed", listener: "tcpserver", tlsd: []string{"-n"}, delayed: true, holderOf: "tlskeyholder"},
 }
 
 // start runs the chain with app (or ucspi-starttls smtp app, delayed)
@@ -294,7 +294,7 @@ func TestDefaultHandshakeDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), "tlswrap -s") || !strings.Contains(string(out), "-K 30000") {
+	if !strings.Contains(string(out), "tlswrap --server") || !strings.Contains(string(out), "-K 30000") {
 		t.Fatalf("the engine's command line lacks -K 30000:\n%s", out)
 	}
 }

@@ -193,10 +193,10 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 		t.Errorf("engine and app share uid %s", appUID)
 	}
 	// Where the kernel has Landlock, the spawner starts the engine inside
-	// its jail, and says so with -L.
+	// its jail, and says so with --confined.
 	if abi, _, _ := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); int(abi) > 0 {
 		argv, _ := os.ReadFile("/proc/" + strconv.Itoa(e.pid) + "/cmdline")
-		if !strings.Contains(string(argv)+"\x00", "\x00-L\x00") {
+		if !strings.Contains(string(argv)+"\x00", "\x00--confined\x00") {
 			t.Errorf("engine not started confined: %q", argv)
 		}
 	}
@@ -328,7 +328,7 @@ func paImmediate(t *testing.T, inProcess bool) {
 
 // TestPrivAuditDelayed: tcpserver … tlsd -n privdrop -u 65534 -g 65534
 // ucspi-starttls smtp mailfront, TLS_UID 4321. In the cleartext phase the
-// key holder (tlsd --key-holder, root, no network) is the only root
+// key holder (tlskeyholder, root, no network) is the only root
 // process besides the listener and the only one with the key paths; after
 // STARTTLS it is gone, and the engine alone holds the socket.
 func TestPrivAuditDelayed(t *testing.T) {
@@ -355,10 +355,8 @@ func TestPrivAuditDelayed(t *testing.T) {
 				role = "engine"
 			case p.comm == "mailfront":
 				role = "app"
-			case p.comm == "tlsd":
-				if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/cmdline"); strings.Contains(string(cmd), "--key-holder") {
-					role = "key holder"
-				}
+			case p.comm == "tlskeyholder":
+				role = "key holder"
 			}
 			a.procs = append(a.procs, paLook(role, p.pid))
 		}

@@ -821,8 +821,8 @@ func noKeyHolder(t *testing.T, mark string) {
 		var pids []string
 		dirs, _ := os.ReadDir("/proc")
 		for _, d := range dirs {
-			cmd, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
-			if err != nil || !strings.Contains(string(cmd), "--key-holder") {
+			comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+			if err != nil || string(comm) != "tlskeyholder\n" {
 				continue
 			}
 			env, _ := os.ReadFile("/proc/" + d.Name() + "/environ")

@@ -310,7 +310,7 @@ func TestTLSWrapOpenSSLClient(t *testing.T) {
 			}
 			f, _ := c.(*net.TCPConn).File()
 			c.Close()
-			e := startEngine(t, f, serverSetup(p), engineCred(), "-s", "-K", "5000", "-v")
+			e := startEngine(t, f, serverSetup(p), engineCred(), "--server", "-K", "5000", "-v")
 			f.Close()
 			rep := e.report()
 			line, err := bufio.NewReader(e.fromEn).ReadString('\n')
@@ -354,7 +354,7 @@ func TestTLSWrapOpenSSLClient(t *testing.T) {
 func TestTLSWrapClientCertReport(t *testing.T) {
 	p := twTestPKI(t)
 	f, peer := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s", "-y", "-a", "smtp,h2")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server", "--require-client-cert", "-a", "smtp,h2")
 	go func() {
 		c := goClient(t, p, peer, func(c *tls.Config) { c.Certificates = []tls.Certificate{p.clientTLS}; c.NextProtos = []string{"smtp"} })
 		c.Handshake()
@@ -386,7 +386,7 @@ func TestTLSWrapClientSide(t *testing.T) {
 	p := twTestPKI(t)
 	f, peer := netPair(t)
 	srvCert, _ := tls.X509KeyPair(p.server.CertPEM, p.server.KeyPEM)
-	e := startEngine(t, f, &keysign.Setup{CAs: [][]byte{p.caPEM}}, engineCred(), "-c", "-k", "localhost", "-m", "1.2")
+	e := startEngine(t, f, &keysign.Setup{CAs: [][]byte{p.caPEM}}, engineCred(), "--client", "--server-name", "localhost", "-m", "1.2")
 	go func() {
 		s := tls.Server(peer, &tls.Config{Certificates: []tls.Certificate{srvCert}, MaxVersion: tls.VersionTLS12})
 		s.Write([]byte("220 hi\r\n"))
@@ -409,7 +409,7 @@ func TestTLSWrapClientSide(t *testing.T) {
 
 	// A server whose name does not match -k: 98, nothing reported.
 	f2, peer2 := netPair(t)
-	e2 := startEngine(t, f2, &keysign.Setup{CAs: [][]byte{p.caPEM}}, engineCred(), "-c", "-k", "mail.example.net")
+	e2 := startEngine(t, f2, &keysign.Setup{CAs: [][]byte{p.caPEM}}, engineCred(), "--client", "--server-name", "mail.example.net")
 	go func() {
 		tls.Server(peer2, &tls.Config{Certificates: []tls.Certificate{srvCert}}).Handshake()
 		peer2.Close()
@@ -450,7 +450,7 @@ func TestTLSWrapDecline(t *testing.T) {
 	defer b.Close()
 	f, peer := netPair(t)
 	_ = a
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 	e.ctl.Close()
 	if code := e.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
@@ -469,7 +469,7 @@ func TestTLSWrapDecline(t *testing.T) {
 func TestTLSWrapBadControlByte(t *testing.T) {
 	p := twTestPKI(t)
 	f, _ := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 	if b := e.command('x'); len(b) != 0 {
 		t.Fatalf("reply %q", b)
 	}
@@ -481,7 +481,7 @@ func TestTLSWrapBadControlByte(t *testing.T) {
 func TestTLSWrapHandshakeFailure(t *testing.T) {
 	p := twTestPKI(t)
 	f, peer := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 	peer.Write([]byte("EHLO not tls\r\n\x00\x01"))
 	if b := e.command('Y'); len(b) != 0 {
 		t.Fatalf("report after a failed handshake: %q", b)
@@ -497,7 +497,7 @@ func TestTLSWrapHandshakeFailure(t *testing.T) {
 func TestTLSWrapHandshakeDeadline(t *testing.T) {
 	p := twTestPKI(t)
 	f, _ := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s", "-K", "300")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server", "-K", "300")
 	start := time.Now()
 	if b := e.command('Y'); len(b) != 0 {
 		t.Fatalf("report %q", b)
@@ -514,7 +514,7 @@ func TestTLSWrapHandshakeDeadline(t *testing.T) {
 func TestTLSWrapIdleTimeout(t *testing.T) {
 	p := twTestPKI(t)
 	f, peer := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), "-s", "-I", "1")
+	e := startEngine(t, f, serverSetup(p), engineCred(), "--server", "-I", "1")
 	c := goClient(t, p, peer, nil)
 	go c.Handshake()
 	e.command('y')
@@ -531,7 +531,7 @@ func session(t *testing.T, args ...string) (*engineProc, *tls.Conn, *eofConn, *n
 	t.Helper()
 	p := twTestPKI(t)
 	f, peer := netPair(t)
-	e := startEngine(t, f, serverSetup(p), engineCred(), append([]string{"-s"}, args...)...)
+	e := startEngine(t, f, serverSetup(p), engineCred(), append([]string{"--server"}, args...)...)
 	ec := &eofConn{Conn: peer}
 	c := goClient(t, p, ec, nil)
 	hs := make(chan error, 1)
@@ -654,7 +654,7 @@ func TestTLSWrapEchoAndExitOpenSSL(t *testing.T) {
 		ln.Close()
 		f, _ := c.(*net.TCPConn).File()
 		c.Close()
-		e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+		e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 		f.Close()
 		e.command('y')
 		e.toEng.Write([]byte("hello\n"))
@@ -710,19 +710,19 @@ func TestTLSWrapRefusesRoot(t *testing.T) {
 	needRoot(t)
 	p := twTestPKI(t)
 	f, _ := netPair(t)
-	e := startEngine(t, f, serverSetup(p), nil, "-s")
+	e := startEngine(t, f, serverSetup(p), nil, "--server")
 	if code := e.wait(10 * time.Second); code != 97 || !strings.Contains(e.Stderr.String(), "tlswrap: fatal: ip 192.0.2.7 port 50124 unable to start as uid 0: refusing to run as root") {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
 
 func TestTLSWrapUsage(t *testing.T) {
-	r := run(t, baseEnv(), "", bin("tlswrap"), "-s", "-c")
-	if r.Code != 100 || !strings.Contains(r.Stderr, "tlswrap: usage: tlswrap -s|-c") {
+	r := run(t, baseEnv(), "", bin("tlswrap"), "--server", "--client")
+	if r.Code != 100 || !strings.Contains(r.Stderr, "tlswrap: usage: tlswrap --server|--client") {
 		t.Fatalf("%+v", r)
 	}
 	r = run(t, baseEnv(), "", bin("tlswrap"), "-h")
-	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "usage: tlswrap -s|-c") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "usage: tlswrap --server|--client") {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -741,7 +741,7 @@ func procStatus(pid int) map[string]string {
 // The engine's identity and confinement as the kernel sees them.
 func TestTLSWrapHardening(t *testing.T) {
 	needRoot(t)
-	e, c, _, _ := session(t, "-v", "-j")
+	e, c, _, _ := session(t, "-v", "--require-jail")
 	pid := e.cmd.Process.Pid
 	st := procStatus(pid)
 	if !strings.HasPrefix(st["Uid"], "65534\t") || !strings.HasPrefix(st["Gid"], "65534\t") || st["Groups"] != "" || st["NoNewPrivs"] != "1" {
@@ -894,7 +894,7 @@ func TestTLSWrapThroughput(t *testing.T) {
 		for i := 0; i < 30; i++ {
 			f, peer := netPair(t)
 			start := time.Now()
-			e := startEngine(t, f, serverSetup(p), engineCred(), "-s")
+			e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 			go goClient(t, p, peer, nil).Handshake()
 			e.report()
 			total += time.Since(start)

@@ -51,7 +51,7 @@ func say(words ...string) {
 
 func main() {
 	for _, a := range os.Args[1:] {
-		if a == "-W" { // started ahead: the socket comes on the key channel
+		if a == "--prestarted" { // started ahead: the socket comes on the key channel
 			sock, _, err := keysign.RecvNetwork(keysFD)
 			if err != nil {
 				os.Exit(0)

@@ -1110,7 +1110,7 @@ func copyBins(from, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, p := range []string{"tcpserver", "tlsserver", "tlsd", "tlswrap", "ucspi-starttls"} {
+	for _, p := range []string{"tcpserver", "tlsserver", "tlsd", "tlswrap", "tlskeyholder", "ucspi-starttls"} {
 		b, err := os.ReadFile(filepath.Join(from, p))
 		if err != nil {
 			return err
