@@ -497,3 +497,18 @@ func TestEngineMemoryFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyMode: tlsc -n tells its app whether a server certificate that
+// does not verify fails the handshake (TLSC_VERIFY).
+func TestVerifyMode(t *testing.T) {
+	for _, tc := range []struct {
+		noVerify, report bool
+		want             string
+	}{{false, false, "enforce"}, {false, true, "report"}, {true, false, "none"}} {
+		c := NewConfig(false)
+		c.NoVerify, c.VerifyReport = tc.noVerify, tc.report
+		if got := c.verifyMode(); got != tc.want {
+			t.Errorf("--no-verify-cert %v --verify-report %v: %q, want %q", tc.noVerify, tc.report, got, tc.want)
+		}
+	}
+}
