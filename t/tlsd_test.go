@@ -623,7 +623,10 @@ func TestTLSDConfigErrors(t *testing.T) {
 		msg  string
 	}{
 		{"no CERTFILE", baseEnv(), nil, 100, "tlsd: fatal: CERTFILE not set\n"},
-		{"no KEYFILE", baseEnv("CERTFILE=" + dir + "/server.crt"), nil, 100, "tlsd: fatal: KEYFILE not set\n"},
+		{"no key in CERTFILE, no KEYFILE", baseEnv("CERTFILE=" + dir + "/server.crt"), nil, 96,
+			"tlsd: fatal: unable to use CERTFILE " + dir + "/server.crt: no private key in it and no KEYFILE\n"},
+		{"missing CERTFILE", baseEnv("CERTFILE=" + dir + "/nope.pem"), nil, 96,
+			"tlsd: fatal: unable to read CERTFILE " + dir + "/nope.pem: no such file or directory\n"},
 		{"missing key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/nope.key"), nil, 96,
 			"tlsd: fatal: unable to read KEYFILE " + dir + "/nope.key: no such file or directory\n"},
 		{"bad key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+bad), nil, 96, "bad private key"},

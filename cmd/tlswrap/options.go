@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap --server|--client [ --server-name name ] [ --no-verify-cert | --verify-report ] [ --send-client-cert ] [ --require-client-cert | --request-client-cert | --any-client-cert ] [ --sni-level level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ --require-jail ] [ --memory mib ] [ --confined ] [ --prestarted ] [ -q | -v ]"
+const usage = "tlswrap --server|--client [ --server-name name ] [ --no-verify-cert | --verify-report ] [ --send-client-cert ] [ --require-client-cert | --request-client-cert | --any-client-cert ] [ --sni-level level ] [ -K ms ] [ -I secs ] [ -S | -s ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ --require-jail ] [ --memory mib ] [ --confined ] [ --prestarted ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -28,7 +28,8 @@ const help = "usage: " + usage + `
   --sni-level level      server: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
   -K ms      handshake deadline in milliseconds, 0 = none (default 30000)
   -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
-  -S         on EOF from the app send close_notify and close (default: TCP half-close)
+  -S         on EOF from the app send close_notify, then half-close TCP (default)
+  -s         on EOF from the app half-close TCP without close_notify
   -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
   -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
   -a protos  ALPN protocols, comma-separated, most preferred first
@@ -84,10 +85,10 @@ type options struct {
 const defaultHandshake = 30 * time.Second
 
 func parseOptions(args []string) (*options, error) {
-	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake}
+	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake, closeNotify: true}
 	side := ""
 	sendCert := false // --send-client-cert: the client's clientCert
-	p := getopt.New(args, "hK:I:SJm:a:qv", long...)
+	p := getopt.New(args, "hK:I:SsJm:a:qv", long...)
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -145,6 +146,8 @@ func parseOptions(args []string) (*options, error) {
 			o.warm = true
 		case "S":
 			o.closeNotify = true
+		case "s":
+			o.closeNotify = false
 		case "J":
 			o.strictEOF = true
 		case "m":

@@ -49,6 +49,7 @@ func (p *prepared) runDelayed(name string, st *started, held inherited, prog []s
 	p.env.Set(ucspi.SSLCtlFD, strconv.Itoa(st.ctl))
 	p.env.Set(ucspi.SSLReadFD, strconv.Itoa(st.appRead))
 	p.env.Set(ucspi.SSLWriteFD, strconv.Itoa(st.appWrite))
+	p.cfg.setVerifyMode(p.env)
 	envv := p.cfg.common().appEnv(p.env, nil)
 	reapIfDone(st.pid)
 	held.release()
@@ -96,4 +97,24 @@ func serveKeys(name string, c side, enginePID int, envp []string) int {
 		return exitcode.Report(name, exitcode.Temp("serve", "the key channel", err))
 	}
 	return exitcode.OK
+}
+
+// setVerifyMode removes TLSC_VERIFY from a server's delayed-mode app:
+// it is tlsc -n's.
+func (c *ServerConfig) setVerifyMode(env *ucspi.Env) { env.Unset(ucspi.TLSCVerify) }
+
+// setVerifyMode tells tlsc -n's app in TLSC_VERIFY how a server
+// certificate that does not verify ends.
+func (c *ClientConfig) setVerifyMode(env *ucspi.Env) { env.Set(ucspi.TLSCVerify, c.verifyMode()) }
+
+// verifyMode is TLSC_VERIFY's value for tlsc -n's app: how a server
+// certificate that does not verify ends (doc/tlsc.md).
+func (c *ClientConfig) verifyMode() string {
+	switch {
+	case c.NoVerify:
+		return ucspi.VerifyNone
+	case c.VerifyReport:
+		return ucspi.VerifyReport
+	}
+	return ucspi.VerifyEnforce
 }

@@ -25,7 +25,7 @@ type Common struct {
 
 	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none; also the key holder's window
 	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
-	CloseNotify    bool   // -S; false = -s (TCP half-close)
+	CloseNotify    bool   // -S (default); false = -s (TCP half-close only)
 	StrictTrunc    bool   // -J; false = -j
 	MinVersion     string // -m: "1.2" or "1.3"
 	ALPN           string // -a: comma-separated protocols
@@ -86,6 +86,7 @@ const (
 
 func newCommon() Common {
 	return Common{
+		CloseNotify:    true,
 		HandshakeMS:    defaultHandshakeMS,
 		MinVersion:     "1.2",
 		Verbosity:      logline.Normal,
@@ -136,8 +137,8 @@ const (
 `
 	HelpSession = `  -K ms       handshake deadline in milliseconds, also the key holder's; 0 = none (default 30000) (also --handshake-timeout)
   -I secs     idle limit after the handshake, in seconds; 0 = none (default) (also --idle-timeout)
-  -S          on EOF from prog, send close_notify and close (also --close-notify)
-  -s          on EOF from prog, half-close TCP without close_notify (default) (also --half-close)
+  -S          on EOF from prog, send close_notify, then half-close TCP (default) (also --close-notify)
+  -s          on EOF from prog, half-close TCP without close_notify; the peer can still send (also --half-close)
   -J          a peer EOF without close_notify is a truncation: exit 98 (also --strict-truncation)
   -j          a peer EOF without close_notify is a normal EOF (default)
   -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment

@@ -195,7 +195,7 @@ func (p *prepared) handshake(name string, h Host, st *started) (*session, int) {
 func (p *prepared) sessionEnv(s *session) []string {
 	// prog has no UCSPI-TLS fds; names from an earlier hop would point at
 	// nothing (or at the wrong fd).
-	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD, ucspi.TLSCVerify)
 	return p.cfg.common().appEnv(p.env, s.Vars)
 }
 

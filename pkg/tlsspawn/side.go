@@ -23,6 +23,8 @@ type side interface {
 	load(env *ucspi.Env, bundles []string) (*material, error)
 	// grant is what the key holder grants one engine.
 	grant() keysign.Grant
+	// setVerifyMode sets or removes TLSC_VERIFY for a delayed-mode app.
+	setVerifyMode(env *ucspi.Env)
 }
 
 func (c *Common) common() *Common { return c }
@@ -66,8 +68,8 @@ func (c *Common) engineArgs(a []string, prestarted bool) []string {
 	if c.IdleSecs > 0 {
 		a = append(a, "-I", strconv.Itoa(c.IdleSecs))
 	}
-	if c.CloseNotify {
-		a = append(a, "-S")
+	if !c.CloseNotify {
+		a = append(a, "-s")
 	}
 	if c.StrictTrunc {
 		a = append(a, "-J")
