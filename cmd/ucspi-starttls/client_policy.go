@@ -7,7 +7,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-// Values of SSL_PEER_VERIFY the policies look at (tlswrap -V).
+// Values of SSL_PEER_VERIFY the policies look at (tlsc --verify-report).
 const (
 	verifyPKIX      = "verified"
 	verifyDANEEE    = "dane-ee"

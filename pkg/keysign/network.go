@@ -10,7 +10,7 @@ import (
 )
 
 // TypeNetwork is the first message to an engine started ahead of its
-// connection (tlswrap -W): the peer's variables as NUL-terminated
+// connection (tlswrap --prestarted): the peer's variables as NUL-terminated
 // name=value strings, with the network socket attached (SCM_RIGHTS).
 const TypeNetwork = 'N'
 

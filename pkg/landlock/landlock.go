@@ -123,7 +123,7 @@ func (r *Ruleset) RestrictThread() error {
 
 // Confined says whether the process runs inside a Landlock domain that
 // denies it the file system, as one made by Deny does: listing "/" is the
-// probe. A spawner's promise (tlswrap -L) is checked with it. A process
+// probe. A spawner's promise (tlswrap --confined) is checked with it. A process
 // outside any domain, or in one that allows listing "/", is not confined.
 func Confined() bool {
 	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

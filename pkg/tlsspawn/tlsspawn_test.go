@@ -391,7 +391,7 @@ func TestPairErrorNamesFiles(t *testing.T) {
 	}
 }
 
-func TestChooseEngineID(t *testing.T) {
+func TestEngineID(t *testing.T) {
 	c := NewServerConfig()
 	id, err := c.engineID(ucspi.NewEnv([]string{"TLS_UID=0"}), 1000)
 	if err != nil || id.Cred != nil || id.UID != 1000 {
