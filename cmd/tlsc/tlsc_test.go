@@ -24,6 +24,7 @@ var parseTests = []struct {
 	{"same fds", []string{"-k", "x", "-6", "3", "-7", "3", "prog"}, "two different fds"},
 	{"bad fd", []string{"-k", "x", "-6", "-1", "prog"}, "needs a number"},
 	{"tlsd's option", []string{"-k", "x", "-O", "f", "prog"}, "unknown option -O"},
+	{"the key holder is tlskeyholder", []string{"--key-holder=1", "prog"}, "unknown option --key-holder"},
 	{"no prog", []string{"-k", "x"}, "no program"},
 	{"help", []string{"--help"}, "help"},
 	{"verify report", []string{"-n", "-k", "mx.example", "--verify-report", "prog"}, ""},

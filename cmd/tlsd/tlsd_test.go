@@ -19,6 +19,7 @@ var parseTests = []struct {
 	{"sni level word", []string{"-k", "localhost", "prog"}, "from 0 to 2"},
 	{"unknown", []string{"-x", "prog"}, "unknown option -x"},
 	{"tlsc's option", []string{"--no-verify-cert", "prog"}, "unknown option"},
+	{"the key holder is tlskeyholder", []string{"--key-holder=1", "prog"}, "unknown option --key-holder"},
 	{"missing arg", []string{"-K"}, "needs an argument"},
 	{"empty ocsp", []string{"-O", "", "prog"}, "needs a file"},
 	{"help", []string{"-h"}, "help"},
