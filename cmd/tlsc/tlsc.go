@@ -28,15 +28,7 @@ const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -k name     
 func parseArgs(args []string) (*tlsspawn.ClientConfig, []string, error) {
 	c := tlsspawn.NewClientConfig()
 	long := []string{"help", "version"}
-	prog, err := c.Parse(args, "h", long, func(o getopt.Opt) error {
-		switch o.Name {
-		case "h", "help":
-			return getopt.ErrHelp
-		case "version":
-			return getopt.ErrVersion
-		}
-		return nil
-	})
+	prog, err := c.Parse(args, "h", long, getopt.Asked)
 	if err != nil {
 		return nil, nil, err
 	}

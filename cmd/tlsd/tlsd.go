@@ -27,15 +27,7 @@ const help = "usage: " + usage + "\n\n" + tlsspawn.HelpDelayed + `  -y          
 func parseArgs(args []string) (*tlsspawn.ServerConfig, []string, error) {
 	c := tlsspawn.NewServerConfig()
 	long := []string{"help", "version"}
-	prog, err := c.Parse(args, "hO:", long, func(o getopt.Opt) error {
-		switch o.Name {
-		case "h", "help":
-			return getopt.ErrHelp
-		case "version":
-			return getopt.ErrVersion
-		}
-		return nil
-	})
+	prog, err := c.Parse(args, "hO:", long, getopt.Asked)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -197,8 +197,19 @@ func HelpOnly(args []string) (operands []string, err error) {
 		return p.Rest(), nil
 	case err != nil:
 		return nil, err
-	case o.Name == "version":
-		return nil, ErrVersion
 	}
-	return nil, ErrHelp
+	return nil, Asked(o)
+}
+
+// Asked maps -h, --help and --version to ErrHelp and ErrVersion, and any
+// other option to nil: the handler of a program whose only own options
+// are those.
+func Asked(o Opt) error {
+	switch o.Name {
+	case "h", "help":
+		return ErrHelp
+	case "version":
+		return ErrVersion
+	}
+	return nil
 }
