@@ -40,9 +40,9 @@ func (h *handler) Start(s *listener.Server) {
 	h.s = s
 	log := logline.New(name)
 	if warning, err := h.tls.Check(s.Env()); err != nil {
-		log.Warn("with this environment: " + err.Error())
+		log.Warn("check", "err", "with this environment: "+err.Error())
 	} else if warning != "" {
-		log.Warn("with this environment: " + warning)
+		log.Warn("check", "err", "with this environment: "+warning)
 	}
 	h.refill()
 }
@@ -105,7 +105,7 @@ func (h *handler) Serve(s *listener.Server, c *listener.Conn, env []string) {
 		if err == nil {
 			return
 		}
-		code = exitcode.Report(name, err)
+		code = exitcode.Report(name, err, th.Conn()...)
 	}
 	s.End(c, th.engine, code)
 }
@@ -140,6 +140,10 @@ func (th *tlsHost) Adopt(pid int) {
 	th.engine, th.ended = pid, th.pending
 	th.h.s.LogAccept(th.c, pid)
 }
+
+// Conn names the connection as its accept line does: by its engine, or
+// "-" before it has one.
+func (th *tlsHost) Conn() []string { return th.c.Fields(th.engine) }
 
 // warmEngine is an engine started ahead of its connection
 // (tlsspawn.Inline.Prestart): one waits while the listener is idle, so

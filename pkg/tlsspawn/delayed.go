@@ -11,6 +11,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/fdutil"
 	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
@@ -63,6 +64,7 @@ func runDelayed(name string, c *Config, st *started, held Inherited, cred privdr
 // load the same files as the spawner and serve the key channel on fd 0
 // under one handshake's grant (Config.grant).
 func ServeKeys(name string, c *Config, envp []string) int {
+	logline.SetConn(envp)
 	env := ucspi.NewEnv(envp)
 	m, err := Load(c, env, SystemBundles)
 	if err != nil {
@@ -79,7 +81,7 @@ func ServeKeys(name string, c *Config, envp []string) int {
 	err = keysign.ServeStream(ch, keys, &m.Setup, c.grant())
 	switch {
 	case errors.Is(err, keysign.ErrOverGrant):
-		warnEngine(name, env, c.EnginePID, err)
+		warnEngine(name, logline.ProcConn(), c.EnginePID, err)
 		return exitcode.TLSSession
 	case errors.Is(err, keysign.ErrWindow):
 		return exitcode.OK // the engine's own deadline ends it

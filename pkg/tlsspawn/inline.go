@@ -2,6 +2,7 @@ package tlsspawn
 
 import (
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -43,7 +44,7 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	p, err := prepare(&c, envp)
 	if err != nil {
 		w.Close()
-		return nil, exitcode.Report(in.name, err)
+		return nil, exitcode.Report(in.name, err, h.Conn()...)
 	}
 	var st *started
 	if w.fits(p) && keysign.SendNetwork(w.st.key, fd, peerVars(p.env)) == nil {
@@ -56,10 +57,12 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	if s == nil {
 		return nil, code
 	}
+	// The engine, named by the accept line, is the connection's id.
+	p.env.Set(ucspi.ConnPID, strconv.Itoa(s.Pid))
 	app, err := in.app(&c, p, s)
 	if err != nil {
 		closeAll(s.AppRead, s.AppWrite)
-		return nil, exitcode.Report(in.name, err)
+		return nil, exitcode.Report(in.name, err, h.Conn()...)
 	}
 	return app, exitcode.OK
 }
@@ -140,7 +143,7 @@ func (w *Warm) Close() {
 // started ahead.
 func peerVars(env *ucspi.Env) []string {
 	var out []string
-	for _, name := range [...]string{ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
+	for _, name := range [...]string{ucspi.ConnPID, ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
 		if v, ok := env.Get(name); ok {
 			out = append(out, name+"="+v)
 		}

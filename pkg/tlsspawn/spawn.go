@@ -52,10 +52,10 @@ type Session struct {
 type FailedError struct {
 	Code   int
 	Logged bool
-	Status string // "exit 98", "signal 9"
+	Status string // "98", "signal:9", as an end line's status
 }
 
-func (e *FailedError) Error() string { return "handshake failed: engine " + e.Status }
+func (e *FailedError) Error() string { return "handshake failed: engine status " + e.Status }
 
 // EngineEnv is the engine's whole environment: the peer (for its log
 // lines) and GOMAXPROCS. No key path or other variable reaches it.
@@ -345,9 +345,11 @@ func (c *Config) grant() keysign.Grant {
 }
 
 // warnEngine logs the warning of an *EngineError's kind for the
-// connection of env: a holder or spawner that refused its engine.
-func warnEngine(name string, env *ucspi.Env, pid int, err error) {
-	logline.New(name).Warn(append(peer(env), "engine", strconv.Itoa(pid), "refused:", err.Error())...)
+// connection conn: a holder or spawner that refused its engine.
+func warnEngine(name string, conn []string, pid int, err error) {
+	log := logline.New(name)
+	log.Conn = conn
+	log.Warn("engine", "engine", strconv.Itoa(pid), "err", "refused: "+err.Error())
 }
 
 // pollable returns fd as a File in non-blocking mode; the File owns fd.
@@ -392,7 +394,7 @@ func engineFailed(ws syscall.WaitStatus) *FailedError {
 	switch {
 	case ws.Exited():
 		code := ws.ExitStatus()
-		e := &FailedError{Code: code, Logged: code != 0, Status: "exit " + strconv.Itoa(code)}
+		e := &FailedError{Code: code, Logged: code != 0, Status: strconv.Itoa(code)}
 		switch code {
 		case exitcode.TLSConfig, exitcode.TLSSetup, exitcode.TLSSession, exitcode.Usage, exitcode.Temporary:
 		default:
@@ -400,9 +402,9 @@ func engineFailed(ws syscall.WaitStatus) *FailedError {
 		}
 		return e
 	case ws.Signaled():
-		return &FailedError{Code: exitcode.TLSSession, Status: "signal " + strconv.Itoa(int(ws.Signal()))}
+		return &FailedError{Code: exitcode.TLSSession, Status: "signal:" + strconv.Itoa(int(ws.Signal()))}
 	}
-	return &FailedError{Code: exitcode.TLSSession, Status: "status " + strconv.Itoa(int(ws))}
+	return &FailedError{Code: exitcode.TLSSession, Status: "wait:" + strconv.Itoa(int(ws))}
 }
 
 func closeAll(fds ...int) {
