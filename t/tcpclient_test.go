@@ -82,6 +82,7 @@ func tccRun(t *testing.T, env []string, extra []*os.File, path string, args ...s
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
 	}
+	checkLog(t, path, se.String())
 	return result{so.String(), se.String(), code}, took
 }
 
