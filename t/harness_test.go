@@ -304,6 +304,26 @@ func checkLog(t testing.TB, who, stderr string) {
 	}
 }
 
+// fatalErr is the part of a fatal line (exitcode.Report's) that says the
+// exit status and the start of the error text, for strings.Contains:
+// ` status=96 err="unable to read KEYFILE …`. It leaves out the fields
+// before it (the verb, a connection's) and the closing quote.
+func fatalErr(code int, msg string) string {
+	q := strconv.Quote(msg)
+	return " status=" + strconv.Itoa(code) + " err=" + q[:len(q)-1]
+}
+
+// fatalEnd is fatalErr for the whole error text: the line ends after it.
+func fatalEnd(code int, msg string) string { return fatalErr(code, msg) + "\"\n" }
+
+// fatalLine is the whole fatal line of prog outside a connection.
+func fatalLine(prog string, code int, msg string) string {
+	return prog + ": fatal: exit" + fatalEnd(code, msg)
+}
+
+// usageLine is the start of prog's fatal line for a usage error.
+func usageLine(prog string) string { return prog + ": fatal: usage status=100 " }
+
 // lines returns s as lines without the trailing newline.
 func lines(s string) []string {
 	s = strings.TrimRight(s, "\n")

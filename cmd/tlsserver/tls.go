@@ -91,20 +91,28 @@ func (h *handler) nextCPUs() *unix.CPUSet {
 // then spawns the app as c's child. The accept line comes when the engine
 // starts and names it, as does the end line: the engine is the process
 // that lives as long as the connection. The end line's exit code is the
-// app's, or tlsserver's when there is no app (a failed handshake: 98).
+// app's, or tlsserver's when there is no app (a failed handshake: 98). A
+// connection that fails before its engine starts (a missing CERTFILE)
+// has its accept line all the same, naming no process (conn=-).
 func (h *handler) Serve(s *listener.Server, c *listener.Conn, env []string) {
 	th := &tlsHost{h: h, c: c}
 	var w *tlsspawn.Warm
 	if we := h.takeWarm(); we != nil {
 		w, th.pending = we.w, we.ended
 	}
-	app, code := h.tls.Handshake(c.FD(), env, th, w)
+	app, code, err := h.tls.Handshake(c.FD(), env, th, w)
 	if app != nil {
-		err := s.SpawnApp(c, app, th.engine)
+		err = s.SpawnApp(c, app, th.engine)
 		tlsspawn.CloseFiles(app)
 		if err == nil {
 			return
 		}
+	}
+	if th.engine == 0 {
+		// No process served it: its accept line names none (conn=-).
+		s.LogAccept(c, 0)
+	}
+	if err != nil {
 		code = exitcode.Report(name, err, th.Conn()...)
 	}
 	s.End(c, th.engine, code)

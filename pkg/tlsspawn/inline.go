@@ -37,14 +37,15 @@ func NewInline(name string, c *Config, prog []string) *Inline {
 // program), else it is closed and a new engine spawned. Handshake returns
 // the app to spawn, on the cleartext pipes; the caller spawns it, then
 // calls CloseFiles. On failure it returns nil and tlsd's exit code, the
-// reason logged as tlsd logs it.
-func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Child, int) {
+// reason logged as tlsd logs it, or else the error for the caller to
+// report (tlsd's fatal line).
+func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Child, int, error) {
 	c := *in.c // per connection: the network fds differ
 	c.NetRead, c.NetWrite = fd, fd
 	p, err := prepare(&c, envp)
 	if err != nil {
 		w.Close()
-		return nil, exitcode.Report(in.name, err, h.Conn()...)
+		return nil, 0, err
 	}
 	var st *started
 	if w.fits(p) && keysign.SendNetwork(w.st.key, fd, peerVars(p.env)) == nil {
@@ -55,16 +56,16 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	}
 	s, code := p.handshake(in.name, &c, h, st)
 	if s == nil {
-		return nil, code
+		return nil, code, nil
 	}
 	// The engine, named by the accept line, is the connection's id.
 	p.env.Set(ucspi.ConnPID, strconv.Itoa(s.Pid))
 	app, err := in.app(&c, p, s)
 	if err != nil {
 		closeAll(s.AppRead, s.AppWrite)
-		return nil, exitcode.Report(in.name, err, h.Conn()...)
+		return nil, 0, err
 	}
-	return app, exitcode.OK
+	return app, exitcode.OK, nil
 }
 
 // Check reads what a connection with the environment envp would read
