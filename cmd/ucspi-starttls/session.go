@@ -15,7 +15,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-
 // fragment is one answer of a reader goroutine.
 type fragment struct {
 	b        []byte
