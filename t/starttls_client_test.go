@@ -429,7 +429,7 @@ func TestTLSALookup(t *testing.T) {
 	pc, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	defer pc.Close()
 	r := run(t, baseEnv(), "", bin("tlsa-lookup"), append([]string{"-r", pc.LocalAddr().String(), "-t", "1", "mx.example"}, show...)...)
-	if r.Code != 111 || !strings.Contains(r.Stderr, "tlsa-lookup: fatal: unable to look up TLSA _25._tcp.mx.example") {
+	if r.Code != 111 || !strings.Contains(r.Stderr, "tlsa-lookup: fatal: exit"+fatalErr(111, "unable to look up TLSA _25._tcp.mx.example")) {
 		t.Fatalf("silent resolver: exit %d stderr %s", r.Code, r.Stderr)
 	}
 }
