@@ -109,27 +109,14 @@ func hasToken(text, opt string) bool {
 var internalLong = map[string]bool{"key-holder": true}
 
 // longOptions returns, sorted, the long options prog's parser accepts,
-// read from the source of the package cmd/<prog> runs: the long names
+// read from the source of cmd/<prog>: the long names
 // given to getopt.New and to getopt.HelpOnly (help, version), the literal lists
 // assigned to a variable named long or *Long, and tlsspawn.CommonLong
 // where the package parses with tlsspawn's Config.Parse.
 func longOptions(t *testing.T, prog string) []string {
 	t.Helper()
 	fset := token.NewFileSet()
-	main, err := parser.ParseFile(fset, "../cmd/"+prog+"/main.go", nil, parser.ImportsOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const mod = "github.com/tlschain/tlschain/"
-	dir := ""
-	for _, im := range main.Imports {
-		if p, _ := strconv.Unquote(im.Path.Value); strings.HasPrefix(p, mod+"pkg/") {
-			dir = "../" + strings.TrimPrefix(p, mod)
-		}
-	}
-	if dir == "" {
-		t.Fatalf("cmd/%s/main.go imports no program package", prog)
-	}
+	dir := "../cmd/" + prog
 	files, _ := filepath.Glob(dir + "/*.go")
 	set := map[string]bool{}
 	add := func(e ast.Expr) {

@@ -71,7 +71,7 @@ func need(t testing.TB, tools ...string) {
 			if os.Getenv("CI") != "" || os.Getenv("TLSCHAIN_REQUIRE_TOOLS") == "1" {
 				t.Fatalf("%s is not installed (make check installs it)", tool)
 			}
-			t.Skipf("%s is not installed", tool)
+			t.Skipf("%s is not installed (make deps names the packages it could not install)", tool)
 		}
 	}
 }

@@ -342,7 +342,7 @@ func hostileClient(t *testing.T, dir, certs string, delayed bool, app ...string)
 	env := hostileEnv(dir, certs, "CAFILE="+certs+"/ca.crt")
 	args := []string{"127.0.0.1", strconv.Itoa(port), "tlsc", "-k", "localhost"}
 	if delayed {
-		args = append(args, "-n", "ucspi-starttls", "-c", "smtp")
+		args = append(args, "-n", "--verify-report", "ucspi-starttls", "-c", "smtp")
 	}
 	return run(t, env, "", dir+"/tcpclient", append(args, app...)...)
 }

@@ -127,7 +127,7 @@ func TestPrivdropUserGroups(t *testing.T) {
 func TestPrivdropRefusals(t *testing.T) {
 	needRoot(t)
 	res := run(t, baseEnv(), "", bin("privdrop"), "-u", "0", "-g", "0", "true")
-	if res.Code != 100 || res.Stderr != fatalLine("privdrop", 100, "unable to drop privileges: refusing to run as uid 0 (use the option that allows it)") {
+	if res.Code != 100 || res.Stderr != fatalLine("privdrop", 100, "unable to drop privileges: refusing to run as uid 0 (only privdrop -0 allows it)") {
 		t.Errorf("uid 0: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-0", "-u", "root", "cat", "/proc/self/status")

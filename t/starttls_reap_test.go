@@ -133,3 +133,27 @@ func lingering(pid, dir string) bool {
 	env, _ := os.ReadFile("/proc/" + pid + "/environ")
 	return bytes.Contains(append([]byte{0}, env...), []byte("\x00LINGER_DIR="+dir+"\x00"))
 }
+
+// TestStarttlsNotDumpable: the cleartext app runs under ucspi-starttls's
+// own uid, and a dumpable process's /proc/<pid>/fd and environ are open
+// to every process of that uid — our pipes to the engine among them.
+// ucspi-starttls clears its dumpable flag, so the app (peek.sh, uid
+// 65534) finds its parent's /proc entries closed, while the flag's reset
+// at exec leaves the app's own entries as usual.
+func TestStarttlsNotDumpable(t *testing.T) {
+	needRoot(t)
+	s, _ := stServe(t, []string{"UCSPITLS=", "TLS_UID=4321", "TLS_GID=4321"},
+		"-n", "-u", "65534", "-g", "65534", "ucspi-starttls", "smtp", testdata("peek.sh"))
+	c := stDial(t, s)
+	if l := c.line(); l != "220 peek ESMTP" {
+		t.Fatalf("greeting %q; log:\n%s", l, s.Stderr)
+	}
+	c.send("EHLO client.test\r\n")
+	r := c.reply()
+	if len(r) == 0 || r[0] != "250-PEEK uid=65534 fd=denied environ=denied" {
+		t.Errorf("the cleartext app looked into ucspi-starttls: %q", r)
+	}
+	c.send("QUIT\r\n")
+	c.line()
+	c.end()
+}

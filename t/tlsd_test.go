@@ -623,7 +623,10 @@ func TestTLSDConfigErrors(t *testing.T) {
 		msg  string
 	}{
 		{"no CERTFILE", baseEnv(), nil, 100, fatalEnd(100, "CERTFILE not set")},
-		{"no KEYFILE", baseEnv("CERTFILE=" + dir + "/server.crt"), nil, 100, fatalEnd(100, "KEYFILE not set")},
+		{"no key in CERTFILE, no KEYFILE", baseEnv("CERTFILE=" + dir + "/server.crt"), nil, 96,
+			fatalEnd(96, "unable to use CERTFILE "+dir+"/server.crt: no private key in it and no KEYFILE")},
+		{"missing CERTFILE", baseEnv("CERTFILE=" + dir + "/nope.pem"), nil, 96,
+			fatalEnd(96, "unable to read CERTFILE "+dir+"/nope.pem: no such file or directory")},
 		{"missing key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/nope.key"), nil, 96,
 			fatalEnd(96, "unable to read KEYFILE "+dir+"/nope.key: no such file or directory")},
 		{"bad key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+bad), nil, 96, "bad private key"},

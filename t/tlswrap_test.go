@@ -546,7 +546,7 @@ func session(t *testing.T, args ...string) (*engineProc, *tls.Conn, *eofConn, *n
 }
 
 func TestTLSWrapHalfClose(t *testing.T) {
-	e, c, ec, peer := session(t)
+	e, c, ec, peer := session(t, "-H")
 	// Peer sends a request and a bare FIN (no close_notify): the app gets
 	// the bytes and EOF, and can still answer.
 	c.Write([]byte("request"))
@@ -562,7 +562,7 @@ func TestTLSWrapHalfClose(t *testing.T) {
 		t.Fatalf("peer got %d bytes, %v", len(got), err)
 	}
 	if !ec.fin {
-		t.Fatal("default: the engine should end with a FIN, not close_notify")
+		t.Fatal("-H: the engine should end with a FIN, not close_notify")
 	}
 	if code := e.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
@@ -570,7 +570,7 @@ func TestTLSWrapHalfClose(t *testing.T) {
 }
 
 func TestTLSWrapCloseNotify(t *testing.T) {
-	e, c, ec, _ := session(t, "-S")
+	e, c, ec, _ := session(t)
 	e.toEng.Write([]byte("bye"))
 	e.toEng.Close()
 	got, err := io.ReadAll(c)
@@ -578,7 +578,7 @@ func TestTLSWrapCloseNotify(t *testing.T) {
 		t.Fatalf("peer got %q, %v", got, err)
 	}
 	if ec.fin {
-		t.Fatal("-S: the peer saw a FIN before close_notify")
+		t.Fatal("default: the peer saw a FIN before close_notify")
 	}
 	c.Close()
 	if code := e.wait(10 * time.Second); code != 0 {

@@ -29,6 +29,8 @@ func TestParseArgs(t *testing.T) {
 			return c.RequestCert && c.SNILevel == 2 && c.HandshakeMS == 5000 && c.IdleSecs == 9 && c.CloseNotify &&
 				c.StrictTrunc && c.KeepVars && c.MinVersion == "1.3" && c.ALPN == "h2,http/1.1"
 		}},
+		{"close_notify by default", "0 465 p", "", func(c *tlsspawn.Config) bool { return c.CloseNotify }},
+		{"half-close", "-s 0 465 p", "", func(c *tlsspawn.Config) bool { return !c.CloseNotify }},
 		{"listener letters", "-1 -c 5 -C 2 -x r.cdb -h -l0 0 465 p", "", func(c *tlsspawn.Config) bool { return true }},
 		{"check", "--check 0 465 p", "", func(c *tlsspawn.Config) bool { return c.CheckOnly }},
 		{"delayed", "-n 0 465 p", "option -n (delayed mode) is not supported", nil},

@@ -431,10 +431,19 @@ func TestOptions(t *testing.T) {
 	if _, err := parseOptions([]string{"-h"}); err != getopt.ErrHelp {
 		t.Error("-h")
 	}
+	// close_notify unless the spawner asks for a bare half-close (-H).
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{[]string{"-s"}, true}, {[]string{"-s", "-H"}, false}, {[]string{"-s", "-H", "-S"}, true}} {
+		if o, err := parseOptions(tc.args); err != nil || o.closeNotify != tc.want {
+			t.Errorf("%q: closeNotify %v, want %v (%v)", tc.args, o != nil && o.closeNotify, tc.want, err)
+		}
+	}
 }
 
 func TestHelpListsOptions(t *testing.T) {
-	for _, c := range "sckNVyYzKISJmajMqv" {
+	for _, c := range "sckNVyYzKISHJmajMqv" {
 		if !strings.Contains(help, "\n  -"+string(c)+" ") {
 			t.Errorf("help lacks -%c", c)
 		}

@@ -12,7 +12,7 @@ import (
 
 const name = "tlswrap"
 
-const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -L ] [ -M mib ] [ -W ] [ -q | -v ]"
+const usage = "tlswrap -s|-c [ -k name ] [ -N | -V ] [ -y | -Y | -A ] [ -z level ] [ -K ms ] [ -I secs ] [ -S | -H ] [ -J ] [ -m 1.2|1.3 ] [ -a protos ] [ -j ] [ -L ] [ -M mib ] [ -W ] [ -q | -v ]"
 
 const help = "usage: " + usage + `
 
@@ -27,7 +27,8 @@ const help = "usage: " + usage + `
   -z level   server SNI mode: 0 default pair only, 1 named pairs then default, 2 named pairs only (default 1)
   -K ms      handshake deadline in milliseconds, 0 = none (default 30000)
   -I secs    idle timeout after the handshake in seconds, 0 = none (default 0)
-  -S         on EOF from the app send close_notify and close (default: TCP half-close)
+  -S         on EOF from the app send close_notify, then half-close TCP (default)
+  -H         on EOF from the app half-close TCP without close_notify
   -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
   -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
   -a protos  ALPN protocols, comma-separated, most preferred first
@@ -73,9 +74,9 @@ type options struct {
 const defaultHandshake = 30 * time.Second
 
 func parseOptions(args []string) (*options, error) {
-	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake}
+	o := &options{sniLevel: 1, minVersion: tls.VersionTLS12, memLimitMiB: 256, level: logline.Normal, handshake: defaultHandshake, closeNotify: true}
 	side := ""
-	p := getopt.New(args, "hsck:NVyYAz:K:I:SJm:a:jLM:Wqv", "help", "version")
+	p := getopt.New(args, "hsck:NVyYAz:K:I:SHJm:a:jLM:Wqv", "help", "version")
 	for {
 		opt, err := p.Next()
 		if err == getopt.ErrDone {
@@ -131,6 +132,8 @@ func parseOptions(args []string) (*options, error) {
 			o.warm = true
 		case "S":
 			o.closeNotify = true
+		case "H":
+			o.closeNotify = false
 		case "J":
 			o.strictEOF = true
 		case "m":

@@ -18,7 +18,7 @@ import (
 // relay moves the session's bytes until both directions are over.
 // EOF rules (doc/tlswrap.md, doc/design.md §5.2):
 //   - app EOF on fd 3: everything read is already written to the TLS
-//     conn; then a TCP half-close (default) or close_notify and FIN (-S).
+//     conn; then close_notify and FIN (default), or a bare FIN (-H).
 //   - peer close_notify or FIN: fd 4 is closed after the last byte; the
 //     other direction goes on until the app's EOF. FIN without
 //     close_notify is a truncation with -J (98), and always mid-record.

@@ -133,6 +133,9 @@ func clientMain(cfg *config, envp []string, kids *reaper) int {
 		if tls, err = getTLSFDs(env); err != nil {
 			return exitcode.Report(name, exitcode.UsageError("policy "+pol.name+" needs the UCSPI-TLS fds of tlsc -n: "+err.Error()))
 		}
+		if err := pol.needReport(env); err != nil {
+			return exitcode.Report(name, err)
+		}
 	}
 	path, err := chain.LookPath(cfg.prog[0], env.Environ())
 	if err != nil {

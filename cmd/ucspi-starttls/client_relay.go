@@ -62,7 +62,7 @@ func (p *clientProg) exitStatus() int {
 // TLS), the report's SSL_* after TLS, none in clear.
 func (c *client) progEnv() []string {
 	env := ucspi.NewEnv(c.env.Environ())
-	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD, ucspi.TLSCVerify)
 	env.Unset(ucspi.ReportVars...)
 	env.Apply(c.vars)
 	return env.Environ()

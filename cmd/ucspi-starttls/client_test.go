@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/lineproto"
+	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
 var replyTests = []struct {
@@ -119,5 +121,26 @@ func TestClientUsage(t *testing.T) {
 	// A policy that needs TLS without tlsc -n's fds is fatal (100).
 	if code := run([]string{name, "-c", "-p", "encrypt", "smtp", "true"}, nil); code != 100 {
 		t.Errorf("no SSLCTLFD: exit %d", code)
+	}
+}
+
+// TestNeedReport: the policies that take a server whose certificate does
+// not verify refuse a tlsc -n that fails the handshake on it (TLSC_VERIFY
+// enforce, unset or anything else); verify, secure, dane-only and none do
+// not ask.
+func TestNeedReport(t *testing.T) {
+	for _, name := range []string{"none", "may", "encrypt", "verify", "secure", "dane", "dane-only", "fingerprint"} {
+		p, err := resolvePolicy(name, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		needs := name == "may" || name == "encrypt" || name == "dane" || name == "fingerprint"
+		for _, env := range [][]string{nil, {"TLSC_VERIFY=enforce"}, {"TLSC_VERIFY=REPORT"}, {"TLSC_VERIFY=report"}, {"TLSC_VERIFY=none"}} {
+			ok := !needs || len(env) == 1 && (env[0] == "TLSC_VERIFY=report" || env[0] == "TLSC_VERIFY=none")
+			err := p.needReport(ucspi.NewEnv(env))
+			if (err == nil) != ok || err != nil && (exitcode.Code(err) != 100 || !strings.Contains(err.Error(), "policy "+name+" needs tlsc -n --verify-report")) {
+				t.Errorf("%s %q: %v", name, env, err)
+			}
+		}
 	}
 }

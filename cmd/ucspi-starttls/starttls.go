@@ -169,6 +169,13 @@ func run(argv, envp []string) int {
 	// Every line, and every app's, names the connection: by CONNPID (tlsd
 	// or tlsc set it), else by this process, the listener's child.
 	envp = logline.SetConn(envp)
+	// Not dumpable: the app runs under our uid, and a dumpable process's
+	// /proc/<pid>/fd, environ and mem are open to every process of that
+	// uid. A cleartext app could otherwise open our pipes to the engine
+	// through /proc/<ppid>/fd. Children are dumpable again at their exec.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return exitcode.Report(name, exitcode.Temp("clear", "the dumpable flag", err))
+	}
 	// Before any child of our own exists: what is there now came from
 	// tlsd (or tlsc) -n.
 	kids := newReaper()

@@ -30,7 +30,7 @@ type Cred struct {
 }
 
 // ErrRoot is returned when the target uid is 0 without AllowRoot.
-var ErrRoot = errors.New("refusing to run as uid 0 (use the option that allows it)")
+var ErrRoot = errors.New("refusing to run as uid 0 (only privdrop -0 allows it)")
 
 // Apply sets the supplementary groups, then the gid, then the uid.
 // syscall.Setgroups and friends, not the x/sys ones: the x/sys calls change

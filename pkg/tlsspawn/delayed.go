@@ -51,6 +51,11 @@ func runDelayed(name string, c *Config, st *started, held Inherited, cred privdr
 	env.Set(ucspi.SSLCtlFD, strconv.Itoa(st.ctl))
 	env.Set(ucspi.SSLReadFD, strconv.Itoa(st.appRead))
 	env.Set(ucspi.SSLWriteFD, strconv.Itoa(st.appWrite))
+	if c.Server {
+		env.Unset(ucspi.TLSCVerify)
+	} else {
+		env.Set(ucspi.TLSCVerify, c.verifyMode())
+	}
 	envv := AppEnv(c, env, nil)
 	ReapIfDone(st.pid)
 	held.Release()
@@ -89,4 +94,16 @@ func ServeKeys(name string, c *Config, envp []string) int {
 		return exitcode.Report(name, exitcode.Temp("serve", "the key channel", err))
 	}
 	return exitcode.OK
+}
+
+// verifyMode is TLSC_VERIFY's value for tlsc -n's app: how a server
+// certificate that does not verify ends (doc/tlsc.md).
+func (c *Config) verifyMode() string {
+	switch {
+	case c.NoVerify:
+		return ucspi.VerifyNone
+	case c.VerifyReport:
+		return ucspi.VerifyReport
+	}
+	return ucspi.VerifyEnforce
 }

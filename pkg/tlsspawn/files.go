@@ -133,17 +133,15 @@ func (m *Material) loadTLSA(c *Config, env *ucspi.Env) error {
 	return nil
 }
 
-// loadDefaultPair reads CERTFILE and KEYFILE. An empty KEYFILE means the
-// key is inside CERTFILE (ucspi-ssl's convention).
+// loadDefaultPair reads CERTFILE and KEYFILE. KEYFILE unset or empty
+// means the key is inside CERTFILE, before or after the chain (ucspi-ssl's
+// and the qmail TLS patch's one file).
 func (m *Material) loadDefaultPair(env *ucspi.Env) error {
 	cert, ok := env.Get(ucspi.CertFile)
 	if !ok || cert == "" {
 		return exitcode.UsageError(ucspi.CertFile + " not set")
 	}
-	key, ok := env.Get(ucspi.KeyFile)
-	if !ok {
-		return exitcode.UsageError(ucspi.KeyFile + " not set")
-	}
+	key, _ := env.Get(ucspi.KeyFile)
 	return m.addPair("", ucspi.CertFile, cert, ucspi.KeyFile, key)
 }
 
@@ -166,10 +164,7 @@ func (m *Material) loadServerPairs(c *Config, env *ucspi.Env) error {
 		case strings.HasPrefix(kv, ucspi.CertFilePrefix):
 			name, _, _ = strings.Cut(kv[len(ucspi.CertFilePrefix):], "=")
 			keyVar := ucspi.KeyFilePrefix + name
-			key, ok := env.Get(keyVar)
-			if !ok {
-				return exitcode.Config("use", ucspi.CertFilePrefix+name, errors.New(keyVar+" not set"))
-			}
+			key, _ := env.Get(keyVar)
 			cert, _ := env.Get(ucspi.CertFilePrefix + name)
 			if err := checkSNIName(name); err != nil {
 				return exitcode.Config("use", ucspi.CertFilePrefix+name, err)
@@ -223,6 +218,8 @@ func (m *Material) addPair(name, certVar, certPath, keyVar, keyPath string) erro
 		if key, err = readFile(keyVar, keyPath); err != nil {
 			return err
 		}
+	} else if !bytes.Contains(cert, []byte("PRIVATE KEY-----")) {
+		return exitcode.Config("use "+certVar, certPath, errors.New("no private key in it and no "+keyVar))
 	}
 	m.Pairs = append(m.Pairs, keysign.Pair{Name: name, CertPEM: cert, KeyPEM: key})
 	desc := certVar + " " + certPath

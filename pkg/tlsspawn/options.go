@@ -40,7 +40,7 @@ type Config struct {
 	SNILevel       int    // tlsd -k 0|1|2
 	HandshakeMS    int    // -K: handshake deadline in ms, 0 = none; also the key holder's window
 	IdleSecs       int    // -I: idle limit after the handshake, 0 = none
-	CloseNotify    bool   // -S; false = -s (TCP half-close)
+	CloseNotify    bool   // -S (default); false = -s (TCP half-close only)
 	StrictTrunc    bool   // -J; false = -j
 	MinVersion     string // -m: "1.2" or "1.3"
 	ALPN           string // -a: comma-separated protocols
@@ -89,6 +89,7 @@ func NewConfig(server bool) *Config {
 	c := &Config{
 		Server:         server,
 		SNILevel:       1,
+		CloseNotify:    true,
 		HandshakeMS:    DefaultHandshakeMS,
 		MinVersion:     "1.2",
 		Verbosity:      logline.Normal,
@@ -128,8 +129,8 @@ const (
 `
 	HelpSession = `  -K ms       handshake deadline in milliseconds, also the key holder's; 0 = none (default 30000) (also --handshake-timeout)
   -I secs     idle limit after the handshake, in seconds; 0 = none (default) (also --idle-timeout)
-  -S          on EOF from prog, send close_notify and close (also --close-notify)
-  -s          on EOF from prog, half-close TCP without close_notify (default) (also --half-close)
+  -S          on EOF from prog, send close_notify, then half-close TCP (default) (also --close-notify)
+  -s          on EOF from prog, half-close TCP without close_notify; the peer can still send (also --half-close)
   -J          a peer EOF without close_notify is a truncation: exit 98 (also --strict-truncation)
   -j          a peer EOF without close_notify is a normal EOF (default)
   -Z          keep CERTFILE, KEYFILE, CAFILE, CADIR, TLS_UID, TLS_GID... in prog's environment
@@ -329,8 +330,8 @@ func (c *Config) EngineArgs() []string {
 	if c.IdleSecs > 0 {
 		a = append(a, "-I", strconv.Itoa(c.IdleSecs))
 	}
-	if c.CloseNotify {
-		a = append(a, "-S")
+	if !c.CloseNotify {
+		a = append(a, "-H")
 	}
 	if c.StrictTrunc {
 		a = append(a, "-J")

@@ -165,7 +165,7 @@ func (p *prepared) handshake(name string, c *Config, h Host, st *started) (*Sess
 func (p *prepared) appEnv(c *Config, s *Session) []string {
 	// prog has no UCSPI-TLS fds; names from an earlier hop would point at
 	// nothing (or at the wrong fd).
-	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD)
+	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD, ucspi.TLSCVerify)
 	return AppEnv(c, p.env, s.Vars)
 }
 

@@ -30,7 +30,7 @@ var optionTests = []struct {
 	want func(*Config) bool
 }{
 	{"defaults", nil, "", func(c *Config) bool {
-		return c.SNILevel == 1 && c.MinVersion == "1.2" && !c.CloseNotify && !c.StrictTrunc && !c.KeepVars && c.EngineMaxProcs == "1"
+		return c.SNILevel == 1 && c.MinVersion == "1.2" && c.CloseNotify && !c.StrictTrunc && !c.KeepVars && c.EngineMaxProcs == "1"
 	}},
 	{"handshake deadline", []string{"-K", "5000"}, "", func(c *Config) bool { return c.HandshakeMS == 5000 }},
 	{"deadline attached", []string{"-K250"}, "", func(c *Config) bool { return c.HandshakeMS == 250 }},
@@ -99,13 +99,13 @@ func TestEngineArgs(t *testing.T) {
 	c := NewConfig(true)
 	c.ClientCert, c.HandshakeMS, c.CloseNotify, c.StrictTrunc, c.MinVersion, c.ALPN = true, 500, true, true, "1.3", "smtp"
 	c.SNILevel, c.Verbosity = 2, logline.Verbose
-	want := []string{"tlswrap", "-s", "-z", "2", "-y", "-K", "500", "-S", "-J", "-m", "1.3", "-a", "smtp", "-v"}
+	want := []string{"tlswrap", "-s", "-z", "2", "-y", "-K", "500", "-J", "-m", "1.3", "-a", "smtp", "-v"}
 	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("server args %q, want %q", got, want)
 	}
 	c = NewConfig(false)
-	c.ServerName, c.NoVerify, c.IdleSecs = "mx.example", true, 60
-	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-K", "30000", "-I", "60"}
+	c.ServerName, c.NoVerify, c.IdleSecs, c.CloseNotify = "mx.example", true, 60, false
+	want = []string{"tlswrap", "-c", "-k", "mx.example", "-N", "-K", "30000", "-I", "60", "-H"}
 	if got := c.EngineArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
@@ -165,6 +165,19 @@ func TestLoad(t *testing.T) {
 		check   func(*testing.T, *Material)
 	}
 	base := []string{"CERTFILE=" + a.cert, "KEYFILE=" + a.key}
+	// One PEM file with key and chain, the key after or before it (the
+	// qmail TLS patch's servercert.pem, ucspi-ssl's CERTFILE alone).
+	keyAfter, keyBefore := dir+"/after.pem", dir+"/before.pem"
+	os.WriteFile(keyAfter, append(append(mustRead(t, a.cert), mustRead(t, b.cert)...), mustRead(t, a.key)...), 0o600)
+	os.WriteFile(keyBefore, append(mustRead(t, a.key), mustRead(t, a.cert)...), 0o600)
+	combined := func(t *testing.T, m *Material) {
+		if len(m.Pairs) != 1 || !bytes.Equal(m.Pairs[0].KeyPEM, m.Pairs[0].CertPEM) {
+			t.Fatalf("pairs %+v", m.Pairs)
+		}
+		if _, err := m.loadKeys(); err != nil {
+			t.Fatalf("the key of the one file: %v", err)
+		}
+	}
 	tests := []tc{
 		{name: "default pair", server: true, env: base, check: func(t *testing.T, m *Material) {
 			if len(m.Pairs) != 1 || m.Pairs[0].Name != "" || len(m.Setup.CAs) != 0 {
@@ -172,10 +185,20 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "no CERTFILE", server: true, env: nil, code: 100, msg: "CERTFILE not set"},
-		{name: "no KEYFILE", server: true, env: []string{"CERTFILE=" + a.cert}, code: 100, msg: "KEYFILE not set"},
-		{name: "key inside CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE="}, check: func(t *testing.T, m *Material) {
-			if string(m.Pairs[0].KeyPEM) != string(m.Pairs[0].CertPEM) {
-				t.Error("empty KEYFILE did not take the key from CERTFILE")
+		{name: "no KEYFILE, no key in CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert}, code: 96,
+			msg: "unable to use CERTFILE " + a.cert + ": no private key in it and no KEYFILE"},
+		{name: "empty KEYFILE, no key in CERTFILE", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE="}, code: 96, msg: "no private key in it"},
+		{name: "key after the chain, KEYFILE unset", server: true, env: []string{"CERTFILE=" + keyAfter}, check: combined},
+		{name: "key before the chain, KEYFILE unset", server: true, env: []string{"CERTFILE=" + keyBefore}, check: combined},
+		{name: "key inside CERTFILE, KEYFILE empty", server: true, env: []string{"CERTFILE=" + keyAfter, "KEYFILE="}, check: combined},
+		{name: "client key inside CERTFILE", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, env: []string{"CERTFILE=" + keyBefore}, check: combined},
+		{name: "client CERTFILE without key", opts: func(c *Config) { c.ClientCert = true; c.NoVerify = true }, env: []string{"CERTFILE=" + a.cert}, code: 96, msg: "no private key in it and no KEYFILE"},
+		{name: "sni pair in one file", server: true, env: append([]string{"CERTFILE:c.test=" + keyAfter}, base...), check: func(t *testing.T, m *Material) {
+			if len(m.Pairs) != 2 || m.Pairs[1].Name != "c.test" || !bytes.Equal(m.Pairs[1].KeyPEM, m.Pairs[1].CertPEM) {
+				t.Fatalf("pairs %+v", m.Pairs)
+			}
+			if _, err := m.loadKeys(); err != nil {
+				t.Fatal(err)
 			}
 		}},
 		{name: "unreadable key", server: true, env: []string{"CERTFILE=" + a.cert, "KEYFILE=" + dir + "/nope"}, code: 96, msg: "unable to read KEYFILE " + dir + "/nope: no such file"},
@@ -199,7 +222,8 @@ func TestLoad(t *testing.T) {
 			}},
 		{name: "sni level 2 without pairs", server: true, opts: func(c *Config) { c.SNILevel = 2 }, code: 100, msg: "no CERTFILE"},
 		{name: "KEYFILE:x without CERTFILE:x", server: true, env: append([]string{"KEYFILE:x.test=" + b.key}, base...), code: 96, msg: "CERTFILE:x.test not set"},
-		{name: "CERTFILE:x without KEYFILE:x", server: true, env: append([]string{"CERTFILE:x.test=" + b.cert}, base...), code: 96, msg: "KEYFILE:x.test not set"},
+		{name: "CERTFILE:x without key and KEYFILE:x", server: true, env: append([]string{"CERTFILE:x.test=" + b.cert}, base...), code: 96,
+			msg: "unable to use CERTFILE:x.test " + b.cert + ": no private key in it and no KEYFILE:x.test"},
 		{name: "bad sni name", server: true, env: append([]string{"CERTFILE:a..b=" + b.cert, "KEYFILE:a..b=" + b.key}, base...), code: 96, msg: "bad server name"},
 		{name: "client certs need a CA", server: true, opts: func(c *Config) { c.ClientCert = true }, env: base, code: 96, msg: "CAFILE and CADIR not set"},
 		{name: "CAFILE", server: true, opts: func(c *Config) { c.RequestCert = true }, env: append([]string{"CAFILE=" + b.cert}, base...), check: func(t *testing.T, m *Material) {
@@ -470,6 +494,21 @@ func TestEngineMemoryFloor(t *testing.T) {
 		err := c.Option(getopt.Opt{Name: "engine-memory", Arg: arg})
 		if (err == nil) != ok {
 			t.Errorf("--engine-memory %s: %v", arg, err)
+		}
+	}
+}
+
+// TestVerifyMode: tlsc -n tells its app whether a server certificate that
+// does not verify fails the handshake (TLSC_VERIFY).
+func TestVerifyMode(t *testing.T) {
+	for _, tc := range []struct {
+		noVerify, report bool
+		want             string
+	}{{false, false, "enforce"}, {false, true, "report"}, {true, false, "none"}} {
+		c := NewConfig(false)
+		c.NoVerify, c.VerifyReport = tc.noVerify, tc.report
+		if got := c.verifyMode(); got != tc.want {
+			t.Errorf("--no-verify-cert %v --verify-report %v: %q, want %q", tc.noVerify, tc.report, got, tc.want)
 		}
 	}
 }

@@ -75,6 +75,15 @@ const (
 	SSLCtlFD   = "SSLCTLFD"
 	SSLReadFD  = "SSLREADFD"
 	SSLWriteFD = "SSLWRITEFD"
+	// TLSCVerify is what tlsc -n tells its app about the check of the
+	// server's certificate: VerifyEnforce (a certificate that does not
+	// verify fails the handshake), VerifyReport (--verify-report: the
+	// handshake never fails on it, SSL_PEER_VERIFY says) or VerifyNone
+	// (--no-verify-cert). Removed everywhere else.
+	TLSCVerify    = "TLSC_VERIFY"
+	VerifyEnforce = "enforce"
+	VerifyReport  = "report"
+	VerifyNone    = "none"
 )
 
 // Variables written for the app after a handshake.
