@@ -73,7 +73,7 @@ func lookupDest(cfg *config, env *ucspi.Env, log *logline.Logger) (*dest, error)
 		return d, nil
 	}
 	d.entry, d.key = e, key
-	log.Debug("policy", "domain", n, "key", key, "entry", logline.Safe(e.String()))
+	log.Debug("policy", "domain", n, "key", key, "entry", logline.Printable(e.String(), 200))
 	if e.Constrained() {
 		switch {
 		case d.mx == "":
