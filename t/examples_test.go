@@ -357,11 +357,17 @@ func TestExamplesS6(t *testing.T) {
 					t.Errorf("%s: log has no starttls line:\n%s", svc, f.exLog(svc))
 				}
 			}
+			var unstamped []string
 			for _, l := range lines(f.exLog(svc)) {
 				if !strings.HasPrefix(l, "@4000") {
 					t.Errorf("%s: log line without a TAI64N stamp: %q", svc, l)
 				}
+				_, rest, _ := strings.Cut(l, " ")
+				unstamped = append(unstamped, rest)
 			}
+			// Every line of the suite's programs, after s6-log, in the
+			// one format.
+			checkLog(t, svc, strings.Join(unstamped, "\n"))
 		})
 	}
 
