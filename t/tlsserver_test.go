@@ -595,7 +595,7 @@ func TestTLSServerFailures(t *testing.T) {
 		client func(t *testing.T, s *server)
 		code   int
 		msg    string
-		engine bool // a process started: in-process, the log names the engine; else pid 0
+		engine bool // a process started: in-process, the log names the engine; else conn=-
 		args   []string
 	}{
 		{"plain text", tlsdEnv(dir), send([]byte("EHLO client.test\r\nQUIT\r\n"), false), 98,
@@ -648,11 +648,11 @@ func TestTLSServerFailures(t *testing.T) {
 				}
 				switch {
 				case !mode.inProcess && pid == 0:
-					t.Errorf("%s: end pid 0", mode.name)
+					t.Errorf("%s: end conn=-", mode.name)
 				case mode.inProcess && tc.engine && pid == 0:
-					t.Errorf("%s: end pid 0 though an engine ran:\n%s", mode.name, log)
+					t.Errorf("%s: end conn=- though an engine ran:\n%s", mode.name, log)
 				case mode.inProcess && !tc.engine && pid != 0:
-					t.Errorf("%s: end pid %d though no process should start (want 0):\n%s", mode.name, pid, log)
+					t.Errorf("%s: end conn=%d though no process should start (want conn=-):\n%s", mode.name, pid, log)
 				}
 				if n := strings.Count(log, ": fatal"); n > 1 {
 					t.Errorf("%s: %d fatal lines:\n%s", mode.name, n, log)

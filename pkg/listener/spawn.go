@@ -97,7 +97,7 @@ func (s *Server) SpawnWatched(ch *chain.Child) (int, <-chan syscall.WaitStatus, 
 	return pid, s.lim.watch(pid), nil
 }
 
-// LogAccept writes c's accept line, naming pid.
+// LogAccept writes c's accept line, naming pid (0: none, conn=-).
 func (s *Server) LogAccept(c *Conn, pid int) {
 	s.logAccept(c, pid, s.lim.count())
 }

@@ -58,7 +58,8 @@ type FailedError struct {
 func (e *FailedError) Error() string { return "handshake failed: engine status " + e.Status }
 
 // EngineEnv is the engine's whole environment: the connection's id and
-// the peer (for its log lines) and GOMAXPROCS. No key path or other variable reaches it.
+// the peer (for its log lines) and GOMAXPROCS. No key path or other
+// variable reaches it.
 func EngineEnv(c *Config, env *ucspi.Env) []string {
 	out := peerVars(env)
 	if c.EngineMaxProcs != "" {
