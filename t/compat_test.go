@@ -80,12 +80,12 @@ func TestNotqmailOneFile(t *testing.T) {
 		}
 		c.end()
 		sClientSMTP(t, s, dir, true)
-		waitLog(t, s, `ucspi-starttls: info: pid \d+ ip 127\.0\.0\.1 starttls TLSv1\.3`)
+		waitLog(t, s, `ucspi-starttls: info: starttls conn=\d+ ip=127\.0\.0\.1 port=\d+ proto=smtp result=tls`)
 	})
 	t.Run("25", func(t *testing.T) {
 		s := serve(t, env("", false), append([]string{"-l0", "127.0.0.1", "0", "tlsd", "-n", "ucspi-starttls", "smtp"}, app...)...)
 		sClientSMTP(t, s, dir, true)
-		waitLog(t, s, `ucspi-starttls: info: pid \d+ ip 127\.0\.0\.1 starttls TLSv1\.3`)
+		waitLog(t, s, `ucspi-starttls: info: starttls conn=\d+ ip=127\.0\.0\.1 port=\d+ proto=smtp result=tls`)
 	})
 	t.Run("465", func(t *testing.T) {
 		s := serveProg(t, env("", true), bin("tlsserver"), append([]string{"-1", "-l0", "127.0.0.1", "0"}, app...)...)
@@ -97,12 +97,12 @@ func TestNotqmailOneFile(t *testing.T) {
 		p := t.TempDir() + "/chain.pem"
 		os.WriteFile(p, append(mustReadFile(t, dir+"/server.crt"), mustReadFile(t, dir+"/ca.crt")...), 0o644)
 		r := run(t, baseEnv("CERTFILE="+p), "", bin("tlsd"), "--check", "true")
-		want := "tlsd: fatal: unable to use CERTFILE " + p + ": no private key in it and no KEYFILE\n"
+		want := fatalLine("tlsd", 96, "unable to use CERTFILE "+p+": no private key in it and no KEYFILE")
 		if r.Code != 96 || r.Stderr != want {
 			t.Fatalf("tlsd --check: exit %d, stderr %q; want 96, %q", r.Code, r.Stderr, want)
 		}
 		s := serveProg(t, baseEnv("CERTFILE="+p), bin("tlsserver"), "-1", "127.0.0.1", "0", "true")
-		waitLog(t, s, `tlsserver: warning: with this environment: unable to use CERTFILE \S+: no private key in it and no KEYFILE`)
+		waitLog(t, s, `tlsserver: warning: check err="with this environment: unable to use CERTFILE \S+: no private key in it and no KEYFILE"`)
 	})
 }
 
@@ -195,11 +195,11 @@ func TestHalfCloseStillReads(t *testing.T) {
 	}
 }
 
-// engineEnd waits for the -v end line of the server's engine and returns
+// engineEnd waits for the end line of the server's engine and returns
 // its exit code: with -J, 98 when the client closed without close_notify.
 func engineEnd(t *testing.T, s *server) int {
 	t.Helper()
-	m := waitLog(t, s, `tlswrap: info: \S.* end in \d+ out \d+ exitcode \d+`)
+	m := waitLog(t, s, `tlswrap: info: end conn=\S+ ip=\S+ port=\d+ in=\d+ out=\d+ status=\d+`)
 	n, _ := strconv.Atoi(regexp.MustCompile(`\d+$`).FindString(m))
 	return n
 }

@@ -143,12 +143,12 @@ func TestDaneClientAuth(t *testing.T) {
 		{"spki match", true, 0, [][]byte{tlsaRdata(t, p.Client, "1")}, p.Client, "verified mx.client.test GENEROUS", ""},
 		{"cert match among others", true, 0, [][]byte{tlsaRdata(t, p.Other, "1"), tlsaRdata(t, p.Client, "0")}, p.Client, "verified mx.client.test GENEROUS", ""},
 		{"untrusted CA self-made cert matches", true, 0, [][]byte{tlsaRdata(t, p.RogueCli, "1")}, p.RogueCli, "verified mx.client.test GENEROUS", ""},
-		{"mismatch", true, 0, [][]byte{tlsaRdata(t, p.Other, "1")}, p.Client, "failed mx.client.test GENEROUS", "reason mismatch"},
-		{"no certificate", true, 0, [][]byte{tlsaRdata(t, p.Client, "1")}, nil, "none unset NONE", "reason no-certificate"},
-		{"no AD bit", false, 0, [][]byte{tlsaRdata(t, p.Client, "1")}, p.Client, "none mx.client.test GENEROUS", "reason insecure"},
-		{"SERVFAIL", true, 2, nil, p.Client, "none mx.client.test GENEROUS", "reason rcode-2"},
-		{"no records", true, 0, nil, p.Client, "none mx.client.test GENEROUS", "reason no-tlsa"},
-		{"dane-ta only", true, 0, [][]byte{append([]byte{2, 1, 1}, make([]byte, 32)...)}, p.Client, "none mx.client.test GENEROUS", "reason no-usable-tlsa"},
+		{"mismatch", true, 0, [][]byte{tlsaRdata(t, p.Other, "1")}, p.Client, "failed mx.client.test GENEROUS", "reason=mismatch"},
+		{"no certificate", true, 0, [][]byte{tlsaRdata(t, p.Client, "1")}, nil, "none unset NONE", "reason=no-certificate"},
+		{"no AD bit", false, 0, [][]byte{tlsaRdata(t, p.Client, "1")}, p.Client, "none mx.client.test GENEROUS", "reason=insecure"},
+		{"SERVFAIL", true, 2, nil, p.Client, "none mx.client.test GENEROUS", "reason=rcode-2"},
+		{"no records", true, 0, nil, p.Client, "none mx.client.test GENEROUS", "reason=no-tlsa"},
+		{"dane-ta only", true, 0, [][]byte{append([]byte{2, 1, 1}, make([]byte, 32)...)}, p.Client, "none mx.client.test GENEROUS", "reason=no-usable-tlsa"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,15 +161,15 @@ func TestDaneClientAuth(t *testing.T) {
 			var logLine string
 			waitFor(5*time.Second, func() bool {
 				for _, l := range lines(s.Stderr.String()) {
-					if strings.Contains(l, " dane-client ") {
+					if strings.Contains(l, "info: dane-client ") {
 						logLine = l
 						return true
 					}
 				}
 				return false
 			})
-			want := "ucspi-starttls: info: pid "
-			if !strings.HasPrefix(logLine, want) || !strings.Contains(logLine, " dane-client "+strings.Fields(tc.want)[0]+" ") ||
+			want := "ucspi-starttls: info: dane-client conn="
+			if !strings.HasPrefix(logLine, want) || !strings.Contains(logLine, " result="+strings.Fields(tc.want)[0]+" ") ||
 				!strings.Contains(logLine, tc.reason) {
 				t.Errorf("log line %q (want %q)", logLine, tc.reason)
 			}

@@ -348,20 +348,26 @@ func TestExamplesS6(t *testing.T) {
 			// The logger has the per-connection lines.
 			if !waitFor(5*time.Second, func() bool {
 				l := f.exLog(svc)
-				return strings.Contains(l, exListener(svc)+": info: accept pid ") && strings.Contains(l, exListener(svc)+": info: end pid ")
+				return strings.Contains(l, exListener(svc)+": info: accept conn=") && strings.Contains(l, exListener(svc)+": info: end conn=")
 			}) {
 				t.Errorf("%s: log has no accept/end lines:\n%s", svc, f.exLog(svc))
 			}
 			if svc == "smtp-25" || svc == "submission-587" || svc == "pop3-110" || svc == "imap-143" {
-				if !strings.Contains(f.exLog(svc), "ucspi-starttls: info: pid ") {
+				if !strings.Contains(f.exLog(svc), "ucspi-starttls: info: starttls conn=") {
 					t.Errorf("%s: log has no starttls line:\n%s", svc, f.exLog(svc))
 				}
 			}
+			var unstamped []string
 			for _, l := range lines(f.exLog(svc)) {
 				if !strings.HasPrefix(l, "@4000") {
 					t.Errorf("%s: log line without a TAI64N stamp: %q", svc, l)
 				}
+				_, rest, _ := strings.Cut(l, " ")
+				unstamped = append(unstamped, rest)
 			}
+			// Every line of the suite's programs, after s6-log, in the
+			// one format.
+			checkLog(t, svc, strings.Join(unstamped, "\n"))
 		})
 	}
 
@@ -415,7 +421,7 @@ func TestExamplesS6(t *testing.T) {
 			}
 			line := strings.ReplaceAll(c.line, "CERTS", f.certs)
 			line = strings.ReplaceAll(line, "BASE", f.base)
-			held := c.svc + ": fatal: configuration error (exit " + strconv.Itoa(c.code) + "): held down; fix it, then s6-svc -u (s6-rc: s6-rc -u change " + c.svc + ")"
+			held := c.svc + ": fatal: held status=" + strconv.Itoa(c.code) + ` err="configuration error: fix it, then s6-svc -u (s6-rc: s6-rc -u change ` + c.svc + `)"`
 			var fatal []string
 			for _, l := range lines(log) {
 				if strings.Contains(l, ": fatal: ") {
@@ -439,7 +445,7 @@ func TestExamplesS6(t *testing.T) {
 		// A port in use is a transient failure: retried, with a growing
 		// wait, never held down. Four tries fail while the port is held
 		// (the old finish held it down after three), then it comes up.
-		bind := "tcpserver: fatal: unable to bind 127.0.0.1 port " + strconv.Itoa(busyPort) + ": address already in use"
+		bind := exFatal("tcpserver", 111, "unable to bind 127.0.0.1 port "+strconv.Itoa(busyPort)+": address already in use")
 		waitFor(90*time.Second, func() bool { return strings.Count(f.exLog("busy-port"), bind) >= 4 || s6.held("busy-port") })
 		if s6.held("busy-port") {
 			t.Fatalf("busy-port: held down:\n%s", f.exLog("busy-port"))
@@ -447,14 +453,14 @@ func TestExamplesS6(t *testing.T) {
 		if strings.Count(f.exLog("busy-port"), bind) < 4 {
 			t.Fatalf("busy-port: not retried 4 times:\n%s", f.exLog("busy-port"))
 		}
-		if !strings.Contains(f.exLog("busy-port"), "smtps-465: warning: exit 111, 3 times in a minute: next try in 10 s") {
+		if !strings.Contains(f.exLog("busy-port"), `smtps-465: warning: restart status=111 err="3 times in a minute: next try in 10 s"`) {
 			t.Errorf("busy-port: no backoff line:\n%s", f.exLog("busy-port"))
 		}
 		held.Close()
 		s6.readyWithin("busy-port", 90*time.Second)
 		f.exClient(t, "smtps-465", busyPort)
 		t.Logf("busy-port: log:\n%s", f.exLog("busy-port"))
-		if strings.Contains(f.exLog("busy-port"), "held down") {
+		if strings.Contains(f.exLog("busy-port"), ": fatal: held ") {
 			t.Errorf("busy-port: held down on the way")
 		}
 	})
@@ -475,26 +481,32 @@ type exBadConfig struct {
 
 var exBad = []exBadConfig{
 	{name: "bad-nocert", svc: "smtps-465", env: map[string]string{"CERTFILE": "/nonexistent/cert.pem"},
-		line: "tlsd: fatal: unable to read CERTFILE /nonexistent/cert.pem: no such file or directory", code: 96},
+		line: exFatal("tlsd", 96, "unable to read CERTFILE /nonexistent/cert.pem: no such file or directory"), code: 96},
 	{name: "bad-keypair", svc: "submission-587", env: map[string]string{"KEYFILE": "CERTS/other.key"},
-		line: "tlsd: fatal: unable to load CERTFILE CERTS/server.crt and KEYFILE CERTS/other.key: the private key does not match the certificate's public key", code: 96},
+		line: exFatal("tlsd", 96, "unable to load CERTFILE CERTS/server.crt and KEYFILE CERTS/other.key: the private key does not match the certificate's public key"), code: 96},
 	{name: "bad-tlsuid0", svc: "pop3-110", env: map[string]string{"TLS_UID": "0"},
-		line: "tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root", code: 100},
+		line: exFatal("tlsd", 100, "TLS_UID is 0: the TLS engine never runs as root"), code: 100},
 	{name: "bad-tlsuid", svc: "https-cgi", env: map[string]string{"TLS_UID": "tlschain-nosuchuser"},
-		line: `tlsserver: fatal: bad TLS_UID: "tlschain-nosuchuser"`, code: 100},
+		line: exFatal("tlsserver", 100, `bad TLS_UID: "tlschain-nosuchuser"`), code: 100},
 	{name: "bad-appuser", svc: "smtps-465", env: map[string]string{"APPUSER": "tlschain-nosuchuser"},
 		line: "s6-envuidgid: fatal: unknown user: tlschain-nosuchuser", code: 1},
 	{name: "bad-noapp", svc: "submission-587", runEdit: [2]string{"define APP /usr/sbin/mailfront\n", "define APP /nonexistent/mailfront\n"},
 		shEdit: [2]string{"app=/usr/sbin/mailfront\n", "app=/nonexistent/mailfront\n"},
-		line:   "submission-587: fatal: unable to run /nonexistent/mailfront: no such file or directory", code: 127},
+		line:   exFatal("submission-587", 127, "unable to run /nonexistent/mailfront: no such file or directory"), code: 127},
 	{name: "bad-noexec", svc: "smtp-25", runEdit: [2]string{"define APP /usr/sbin/mailfront\n", "define APP BASE/noexec\n"},
 		shEdit: [2]string{"app=/usr/sbin/mailfront\n", "app=BASE/noexec\n"},
-		line:   "smtp-25: fatal: unable to run BASE/noexec as daemon: permission denied", code: 126},
+		line:   exFatal("smtp-25", 126, "unable to run BASE/noexec as daemon: permission denied"), code: 126},
 	{name: "bad-directapp", svc: "imaps-993", runEdit: [2]string{"/usr/sbin/imapfront-auth", "/nonexistent/imapfront-auth"},
 		shEdit: [2]string{"/usr/sbin/imapfront-auth", "/nonexistent/imapfront-auth"},
-		line:   "tlsd: fatal: unable to run /nonexistent/imapfront-auth: no such file or directory", code: 127},
+		line:   exFatal("tlsd", 127, "unable to run /nonexistent/imapfront-auth: no such file or directory"), code: 127},
 	{name: "bad-pwfile", svc: "submission-587", env: map[string]string{"CVM_PWFILE_PATH": "BASE/passwd-root"},
-		line: "submission-587: fatal: daemon cannot read CVM_PWFILE_PATH BASE/passwd-root: cvm-pwfile runs as APPUSER", code: 100},
+		line: exFatal("submission-587", 100, "daemon cannot read CVM_PWFILE_PATH BASE/passwd-root: cvm-pwfile runs as APPUSER"), code: 100},
+}
+
+// exFatal is prog's fatal line with exit code and err msg, without its
+// newline.
+func exFatal(prog string, code int, msg string) string {
+	return strings.TrimSuffix(fatalLine(prog, code, msg), "\n")
 }
 
 // exBadEnv is c's env overrides with the fixture's directories in place.
@@ -562,7 +574,7 @@ func TestExamplesShellRun(t *testing.T) {
 				t.Fatalf("run.sh did not start:\n%s", out)
 			}
 			f.exClient(t, svc, port)
-			if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: end pid ") }) {
+			if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: end conn=") }) {
 				t.Errorf("no end line:\n%s", out)
 			}
 		})
@@ -573,7 +585,7 @@ func TestExamplesShellRun(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			line, code := c.line, c.code
 			if c.name == "bad-appuser" {
-				line, code = `tlsd: fatal: unknown user "tlschain-nosuchuser"`, 100
+				line, code = exFatal("tlsd", 100, `unknown user "tlschain-nosuchuser"`), 100
 			}
 			line = strings.ReplaceAll(strings.ReplaceAll(line, "CERTS", f.certs), "BASE", f.base)
 			dir := filepath.Join(f.base, "sh-"+c.name)
@@ -619,7 +631,7 @@ func TestExamplesOutbound(t *testing.T) {
 			t.Errorf("%s: message not taken:\n%s", script, out.String())
 		}
 		if !waitFor(5*time.Second, func() bool {
-			return strings.Count(srv.Stderr.String(), "tcpserver: info: end pid") == i+1 &&
+			return strings.Count(srv.Stderr.String(), "tcpserver: info: end conn=") == i+1 &&
 				strings.Contains(srv.Stderr.String(), "Subject: outbound "+script)
 		}) {
 			t.Errorf("%s: server log:\n%s", script, srv.Stderr)

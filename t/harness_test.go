@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,6 +173,7 @@ func serveSetup(t testing.TB, env []string, setup func(*exec.Cmd), path string, 
 		t.Fatal(err)
 	}
 	go func() { s.err = cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() { checkLog(t, path, s.Stderr.String()) }) // after the stop below
 	t.Cleanup(s.stop)
 	line := make(chan string, 1)
 	go func() {
@@ -270,8 +272,57 @@ func run(t testing.TB, env []string, stdin string, path string, args ...string) 
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
 	}
+	checkLog(t, path, se.String())
 	return result{so.String(), se.String(), code}
 }
+
+// suiteProgs are the programs of the suite, as they name themselves in
+// their log lines.
+const suiteProgs = `tcpserver|tcpclient|tlsd|tlsc|tlswrap|tlsserver|ucspi-starttls|privdrop|proxy-server|` +
+	`tcprules|tcprulescheck|tlskeys|tlspolicy|tlsa-lookup`
+
+// logGrammar is the one shape of every line a program of the suite writes
+// (doc/ucspi.md, "Log lines"): prog, level, verb, then key=value fields, a
+// value bare (printable ASCII but a double quote, '=' or a backslash) or in double quotes
+// with Go's escapes, never a control character.
+var logGrammar = regexp.MustCompile(`^(` + suiteProgs + `): (info|warning|fatal): [a-z][a-z0-9-]*` +
+	`( [a-z][a-z0-9-]*=([!#-<>-\[\]-~]+|"([^"\\\x00-\x1f\x7f]|\\.)*"))*$`)
+
+// suiteLine matches a line written by a program of the suite.
+var suiteLine = regexp.MustCompile(`^(` + suiteProgs + `): `)
+
+// checkLog fails t for each line of a stderr (of who) that a program of
+// the suite wrote in another shape than logGrammar: every test that
+// captures a log enforces the format. Lines of other programs (openssl,
+// mailfront, a shell) are theirs.
+func checkLog(t testing.TB, who, stderr string) {
+	t.Helper()
+	for _, l := range lines(stderr) {
+		if suiteLine.MatchString(l) && !logGrammar.MatchString(l) {
+			t.Errorf("%s: a log line not in the suite's format: %q", filepath.Base(who), l)
+		}
+	}
+}
+
+// fatalErr is the part of a fatal line (exitcode.Report's) that says the
+// exit status and the start of the error text, for strings.Contains:
+// ` status=96 err="unable to read KEYFILE …`. It leaves out the fields
+// before it (the verb, a connection's) and the closing quote.
+func fatalErr(code int, msg string) string {
+	q := strconv.Quote(msg)
+	return " status=" + strconv.Itoa(code) + " err=" + q[:len(q)-1]
+}
+
+// fatalEnd is fatalErr for the whole error text: the line ends after it.
+func fatalEnd(code int, msg string) string { return fatalErr(code, msg) + "\"\n" }
+
+// fatalLine is the whole fatal line of prog outside a connection.
+func fatalLine(prog string, code int, msg string) string {
+	return prog + ": fatal: exit" + fatalEnd(code, msg)
+}
+
+// usageLine is the start of prog's fatal line for a usage error.
+func usageLine(prog string) string { return prog + ": fatal: usage status=100 " }
 
 // lines returns s as lines without the trailing newline.
 func lines(s string) []string {

@@ -169,7 +169,7 @@ func TestHostileSigningOracle(t *testing.T) {
 				t.Errorf("the engine got %q signatures, want 1; log:\n%s", got, s.Stderr)
 			}
 			w := grepLine(s.Stderr.String(), c.holderOf+": warning: ")
-			for _, want := range []string{"ip 127.0.0.1", "port ", "engine ", "more than one handshake"} {
+			for _, want := range []string{"ip=127.0.0.1", "port=", "engine=", "more than one handshake"} {
 				if !strings.Contains(w, want) {
 					t.Errorf("warning %q lacks %q", w, want)
 				}

@@ -181,7 +181,7 @@ func (a *paAudit) check(rootOK, keyOK, sockOK map[string]bool) {
 // root, no_new_privs, not dumpable (ptrace-proof: checked via its uid's
 // view being irrelevant here), fds 0-4 only (5 and 6 closed after the
 // handshake), beyond them only the runtime's anonymous inodes, and an
-// environment of TCPREMOTEIP, TCPREMOTEPORT, GOMAXPROCS.
+// environment of CONNPID, TCPREMOTEIP, TCPREMOTEPORT, GOMAXPROCS.
 func (a *paAudit) engine(e *paProc, appUID string) {
 	t := a.t
 	t.Helper()
@@ -225,7 +225,7 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 	}
 	for _, kv := range e.env {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != "TCPREMOTEIP" && k != "TCPREMOTEPORT" && k != "GOMAXPROCS" && k != "GOCOVERDIR" {
+		if k != "CONNPID" && k != "TCPREMOTEIP" && k != "TCPREMOTEPORT" && k != "GOMAXPROCS" && k != "GOCOVERDIR" {
 			t.Errorf("engine environment has %s", k)
 		}
 	}

@@ -79,7 +79,7 @@ func TestPrivdropFromEnv(t *testing.T) {
 		t.Errorf("KEEP=%q, want 1", m["KEEP"])
 	}
 	res = run(t, baseEnv("GID=1"), "", bin("privdrop"), "-U", "true")
-	if res.Code != 100 || res.Stderr != "privdrop: fatal: UID not set\n" {
+	if res.Code != 100 || res.Stderr != fatalLine("privdrop", 100, "UID not set") {
 		t.Errorf("-U without UID: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
@@ -127,13 +127,13 @@ func TestPrivdropUserGroups(t *testing.T) {
 func TestPrivdropRefusals(t *testing.T) {
 	needRoot(t)
 	res := run(t, baseEnv(), "", bin("privdrop"), "-u", "0", "-g", "0", "true")
-	if res.Code != 100 || res.Stderr != "privdrop: fatal: unable to drop privileges: refusing to run as uid 0 (only privdrop -0 allows it)\n" {
+	if res.Code != 100 || res.Stderr != fatalLine("privdrop", 100, "unable to drop privileges: refusing to run as uid 0 (only privdrop -0 allows it)") {
 		t.Errorf("uid 0: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-0", "-u", "root", "cat", "/proc/self/status")
 	pdCheck(t, "-0 -u root", res, "0", "0", "0", "0")
 	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "no-such-user", "true")
-	if res.Code != 100 || res.Stderr != "privdrop: fatal: unknown user \"no-such-user\"\n" {
+	if res.Code != 100 || res.Stderr != fatalLine("privdrop", 100, "unknown user \"no-such-user\"") {
 		t.Errorf("unknown user: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "65534", "true")
@@ -143,15 +143,15 @@ func TestPrivdropRefusals(t *testing.T) {
 	// Not root any more: the kernel's EPERM, 111, naming the step. The
 	// inner privdrop is a copy in a directory nobody can reach.
 	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "65534", "-g", "65534", pdPublicCopy(t, "privdrop"), "-u", "1", "-g", "1", "true")
-	if res.Code != 111 || res.Stderr != "privdrop: fatal: unable to set supplementary groups to 1: operation not permitted\n" {
+	if res.Code != 111 || res.Stderr != fatalLine("privdrop", 111, "unable to set supplementary groups to 1: operation not permitted") {
 		t.Errorf("unprivileged: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-u", "65534", "-g", "65534", "no-such-program")
-	if res.Code != 127 || !strings.HasPrefix(res.Stderr, "privdrop: fatal: unable to find no-such-program") {
+	if res.Code != 127 || !strings.HasPrefix(res.Stderr, "privdrop: fatal: exit"+fatalErr(127, "unable to find no-such-program")) {
 		t.Errorf("missing prog: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-x", "true")
-	if res.Code != 100 || !strings.Contains(res.Stderr, "privdrop: usage: privdrop [") {
+	if res.Code != 100 || !strings.Contains(res.Stderr, usageLine("privdrop")) || !strings.Contains(res.Stderr, `usage="privdrop [`) {
 		t.Errorf("bad option: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
@@ -199,7 +199,7 @@ func main() {
 		t.Errorf("exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
 	}
 	res = run(t, baseEnv(), "", bin("privdrop"), "-c", filepath.Join(root, "nonexistent"), "true")
-	if res.Code != 111 || !strings.HasPrefix(res.Stderr, "privdrop: fatal: unable to chroot to ") {
+	if res.Code != 111 || !strings.HasPrefix(res.Stderr, "privdrop: fatal: exit"+fatalErr(111, "unable to chroot to ")) {
 		t.Errorf("bad chroot: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }

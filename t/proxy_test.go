@@ -147,9 +147,9 @@ func pxSplitApp(t *testing.T, out string) (map[string]string, string) {
 // its source port) and every byte after the header.
 func TestProxyServerBehindHAProxy(t *testing.T) {
 	for _, tc := range []struct{ name, server, opts, log string }{
-		{"v1", "send-proxy", "-1", "header v1 ip 127.0.0.2"},
-		{"v2", "send-proxy-v2", "-2", "header v2 ip 127.0.0.2"},
-		{"v2 with TLVs", "send-proxy-v2 proxy-v2-options crc32c,unique-id", "-v", "crc32c ok"},
+		{"v1", "send-proxy", "-1", " version=v1 srcip=127.0.0.2 "},
+		{"v2", "send-proxy-v2", "-2", " version=v2 srcip=127.0.0.2 "},
+		{"v2 with TLVs", "send-proxy-v2 proxy-v2-options crc32c,unique-id", "-v", " crc32c=ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := serve(t, baseEnv(), append([]string{"127.0.0.1", "0", "proxy-server", "-p", "127.0.0.1", tc.opts}, pxShowApp...)...)
@@ -232,7 +232,7 @@ func TestProxyServerHAProxyTLS(t *testing.T) {
 				t.Errorf("app read %q, want %q", echoed, pxAfter)
 			}
 			if !waitFor(5*time.Second, func() bool {
-				return strings.Contains(srv.Stderr.String(), " version TLSv1.3 cipher TLS_")
+				return strings.Contains(srv.Stderr.String(), " version=TLSv1.3 cipher=TLS_")
 			}) {
 				t.Errorf("no TLV line: %s", srv.Stderr)
 			}
@@ -288,7 +288,7 @@ func pxWriteCert(t *testing.T, dir, name, cn string) pxCert {
 // pxEndCode waits for tcpserver's "end" line and returns the exit code.
 func pxEndCode(t *testing.T, srv *server) int {
 	t.Helper()
-	re := regexp.MustCompile(`tcpserver: info: end pid \d+ exitcode (\d+)`)
+	re := regexp.MustCompile(`tcpserver: info: end conn=\d+ ip=\S+ port=\d+ status=(\d+)`)
 	var m []string
 	waitFor(10*time.Second, func() bool { m = re.FindStringSubmatch(srv.Stderr.String()); return m != nil })
 	if m == nil {
@@ -323,7 +323,9 @@ func TestProxyServerBadHeader(t *testing.T) {
 			if code := pxEndCode(t, srv); code != 1 {
 				t.Errorf("exit code %d, want 1", code)
 			}
-			re := regexp.MustCompile(`proxy-server: fatal: unable to read PROXY header from ip 127\.0\.0\.1 port \d+: [^\n]*` + regexp.QuoteMeta(tc.reason) + "\n")
+			q := strconv.Quote(tc.reason)
+			re := regexp.MustCompile(`proxy-server: fatal: exit conn=\d+ ip=127\.0\.0\.1 port=\d+ status=1 err="unable to read PROXY header from ip 127\.0\.0\.1 port \d+: [^\n]*` +
+				regexp.QuoteMeta(q[1:len(q)-1]) + "\"\n")
 			if !re.MatchString(srv.Stderr.String()) {
 				t.Errorf("no fatal line with %q: %s", tc.reason, srv.Stderr)
 			}
@@ -351,8 +353,8 @@ func TestProxyServerTimeout(t *testing.T) {
 	if code := pxEndCode(t, srv); code != 99 {
 		t.Errorf("exit code %d, want 99", code)
 	}
-	if !strings.Contains(srv.Stderr.String(), "proxy-server: fatal: unable to read PROXY header from ip 127.0.0.1 port ") ||
-		!strings.Contains(srv.Stderr.String(), ": timed out after 300 ms\n") {
+	if !strings.Contains(srv.Stderr.String(), `err="unable to read PROXY header from ip 127.0.0.1 port `) ||
+		!strings.Contains(srv.Stderr.String(), ": timed out after 300 ms\"\n") {
 		t.Errorf("no timeout line: %s", srv.Stderr)
 	}
 }
@@ -420,7 +422,7 @@ func TestProxyServerUntrusted(t *testing.T) {
 				if out != "" {
 					t.Errorf("prog ran: %q", out)
 				}
-				re := regexp.MustCompile(`(?m)^proxy-server: warning: untrusted ip 127\.0\.0\.2 port \d+: not in -p, header refused$`)
+				re := regexp.MustCompile(`(?m)^proxy-server: warning: untrusted conn=\d+ ip=127\.0\.0\.2 port=\d+ status=1 err="not in -p, header refused"$`)
 				if !re.MatchString(srv.Stderr.String()) {
 					t.Errorf("no warning line: %s", srv.Stderr)
 				}

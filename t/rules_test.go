@@ -250,13 +250,13 @@ func TestTCPRulesSyntaxError(t *testing.T) {
 	}
 	old, _ := os.ReadFile(db)
 	for _, tc := range []struct{ in, msg string }{
-		{"# ok\n1.2.3.5:allow\n1.2.3.4:allwo\n:deny\n", "tcprules: fatal: unable to parse line 3: 1.2.3.4:allwo\n"},
-		{"1.2.3.4\n", "tcprules: fatal: unable to parse line 1: 1.2.3.4\n"},
-		{"1.2.3.4:allow,X=\"a\x00b\"\n", "tcprules: fatal: unable to parse line 1: 1.2.3.4:allow,X=\"a?b\"\n"},
-		{"\n\n1.2.3.4:allow,X=\"open\n", "tcprules: fatal: unable to parse line 3: 1.2.3.4:allow,X=\"open\n"},
-		{"10.0.0.1/8:allow\n", "tcprules: fatal: unable to parse line 1: 10.0.0.1/8:allow: CIDR prefix 10.0.0.1/8 has bits set after /8\n"},
-		{"2001:db8::/80:deny\n", "tcprules: fatal: unable to parse line 1: 2001:db8::/80:deny: IPv6 prefix 2001:db8::/80 has no tcpserver keys: its :: form would match addresses outside it\n"},
-		{strings.Repeat("x", 2<<20) + "\n", "tcprules: fatal: unable to parse line 1: line longer than 1048576 bytes\n"},
+		{"# ok\n1.2.3.5:allow\n1.2.3.4:allwo\n:deny\n", fatalLine("tcprules", 100, "unable to parse line 3: 1.2.3.4:allwo")},
+		{"1.2.3.4\n", fatalLine("tcprules", 100, "unable to parse line 1: 1.2.3.4")},
+		{"1.2.3.4:allow,X=\"a\x00b\"\n", fatalLine("tcprules", 100, "unable to parse line 1: 1.2.3.4:allow,X=\"a?b\"")},
+		{"\n\n1.2.3.4:allow,X=\"open\n", fatalLine("tcprules", 100, "unable to parse line 3: 1.2.3.4:allow,X=\"open")},
+		{"10.0.0.1/8:allow\n", fatalLine("tcprules", 100, "unable to parse line 1: 10.0.0.1/8:allow: CIDR prefix 10.0.0.1/8 has bits set after /8")},
+		{"2001:db8::/80:deny\n", fatalLine("tcprules", 100, "unable to parse line 1: 2001:db8::/80:deny: IPv6 prefix 2001:db8::/80 has no tcpserver keys: its :: form would match addresses outside it")},
+		{strings.Repeat("x", 2<<20) + "\n", fatalLine("tcprules", 100, "unable to parse line 1: line longer than 1048576 bytes")},
 	} {
 		r := ourRules(t, db, tc.in)
 		if r.Code != 100 || r.Stderr != tc.msg {
@@ -331,7 +331,7 @@ func TestTCPRulesUnwritable(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 111 {
 		t.Fatalf("got %v, stderr %q; want exit 111", err, se.String())
 	}
-	if !strings.HasPrefix(se.String(), "tcprules: fatal: unable to create temporary file for "+db+": permission denied") {
+	if !strings.HasPrefix(se.String(), "tcprules: fatal: exit"+fatalErr(111, "unable to create temporary file for "+db+": permission denied")) {
 		t.Errorf("stderr %q", se.String())
 	}
 	if now, _ := os.ReadFile(db); !bytes.Equal(now, old) {
@@ -397,7 +397,7 @@ fe80::/16:allow,LINK=local
 		t.Errorf("empty rules: %+v", r)
 	}
 	// Exit codes: usage, missing, corrupt.
-	if r := runLimit(t, 10*time.Second, baseEnv(), "", check); r.Code != 100 || !strings.Contains(r.Stderr, "tcprulescheck: usage: tcprulescheck rules.cdb [ip [host]]") {
+	if r := runLimit(t, 10*time.Second, baseEnv(), "", check); r.Code != 100 || !strings.Contains(r.Stderr, usageLine("tcprulescheck")) || !strings.Contains(r.Stderr, `usage="tcprulescheck rules.cdb [ip [host]]`) {
 		t.Errorf("no arguments: %+v", r)
 	}
 	if r := runLimit(t, 10*time.Second, baseEnv(), "", check, "-z", db); r.Code != 100 {
@@ -410,7 +410,7 @@ fe80::/16:allow,LINK=local
 	bad := filepath.Join(dir, "bad.cdb")
 	os.WriteFile(bad, good[:len(good)-100], 0o644)
 	if r := runLimit(t, 10*time.Second, baseEnv(), "", check, bad, "127.0.0.1"); r.Code != 111 || r.Stdout != "" ||
-		r.Stderr != "tcprulescheck: fatal: unable to read "+bad+": corrupt or truncated cdb\n" {
+		r.Stderr != fatalLine("tcprulescheck", 111, "unable to read "+bad+": corrupt or truncated cdb") {
 		t.Errorf("truncated database: %+v", r)
 	}
 }

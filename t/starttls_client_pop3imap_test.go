@@ -124,7 +124,7 @@ func TestStarttlsClientPOP3IMAPPolicies(t *testing.T) {
 			t.Run(proto+" "+tc.name, func(t *testing.T) {
 				r := pimRun(t, tc.port, proto, tc.k, tc.policy)
 				l := logLineOf(t, r.Stderr)
-				if !strings.Contains(l, " policy "+tc.policy+" ") || !strings.Contains(l, tc.reason) {
+				if !strings.Contains(l, " policy="+tc.policy+" ") || !strings.Contains(l, tc.reason) {
 					t.Errorf("log line %q", l)
 				}
 				switch tc.want {
@@ -132,8 +132,8 @@ func TestStarttlsClientPOP3IMAPPolicies(t *testing.T) {
 					if r.Code != 0 || !strings.Contains(r.Stdout, "result ok") ||
 						!strings.Contains(r.Stdout, hello+"TLSv1.3") ||
 						!strings.Contains(r.Stdout, "SSL_PROTOCOL=TLSv1.3 SSL_PEER_VERIFY="+tc.verify+" SSLCTLFD=unset") ||
-						!strings.Contains(l, "info: ") || !strings.Contains(l, " tls TLSv1.3 cipher TLS_") ||
-						!strings.Contains(l, " verify "+tc.verify) {
+						!strings.Contains(l, "info: ") || !strings.Contains(l, " result=tls") ||
+						!strings.Contains(l, " verify="+tc.verify) {
 						t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 					}
 					// After the switch the server forgot the cleartext
@@ -143,13 +143,13 @@ func TestStarttlsClientPOP3IMAPPolicies(t *testing.T) {
 					}
 				case sentClear:
 					if r.Code != 0 || !strings.Contains(r.Stdout, "result ok") || !strings.Contains(r.Stdout, hello+"clear") ||
-						!strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") || !strings.Contains(l, " tls - cipher - verify cleartext reason ") {
+						!strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") || !strings.Contains(l, " verify=cleartext result=cleartext reason=") {
 						t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 					}
 				case deferred:
 					if r.Code != 75 || !strings.Contains(r.Stdout, deferText+tc.policy+": ") ||
 						!strings.Contains(r.Stdout, "<- EOF\nresult deferred") || strings.Contains(r.Stdout, "-> USER") ||
-						strings.Contains(r.Stdout, "-> b LOGIN") || !strings.Contains(l, "warning: ") || !strings.Contains(l, " deferred ") {
+						strings.Contains(r.Stdout, "-> b LOGIN") || !strings.Contains(l, "warning: ") || !strings.Contains(l, "warning: defer ") {
 						t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 					}
 				}
@@ -180,7 +180,7 @@ func TestStarttlsClientPopa3d(t *testing.T) {
 
 	r := pimRun(t, clear, "pop3", "localhost", "encrypt")
 	if r.Code != 75 || !strings.Contains(r.Stdout, "<- -ERR [SYS/TEMP] TLS policy encrypt: starttls-not-offered") ||
-		!strings.Contains(r.Stderr, " deferred starttls-not-offered") {
+		!strings.Contains(r.Stderr, " reason=starttls-not-offered") {
 		t.Fatalf("encrypt: exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// may: cleartext; popa3d has no user alice, so the login fails, but
@@ -189,12 +189,12 @@ func TestStarttlsClientPopa3d(t *testing.T) {
 	r = pimRun(t, clear, "pop3", "localhost", "may")
 	if !strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") || !strings.Contains(r.Stdout, "<- +OK\n-> CAPA\n") ||
 		!strings.Contains(r.Stdout, "-> USER alice\n<- +OK\n") ||
-		!strings.Contains(r.Stderr, " verify cleartext reason starttls-not-offered") {
+		!strings.Contains(r.Stderr, " verify=cleartext result=cleartext reason=starttls-not-offered") {
 		t.Fatalf("may: exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = pimRun(t, withTLS, "pop3", "localhost", "verify")
 	if !strings.Contains(r.Stdout, "SSL_PROTOCOL=TLSv1.3 SSL_PEER_VERIFY=verified") || !strings.Contains(r.Stdout, "-> USER alice\n<- +OK") ||
-		!strings.Contains(r.Stderr, " tls TLSv1.3 ") || !strings.Contains(r.Stderr, " verify verified") {
+		!strings.Contains(r.Stderr, " version=TLSv1.3 ") || !strings.Contains(r.Stderr, " verify=verified") {
 		t.Fatalf("verify: exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -37,8 +37,8 @@ func TestStarttlsClientNeedsVerifyReport(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			for _, port := range []int{rogue, good} {
 				r := stcChain(t, port, policy, append(env, "TLSC_VERIFY=report"))
-				want := "ucspi-starttls: fatal: policy " + policy + ` needs tlsc -n --verify-report (TLSC_VERIFY="enforce"): ` +
-					"without it a server whose certificate does not verify fails the handshake and the mail is deferred\n"
+				want := fatalEnd(100, "policy "+policy+` needs tlsc -n --verify-report (TLSC_VERIFY="enforce"): `+
+					"without it a server whose certificate does not verify fails the handshake and the mail is deferred")
 				if r.Code != 100 || r.Stdout != "" || !strings.HasSuffix(r.Stderr, want) || strings.Count(r.Stderr, "\n") != 1 {
 					t.Fatalf("without --verify-report: exit %d\nstdout %q\nstderr %q\nwant 100 and %q", r.Code, r.Stdout, r.Stderr, want)
 				}

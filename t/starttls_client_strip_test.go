@@ -143,7 +143,7 @@ func TestStarttlsClientCleartextStrip(t *testing.T) {
 			r := stripRun(t, f.port, "fake.test", tc.policy)
 			got := f.lines(t)
 			if r.Code != 0 || !strings.Contains(r.Stdout, "result done") || !strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") ||
-				!strings.Contains(r.Stderr, "verify cleartext reason "+tc.reason) {
+				!strings.Contains(r.Stderr, "verify=cleartext result=cleartext reason="+tc.reason) {
 				t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 			}
 			checkNoSTARTTLS(t, r)
@@ -297,7 +297,7 @@ func TestStarttlsClientCleartextStripPOP3IMAP(t *testing.T) {
 				"tlsc", "-n", "-k", "localhost", "--verify-report", "ucspi-starttls", "-c", "-v", "-t", "5", "-p", tc.policy, tc.proto, prog)
 			got := f.lines(t)
 			if r.Code != 0 || !strings.Contains(r.Stdout, "result done") || !strings.Contains(r.Stdout, "SSL_PROTOCOL=unset") ||
-				!strings.Contains(r.Stderr, "verify cleartext reason "+tc.reason) ||
+				!strings.Contains(r.Stderr, "verify=cleartext result=cleartext reason="+tc.reason) ||
 				!strings.Contains(r.Stderr, "starttls from prog refused in cleartext") {
 				t.Fatalf("exit %d stdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 			}

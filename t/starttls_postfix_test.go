@@ -282,7 +282,7 @@ func TestStarttlsClientPostfix(t *testing.T) {
 			sess := pf.smtpdSession(t, offset)
 			joined := strings.Join(sess, "\n")
 			l := logLineOf(t, r.Stderr)
-			if !strings.Contains(l, " policy "+tc.policy+" ") || !strings.Contains(l, tc.reason) {
+			if !strings.Contains(l, " policy="+tc.policy+" ") || !strings.Contains(l, tc.reason) {
 				t.Errorf("log line %q", l)
 			}
 			tlsSeen := strings.Contains(joined, "TLS connection established from localhost[127.0.0.1]: TLSv1.3")
@@ -311,8 +311,8 @@ func TestStarttlsClientPostfix(t *testing.T) {
 					t.Fatalf("message %s not delivered:\n%s", qid, pf.log()[offset:])
 				}
 				if tc.want == sentTLS {
-					if !tlsSeen || !strings.Contains(joined, "starttls=1") || !strings.Contains(l, " tls TLSv1.3 ") ||
-						!strings.Contains(r.Stdout, "SSL_PEER_VERIFY="+tc.verify+" ") || !strings.Contains(l, " verify "+tc.verify) {
+					if !tlsSeen || !strings.Contains(joined, "starttls=1") || !strings.Contains(l, " result=tls") ||
+						!strings.Contains(r.Stdout, "SSL_PEER_VERIFY="+tc.verify+" ") || !strings.Contains(l, " verify="+tc.verify) {
 						t.Fatalf("not TLS: stdout:\n%s\nstderr:\n%s\npostfix:\n%s", r.Stdout, r.Stderr, joined)
 					}
 					// Postfix saw no cleartext EHLO from prog: its one
@@ -322,7 +322,7 @@ func TestStarttlsClientPostfix(t *testing.T) {
 					}
 				} else {
 					if tlsSeen || strings.Contains(joined, "starttls=") || !strings.Contains(l, "info: ") ||
-						!strings.Contains(l, " tls - cipher - verify cleartext reason starttls-not-offered") {
+						!strings.Contains(l, " verify=cleartext result=cleartext reason=starttls-not-offered") {
 						t.Fatalf("clear: stdout:\n%s\nstderr:\n%s\npostfix:\n%s", r.Stdout, r.Stderr, joined)
 					}
 				}

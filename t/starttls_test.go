@@ -138,8 +138,8 @@ func (c *stClient) startTLS(cfg *tls.Config) tls.ConnectionState {
 // (tlsd execs it).
 func (c *stClient) pid() string {
 	c.t.Helper()
-	m := waitLog(c.t, c.s, `accept pid \d+ ip 127\.0\.0\.1 port `+strconv.Itoa(c.port)+` `)
-	return strings.Fields(m)[2]
+	m := waitLog(c.t, c.s, `accept conn=\d+ ip=127\.0\.0\.1 port=`+strconv.Itoa(c.port)+` `)
+	return strings.TrimPrefix(strings.Fields(m)[1], "conn=")
 }
 
 // end closes our side, waits for tcpserver's end line of this connection
@@ -149,8 +149,8 @@ func (c *stClient) end() int {
 	c.t.Helper()
 	pid := c.pid()
 	c.raw.Close()
-	m := waitLog(c.t, c.s, `end pid `+pid+` exitcode \d+`)
-	code, _ := strconv.Atoi(m[strings.LastIndexByte(m, ' ')+1:])
+	m := waitLog(c.t, c.s, `tcpserver: info: end conn=`+pid+` ip=\S+ port=\d+ status=\d+`)
+	code, _ := strconv.Atoi(m[strings.LastIndexByte(m, '=')+1:])
 	noLeftovers(c.t, c.port)
 	return code
 }
@@ -285,7 +285,7 @@ func TestStarttlsSMTPSwitch(t *testing.T) {
 		t.Fatalf("exit %d; log:\n%s", code, s.Stderr)
 	}
 	log := s.Stderr.String()
-	if !regexp.MustCompile(`ucspi-starttls: info: pid \d+ ip 127\.0\.0\.1 starttls TLSv1\.3\n`).MatchString(log) ||
+	if !regexp.MustCompile(`ucspi-starttls: info: starttls conn=\d+ ip=127\.0\.0\.1 port=\d+ proto=smtp result=tls\n`).MatchString(log) ||
 		strings.Count(log, "smtp.sh: start cleartext\n") != 1 || strings.Count(log, "smtp.sh: start TLSv1.3\n") != 1 {
 		t.Fatalf("log:\n%s", log)
 	}
@@ -414,7 +414,7 @@ func TestStarttlsInjection(t *testing.T) {
 			if code := c.end(); code != 1 {
 				t.Fatalf("exit %d, want 1", code)
 			}
-			if !regexp.MustCompile(`ucspi-starttls: warning: pid \d+ ip 127\.0\.0\.1 starttls refused: commands pipelined after it\n`).MatchString(s.Stderr.String()) {
+			if !regexp.MustCompile(`ucspi-starttls: warning: refuse conn=\d+ ip=127\.0\.0\.1 port=\d+ err="starttls refused: commands pipelined after it"\n`).MatchString(s.Stderr.String()) {
 				t.Fatalf("log:\n%s", s.Stderr)
 			}
 			if strings.Contains(s.Stderr.String(), "tlswrap") {
@@ -750,7 +750,7 @@ func TestStarttlsFailures(t *testing.T) {
 			t.Fatalf("exit %d, want 98; log:\n%s", code, s.Stderr)
 		}
 		log := s.Stderr.String()
-		if !regexp.MustCompile(`ucspi-starttls: warning: pid \d+ ip 127\.0\.0\.1 tls handshake failed: no report from the engine\n`).MatchString(log) ||
+		if !regexp.MustCompile(`ucspi-starttls: warning: handshake conn=\d+ ip=127\.0\.0\.1 port=\d+ err="tls handshake failed: no report from the engine"\n`).MatchString(log) ||
 			strings.Contains(log, "smtp.sh: start TLS") || strings.Count(log, "smtp.sh: start") != 1 {
 			t.Fatalf("log:\n%s", log)
 		}
@@ -770,7 +770,7 @@ func TestStarttlsFailures(t *testing.T) {
 		if code := c.end(); code != 98 {
 			t.Fatalf("exit %d, want 98; log:\n%s", code, s.Stderr)
 		}
-		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 tls handshake failed: no report from the engine") {
+		if !strings.Contains(s.Stderr.String(), `ip=127.0.0.1 port=`+strconv.Itoa(c.port)+` err="tls handshake failed: no report from the engine"`) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
@@ -786,7 +786,7 @@ func TestStarttlsFailures(t *testing.T) {
 		if code := c.end(); code != 98 {
 			t.Fatalf("exit %d, want 98; log:\n%s", code, s.Stderr)
 		}
-		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 tls handshake failed: timed out waiting for the handshake report") {
+		if !strings.Contains(s.Stderr.String(), `ip=127.0.0.1 port=`+strconv.Itoa(c.port)+` err="tls handshake failed: timed out waiting for the handshake report"`) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
@@ -800,7 +800,7 @@ func TestStarttlsFailures(t *testing.T) {
 		if code := c.end(); code != 1 {
 			t.Fatalf("exit %d", code)
 		}
-		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 timeout in the cleartext phase") {
+		if !strings.Contains(s.Stderr.String(), `ip=127.0.0.1 port=`+strconv.Itoa(c.port)+` err="timeout in the cleartext phase"`) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
@@ -820,7 +820,7 @@ func TestStarttlsFailures(t *testing.T) {
 		if code := c.end(); code != 1 {
 			t.Fatalf("exit %d", code)
 		}
-		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 timeout in the cleartext phase") {
+		if !strings.Contains(s.Stderr.String(), `ip=127.0.0.1 port=`+strconv.Itoa(c.port)+` err="timeout in the cleartext phase"`) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
@@ -868,7 +868,7 @@ func TestStarttlsFailures(t *testing.T) {
 		if code := c.end(); code != 1 {
 			t.Fatalf("exit %d, want false's 1", code)
 		}
-		if !strings.Contains(s.Stderr.String(), "ip 127.0.0.1 prog ended before its greeting") {
+		if !strings.Contains(s.Stderr.String(), `ip=127.0.0.1 port=`+strconv.Itoa(c.port)+` err="prog ended before its greeting"`) {
 			t.Fatalf("log:\n%s", s.Stderr)
 		}
 	})
@@ -903,7 +903,7 @@ func TestStarttlsFailures(t *testing.T) {
 	})
 	t.Run("missing-prog", func(t *testing.T) {
 		r := run(t, baseEnv(), "", bin("ucspi-starttls"), "smtp", "/nonexistent/prog")
-		if r.Code != 127 || !strings.Contains(r.Stderr, "ucspi-starttls: fatal: unable to run /nonexistent/prog") {
+		if r.Code != 127 || !strings.Contains(r.Stderr, fatalErr(127, "unable to run /nonexistent/prog")) {
 			t.Fatalf("%+v", r)
 		}
 	})
@@ -991,7 +991,8 @@ func badReport(t *testing.T, report, why string) {
 		cmd.Process.Kill()
 		t.Fatalf("ucspi-starttls did not exit; stderr %s", stderr)
 	}
-	want := "ucspi-starttls: warning: pid " + strconv.Itoa(cmd.Process.Pid) + " ip 127.0.0.9 the TLS engine sent a bad handshake report: " + why + "\n"
+	want := "ucspi-starttls: warning: handshake conn=" + strconv.Itoa(cmd.Process.Pid) + " ip=127.0.0.9 port=- err=" +
+		strconv.Quote("the TLS engine sent a bad handshake report: "+why) + "\n"
 	if !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "smtp.sh: start TLS") {
 		t.Fatalf("stderr %s\nwant the line %q and no TLS app", stderr, want)
 	}
@@ -1169,9 +1170,9 @@ func TestStarttlsOpenSSL(t *testing.T) {
 			if r.Code != 0 || !strings.Contains(r.Stderr, "Verification: OK") || !strings.Contains(r.Stderr, "Verified peername: localhost") {
 				t.Fatalf("openssl exit %d:\n%s%s\nlog:\n%s", r.Code, r.Stdout, r.Stderr, s.Stderr)
 			}
-			waitLog(t, s, `ucspi-starttls: info: pid \d+ ip 127\.0\.0\.1 starttls TLSv1\.3`)
-			m := waitLog(t, s, `end pid \d+ exitcode \d+`)
-			if !strings.HasSuffix(m, " exitcode 0") {
+			waitLog(t, s, `ucspi-starttls: info: starttls conn=\d+ ip=127\.0\.0\.1 port=\d+ proto=`+proto+` result=tls`)
+			m := waitLog(t, s, `tcpserver: info: end conn=\d+ ip=\S+ port=\d+ status=\d+`)
+			if !strings.HasSuffix(m, " status=0") {
 				t.Fatalf("%s; log:\n%s", m, s.Stderr)
 			}
 			// A certificate that does not verify: openssl fails (rc 1)
@@ -1197,7 +1198,7 @@ func TestStarttlsGnuTLS(t *testing.T) {
 			if r.Code != 0 || !strings.Contains(r.Stderr+r.Stdout, "Handshake was completed") {
 				t.Fatalf("gnutls-cli exit %d:\n%s%s\nlog:\n%s", r.Code, r.Stdout, r.Stderr, s.Stderr)
 			}
-			waitLog(t, s, `ucspi-starttls: info: pid \d+ ip 127\.0\.0\.1 starttls TLSv1\.3`)
+			waitLog(t, s, `ucspi-starttls: info: starttls conn=\d+ ip=127\.0\.0\.1 port=\d+ proto=`+proto+` result=tls`)
 		})
 	}
 }
@@ -1214,8 +1215,8 @@ func TestStarttlsSwaks(t *testing.T) {
 		strings.Contains(r.Stdout, "<~  250-STARTTLS") || strings.Contains(r.Stdout, "<~  250 STARTTLS") {
 		t.Fatalf("swaks exit %d:\n%s%s\nlog:\n%s", r.Code, r.Stdout, r.Stderr, s.Stderr)
 	}
-	m := waitLog(t, s, `end pid \d+ exitcode \d+`)
-	if !strings.HasSuffix(m, " exitcode 0") || !regexp.MustCompile(`mailfront\[\d+\]: MAIL FROM:<a@b\.test>`).MatchString(s.Stderr.String()) {
+	m := waitLog(t, s, `tcpserver: info: end conn=\d+ ip=\S+ port=\d+ status=\d+`)
+	if !strings.HasSuffix(m, " status=0") || !regexp.MustCompile(`mailfront\[\d+\]: MAIL FROM:<a@b\.test>`).MatchString(s.Stderr.String()) {
 		t.Fatalf("%s; log:\n%s", m, s.Stderr)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,6 +83,7 @@ func tccRun(t *testing.T, env []string, extra []*os.File, path string, args ...s
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
 	}
+	checkLog(t, path, se.String())
 	return result{so.String(), se.String(), code}, took
 }
 
@@ -212,7 +214,7 @@ func TestTcpclientTriesEveryAddress(t *testing.T) {
 	if res.Code != 0 {
 		t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
 	}
-	if want := "tcpclient: warning: unable to connect to ::1 port " + p + ": connection refused\n"; res.Stderr != want {
+	if want := tccWarn("::1", p, "connection refused"); tccNorm(res.Stderr) != want {
 		t.Errorf("stderr %q, want %q", res.Stderr, want)
 	}
 	if c := tccWait(t, got); c.Data != "127.0.0.1\n" {
@@ -229,9 +231,8 @@ func TestTcpclientTriesEveryAddress(t *testing.T) {
 
 	// -6 leaves only ::1, which refuses: 111.
 	res = inNS("-6", "twohost", p, "true")
-	want := "tcpclient: warning: unable to connect to ::1 port " + p + ": connection refused\n" +
-		"tcpclient: fatal: unable to connect to twohost port " + p + ": connection refused\n"
-	if res.Code != 111 || res.Stderr != want {
+	want := tccWarn("::1", p, "connection refused") + fatalLine("tcpclient", 111, "unable to connect to twohost port "+p+": connection refused")
+	if res.Code != 111 || tccNorm(res.Stderr) != want {
 		t.Errorf("-6: exit %d, stderr %q, want 111, %q", res.Code, res.Stderr, want)
 	}
 }
@@ -266,18 +267,18 @@ func TestTcpclientTimeout(t *testing.T) {
 	if !full {
 		t.Skip("this kernel does not drop SYNs on a full accept queue")
 	}
-	warn := "tcpclient: warning: unable to connect to 127.0.0.1 port " + p + ": connection timed out\n"
-	fatal := "tcpclient: fatal: unable to connect to 127.0.0.1 port " + p + ": connection timed out\n"
+	warn := tccWarn("127.0.0.1", p, "connection timed out")
+	fatal := fatalLine("tcpclient", 111, "unable to connect to 127.0.0.1 port "+p+": connection timed out")
 
 	res, took := tccRun(t, baseEnv(), nil, bin("tcpclient"), "-T", "0.3+0", "127.0.0.1", p, "true")
-	if res.Code != 111 || res.Stderr != warn+fatal {
+	if res.Code != 111 || tccNorm(res.Stderr) != warn+fatal {
 		t.Errorf("-T 0.3+0: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	if took < 300*time.Millisecond || took > 5*time.Second {
 		t.Errorf("-T 0.3+0 took %v", took)
 	}
 	res, took = tccRun(t, baseEnv(), nil, bin("tcpclient"), "-T", "0.3+0.4", "127.0.0.1", p, "true")
-	if res.Code != 111 || res.Stderr != warn+warn+fatal {
+	if res.Code != 111 || tccNorm(res.Stderr) != warn+warn+fatal {
 		t.Errorf("-T 0.3+0.4: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	if took < 700*time.Millisecond || took > 5*time.Second {
@@ -290,21 +291,30 @@ func TestTcpclientTimeout(t *testing.T) {
 	}
 }
 
+// tccNorm is tcpclient's stderr with its pid, the conn= of its lines,
+// made N.
+func tccNorm(s string) string { return regexp.MustCompile(`conn=\d+ `).ReplaceAllString(s, "conn=N ") }
+
+// tccWarn is tcpclient's warning about a failed connect to ip port p
+// (after tccNorm).
+func tccWarn(ip, p, err string) string {
+	return "tcpclient: warning: connect conn=N ip=" + ip + " port=" + p + " err=\"" + err + "\"\n"
+}
+
 func TestTcpclientAllAddressesFail(t *testing.T) {
 	p := strconv.Itoa(freePort(t, "tcp4", "127.0.0.1:0"))
 	res, _ := tccRun(t, baseEnv(), nil, bin("tcpclient"), "127.0.0.1", p, "true")
-	want := "tcpclient: warning: unable to connect to 127.0.0.1 port " + p + ": connection refused\n" +
-		"tcpclient: fatal: unable to connect to 127.0.0.1 port " + p + ": connection refused\n"
-	if res.Code != 111 || res.Stderr != want {
+	want := tccWarn("127.0.0.1", p, "connection refused") + fatalLine("tcpclient", 111, "unable to connect to 127.0.0.1 port "+p+": connection refused")
+	if res.Code != 111 || tccNorm(res.Stderr) != want {
 		t.Errorf("exit %d, stderr %q, want 111, %q", res.Code, res.Stderr, want)
 	}
 	// Host 0 is 127.0.0.1.
 	res, _ = tccRun(t, baseEnv(), nil, bin("tcpclient"), "0", p, "true")
-	if res.Code != 111 || !strings.Contains(res.Stderr, "unable to connect to 127.0.0.1 port "+p) {
+	if res.Code != 111 || !strings.Contains(res.Stderr, " ip=127.0.0.1 port="+p+" ") {
 		t.Errorf("host 0: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res, _ = tccRun(t, baseEnv(), nil, bin("tcpclient"), "nosuch.invalid", p, "true")
-	if res.Code != 111 || res.Stderr != "tcpclient: fatal: unable to resolve nosuch.invalid: no such host\n" {
+	if res.Code != 111 || res.Stderr != fatalLine("tcpclient", 111, "unable to resolve nosuch.invalid: no such host") {
 		t.Errorf("unknown host: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }
@@ -318,12 +328,12 @@ func TestTcpclientUsage(t *testing.T) {
 		{"127.0.0.1", "0", "true"},
 	} {
 		res, _ := tccRun(t, baseEnv(), nil, bin("tcpclient"), args...)
-		if res.Code != 100 || !strings.Contains(res.Stderr, "tcpclient: usage: tcpclient [") {
+		if res.Code != 100 || !strings.Contains(res.Stderr, usageLine("tcpclient")) || !strings.Contains(res.Stderr, `usage="tcpclient [`) {
 			t.Errorf("%q: exit %d, stderr %q", args, res.Code, res.Stderr)
 		}
 	}
 	res, _ := tccRun(t, baseEnv(), nil, bin("tcpclient"), "-6", "127.0.0.1", "25", "true")
-	if res.Code != 100 || res.Stderr != "tcpclient: fatal: unable to use 127.0.0.1: not an IPv6 address\n" {
+	if res.Code != 100 || res.Stderr != fatalLine("tcpclient", 100, "unable to use 127.0.0.1: not an IPv6 address") {
 		t.Errorf("-6 with an IPv4 address: exit %d, stderr %q", res.Code, res.Stderr)
 	}
 	res, _ = tccRun(t, baseEnv(), nil, bin("tcpclient"), "-h")
@@ -335,7 +345,7 @@ func TestTcpclientUsage(t *testing.T) {
 func TestTcpclientProgNotFound(t *testing.T) {
 	port, _ := tccListen(t, "tcp4", "127.0.0.1:0")
 	res, _ := tccRun(t, baseEnv(), nil, bin("tcpclient"), "127.0.0.1", strconv.Itoa(port), "no-such-program")
-	if res.Code != 127 || !strings.Contains(res.Stderr, "tcpclient: fatal: unable to find no-such-program") {
+	if res.Code != 127 || !strings.Contains(res.Stderr, fatalErr(127, "unable to find no-such-program")) {
 		t.Errorf("exit %d, stderr %q", res.Code, res.Stderr)
 	}
 }

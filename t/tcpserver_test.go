@@ -108,9 +108,9 @@ func TestTCPServerEnv(t *testing.T) {
 			s := serve(t, env, tc.host, "0", "env")
 			out, cport := tsDial(t, nil, net.JoinHostPort(tc.dialHost, strconv.Itoa(s.Port)), nil)
 			checkTCPEnv(t, envMap(string(out)), tc.local, tc.remote, s.Port, cport)
-			waitLog(t, s, `tcpserver: info: end pid \d+ exitcode 0 count 0/40\n`)
-			if !strings.Contains(s.Stderr.String(), "tcpserver: info: accept pid ") ||
-				!strings.Contains(s.Stderr.String(), " ip "+tc.remote+" port "+strconv.Itoa(cport)+" count 1/40\n") {
+			waitLog(t, s, `tcpserver: info: end conn=\d+ ip=\S+ port=\d+ status=0 duration=[0-9.]+ count=0/40\n`)
+			if !strings.Contains(s.Stderr.String(), "tcpserver: info: accept conn=") ||
+				!strings.Contains(s.Stderr.String(), " ip="+tc.remote+" port="+strconv.Itoa(cport)+" count=1/40\n") {
 				t.Errorf("no accept line in:\n%s", s.Stderr)
 			}
 		})
@@ -171,13 +171,13 @@ func TestTCPServerMaxConn(t *testing.T) {
 	if most > 2 {
 		t.Errorf("%d children at once with -c 2", most)
 	}
-	waitLog(t, s, `(?s)(end pid.*){5}`)
-	for _, m := range regexp.MustCompile(`count (\d+)/2`).FindAllStringSubmatch(s.Stderr.String(), -1) {
+	waitLog(t, s, `(?s)(end conn=.*){5}`)
+	for _, m := range regexp.MustCompile(`count=(\d+)/2`).FindAllStringSubmatch(s.Stderr.String(), -1) {
 		if n, _ := strconv.Atoi(m[1]); n > 2 {
 			t.Errorf("log shows count %s/2", m[1])
 		}
 	}
-	if !strings.Contains(s.Stderr.String(), "count 2/2") {
+	if !strings.Contains(s.Stderr.String(), "count=2/2") {
 		t.Errorf("never ran two at once:\n%s", s.Stderr)
 	}
 }
@@ -207,9 +207,9 @@ func TestTCPServerMaxPerIP(t *testing.T) {
 	if len(out) != 0 {
 		t.Errorf("second connection got %q", out)
 	}
-	waitLog(t, s, `tcpserver: warning: reject ip 127.0.0.1 port `+strconv.Itoa(port)+` perip 1/1\n`)
+	waitLog(t, s, `tcpserver: warning: reject conn=- ip=127.0.0.1 port=`+strconv.Itoa(port)+` perip=1/1\n`)
 	first.Close()
-	waitLog(t, s, `end pid \d+ exitcode 0 count 0/40`)
+	waitLog(t, s, `end conn=\d+ ip=\S+ port=\d+ status=0 duration=\S+ count=0/40`)
 	if out := dial(t, s.Addr, nil); string(out) != "num 0\n" {
 		t.Errorf("third connection got %q", out)
 	}
@@ -261,7 +261,7 @@ func TestTCPServerRules(t *testing.T) {
 	if string(out) != "hi\r\n" {
 		t.Errorf("denied client got %q, want the banner only", out)
 	}
-	waitLog(t, s, `tcpserver: info: deny ip 127.0.0.2 port `+strconv.Itoa(port)+` rule 127\.0\.0\.2\n`)
+	waitLog(t, s, `tcpserver: info: deny conn=- ip=127.0.0.2 port=`+strconv.Itoa(port)+` rule=127\.0\.0\.2\n`)
 
 	out, _ = tsDial(t, local("127.0.0.3"), addr, nil)
 	if m := envMap(strings.TrimPrefix(string(out), "hi\r\n")); m["PREFIX"] != "yes" {
@@ -274,7 +274,7 @@ func TestTCPServerRules(t *testing.T) {
 	if string(out) != "hi\r\n" {
 		t.Errorf("127.0.0.1 after replace got %q", out)
 	}
-	waitLog(t, s, `deny ip 127.0.0.1 port `+strconv.Itoa(port)+` rule 127\.0\.0\.1\n`)
+	waitLog(t, s, `deny conn=- ip=127.0.0.1 port=`+strconv.Itoa(port)+` rule=127\.0\.0\.1\n`)
 	out, _ = tsDial(t, local("127.0.0.3"), addr, nil)
 	if m := envMap(strings.TrimPrefix(string(out), "hi\r\n")); m["NEW"] != "1" || m["PREFIX"] != "" {
 		t.Errorf("127.0.0.3 after replace got %q", out)
@@ -307,7 +307,7 @@ func TestTCPServerRulesBroken(t *testing.T) {
 			if len(out) != 0 {
 				t.Errorf("got %q from a corrupt database", out)
 			}
-			waitLog(t, s, `tcpserver: warning: drop ip 127\.0\.0\.1 port `+strconv.Itoa(port)+`: unable to read `+regexp.QuoteMeta(cdb)+`: .+\n`)
+			waitLog(t, s, `tcpserver: warning: drop conn=- ip=127\.0\.0\.1 port=`+strconv.Itoa(port)+` err="unable to read `+regexp.QuoteMeta(cdb)+`: .+"\n`)
 		})
 	}
 	t.Run("missing", func(t *testing.T) {
@@ -316,7 +316,7 @@ func TestTCPServerRulesBroken(t *testing.T) {
 		if out, _ := tsDial(t, nil, s.Addr, nil); len(out) != 0 {
 			t.Errorf("got %q with a missing database", out)
 		}
-		waitLog(t, s, `warning: drop ip 127\.0\.0\.1 port \d+: unable to read `+regexp.QuoteMeta(cdb)+`: file does not exist\n`)
+		waitLog(t, s, `warning: drop conn=- ip=127\.0\.0\.1 port=\d+ err="unable to read `+regexp.QuoteMeta(cdb)+`: file does not exist"\n`)
 	})
 	t.Run("missing with -X", func(t *testing.T) {
 		s := serve(t, baseEnv(), "-X", "-x", filepath.Join(dir, "none.cdb"), "127.0.0.1", "0", "env")
@@ -436,7 +436,7 @@ func TestTCPServerActivation(t *testing.T) {
 	})
 	t.Run("LISTEN_PID of another process", func(t *testing.T) {
 		r := run(t, baseEnv("LISTEN_FDS=1", "LISTEN_PID=1"), "", bin("tcpserver"), "env")
-		if r.Code != 100 || !strings.Contains(r.Stderr, "tcpserver: usage: ") {
+		if r.Code != 100 || !strings.Contains(r.Stderr, "tcpserver: fatal: usage status=100 ") {
 			t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 		}
 	})
@@ -459,14 +459,14 @@ func TestTCPServerTerm(t *testing.T) {
 	}
 	defer c.Close()
 	logText := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(logText(), "accept pid ") }) {
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(logText(), "accept conn=") }) {
 		t.Fatalf("no accept line: %s", logText())
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if code := exited(t, s, 5*time.Second); code != 0 {
 		t.Fatalf("exit %d after TERM", code)
 	}
-	if !strings.HasSuffix(logText(), "tcpserver: info: stop count 1/40\n") {
+	if !strings.HasSuffix(logText(), "tcpserver: info: stop count=1/40\n") {
 		t.Errorf("log: %s", logText())
 	}
 	if c2, err := net.DialTimeout("tcp", s.Addr, 2*time.Second); err == nil {
@@ -510,7 +510,7 @@ func TestTCPServerProgMissing(t *testing.T) {
 			t.Errorf("got %q", out)
 		}
 	}
-	waitLog(t, s, `(?s)(tcpserver: warning: drop ip 127\.0\.0\.1 port \d+: unable to find no-such-prog-tlschain: not found in PATH\n.*){2}`)
+	waitLog(t, s, `(?s)(tcpserver: warning: drop conn=- ip=127\.0\.0\.1 port=\d+ err="unable to find no-such-prog-tlschain: not found in PATH"\n.*){2}`)
 }
 
 // Bind failures are one fatal line and 111; bad command lines 100.
@@ -522,7 +522,7 @@ func TestTCPServerErrors(t *testing.T) {
 	defer l.Close()
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	r := run(t, baseEnv(), "", bin("tcpserver"), "127.0.0.1", port, "true")
-	if want := "tcpserver: fatal: unable to bind 127.0.0.1 port " + port + ": address already in use\n"; r.Code != 111 || r.Stderr != want {
+	if want := "tcpserver: fatal: exit status=111 err=\"unable to bind 127.0.0.1 port " + port + ": address already in use\"\n"; r.Code != 111 || r.Stderr != want {
 		t.Errorf("used port: exit %d, stderr %q, want 111 %q", r.Code, r.Stderr, want)
 	}
 	for _, args := range [][]string{
@@ -531,7 +531,7 @@ func TestTCPServerErrors(t *testing.T) {
 		{"-d", "9", "0", "0", "true"}, {"-r", "0", "0", "true"}, {"-u", "no-such-user-x", "0", "0", "true"},
 	} {
 		r := run(t, baseEnv(), "", bin("tcpserver"), args...)
-		if r.Code != 100 || !strings.Contains(r.Stderr, "\ntcpserver: usage: tcpserver ") && !strings.HasPrefix(r.Stderr, "tcpserver: usage: tcpserver ") {
+		if r.Code != 100 || !strings.Contains(r.Stderr, "tcpserver: fatal: usage status=100 ") || !strings.Contains(r.Stderr, ` usage="tcpserver `) {
 			t.Errorf("%q: exit %d, stderr %q", args, r.Code, r.Stderr)
 		}
 	}

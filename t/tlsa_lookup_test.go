@@ -90,7 +90,7 @@ func TestTLSALookupSpoofed(t *testing.T) {
 			}
 			addr = spoofDNS(t, func(q []byte) [][]byte { return [][]byte{tc.forged(q)} })
 			r = run(t, baseEnv(), "", bin("tlsa-lookup"), append([]string{"-r", addr, "-t", "1", "mx.example"}, show...)...)
-			want := "tlsa-lookup: fatal: unable to look up TLSA _25._tcp.mx.example at " + addr + ": timed out, ignored a datagram: " + tc.ignore + "\n"
+			want := fatalLine("tlsa-lookup", 111, "unable to look up TLSA _25._tcp.mx.example at "+addr+": timed out, ignored a datagram: "+tc.ignore)
 			if r.Code != 111 || r.Stdout != "" || r.Stderr != want {
 				t.Errorf("forged only: exit %d stdout %q stderr %q, want 111 and %q", r.Code, r.Stdout, r.Stderr, want)
 			}

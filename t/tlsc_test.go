@@ -150,7 +150,7 @@ func TestTLSCVerify(t *testing.T) {
 		t.Errorf("--no-verify-cert: exit %d %s", r.Code, r.Stderr)
 	}
 	r = tlscRun(t, env, good, "true")
-	if r.Code != 100 || !strings.Contains(r.Stderr, "tlsc: fatal: no server name to verify: give -k name (or --no-verify-cert)") {
+	if r.Code != 100 || !strings.Contains(r.Stderr, `err="no server name to verify: give -k name (or --no-verify-cert)"`) {
 		t.Errorf("no -k: exit %d %q", r.Code, r.Stderr)
 	}
 }

@@ -101,8 +101,8 @@ func sClient(t *testing.T, addr string, args ...string) result {
 // code.
 func endCode(t *testing.T, s *server) int {
 	t.Helper()
-	m := waitLog(t, s, `end pid \d+ exitcode \d+`)
-	n, _ := strconv.Atoi(m[strings.LastIndexByte(m, ' ')+1:])
+	m := waitLog(t, s, `info: end conn=\S+ ip=\S+ port=\d+ status=\d+`)
+	n, _ := strconv.Atoi(m[strings.LastIndexByte(m, '=')+1:])
 	return n
 }
 
@@ -272,7 +272,7 @@ func TestTLSDSNI(t *testing.T) {
 	if _, _, err := tlsDial(t, s.Addr, cfg, nil); err == nil {
 		t.Errorf("-k 2 served a client without SNI")
 	}
-	waitLog(t, s, `(?s)exitcode 98.*exitcode 98`)
+	waitLog(t, s, `(?s)info: end conn=\S+ ip=\S+ port=\d+ status=98 .*info: end conn=\S+ ip=\S+ port=\d+ status=98 `)
 }
 
 func TestTLSDClientCert(t *testing.T) {
@@ -340,7 +340,7 @@ func TestTLSDClientCert(t *testing.T) {
 	})
 	t.Run("no CA", func(t *testing.T) {
 		r := run(t, tlsdEnv(dir), "", bin("tlsd"), "-y", "true")
-		if r.Code != 96 || !strings.Contains(r.Stderr, "tlsd: fatal: unable to verify client certificates: CAFILE and CADIR not set") {
+		if r.Code != 96 || !strings.Contains(r.Stderr, fatalErr(96, "unable to verify client certificates: CAFILE and CADIR not set")) {
 			t.Errorf("-y without CAFILE: %d %q", r.Code, r.Stderr)
 		}
 	})
@@ -622,19 +622,19 @@ func TestTLSDConfigErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no CERTFILE", baseEnv(), nil, 100, "tlsd: fatal: CERTFILE not set\n"},
+		{"no CERTFILE", baseEnv(), nil, 100, fatalEnd(100, "CERTFILE not set")},
 		{"no key in CERTFILE, no KEYFILE", baseEnv("CERTFILE=" + dir + "/server.crt"), nil, 96,
-			"tlsd: fatal: unable to use CERTFILE " + dir + "/server.crt: no private key in it and no KEYFILE\n"},
+			fatalEnd(96, "unable to use CERTFILE "+dir+"/server.crt: no private key in it and no KEYFILE")},
 		{"missing CERTFILE", baseEnv("CERTFILE=" + dir + "/nope.pem"), nil, 96,
-			"tlsd: fatal: unable to read CERTFILE " + dir + "/nope.pem: no such file or directory\n"},
+			fatalEnd(96, "unable to read CERTFILE "+dir+"/nope.pem: no such file or directory")},
 		{"missing key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/nope.key"), nil, 96,
-			"tlsd: fatal: unable to read KEYFILE " + dir + "/nope.key: no such file or directory\n"},
+			fatalEnd(96, "unable to read KEYFILE "+dir+"/nope.key: no such file or directory")},
 		{"bad key", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+bad), nil, 96, "bad private key"},
 		{"mismatched pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), nil, 96,
-			"tlsd: fatal: unable to load CERTFILE " + dir + "/server.crt and KEYFILE " + dir + "/other.key: the private key does not match"},
+			fatalErr(96, "unable to load CERTFILE "+dir+"/server.crt and KEYFILE "+dir+"/other.key: the private key does not match")},
 		{"KEYFILE:x alone", tlsdEnv(dir, "KEYFILE:x.test="+dir+"/other.key"), nil, 96, "CERTFILE:x.test not set"},
-		{"engine as root", tlsdEnv(dir, "TLS_UID=0"), nil, 100, "tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root\n"},
-		{"usage", baseEnv(), []string{"-k", "5"}, 100, "tlsd: usage: tlsd "},
+		{"engine as root", tlsdEnv(dir, "TLS_UID=0"), nil, 100, fatalEnd(100, "TLS_UID is 0: the TLS engine never runs as root")},
+		{"usage", baseEnv(), []string{"-k", "5"}, 100, usageLine("tlsd")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "engine as root" && os.Geteuid() != 0 {
@@ -756,8 +756,8 @@ echo READY; exec cat`
 		c.Close()
 		t.Errorf("a fourth engine started with a pool of 3")
 	}
-	waitLog(t, s, `tlsd: fatal: unable to find a free engine uid in 5000..5002: all in use`)
-	waitLog(t, s, `exitcode 111`)
+	waitLog(t, s, `tlsd: fatal: exit conn=\d+ ip=127\.0\.0\.1 port=\d+ status=111 err="unable to find a free engine uid in 5000..5002: all in use"`)
+	waitLog(t, s, `info: end conn=\d+ ip=\S+ port=\d+ status=111 `)
 	conns[1].Close()
 	if !waitFor(10*time.Second, func() bool {
 		c, _, err := open()
@@ -966,8 +966,8 @@ func TestTLSDExitCodes(t *testing.T) {
 		if code := endCode(t, s); code != 127 {
 			t.Errorf("exit %d, want 127", code)
 		}
-		waitLog(t, s, `tlsd: info: ip 127\.0\.0\.1 port \d+ tls TLSv1\.3 TLS_\w+\n`)
-		waitLog(t, s, `tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH`)
+		waitLog(t, s, `tlswrap: info: tls conn=\d+ ip=127\.0\.0\.1 port=\d+ version=TLSv1\.3 cipher=TLS_\w+ `)
+		waitLog(t, s, `tlsd: fatal: exit conn=\d+ ip=127\.0\.0\.1 port=\d+ status=127 err="unable to find no-such-prog-tlschain: not found in PATH"`)
 	})
 	t.Run("engine not found", func(t *testing.T) {
 		lone := t.TempDir()
@@ -978,7 +978,7 @@ func TestTLSDExitCodes(t *testing.T) {
 		os.WriteFile(lone+"/tlsd", data, 0o755)
 		env := []string{"PATH=/usr/bin:/bin", "CERTFILE=" + dir + "/server.crt", "KEYFILE=" + dir + "/server.key"}
 		r := run(t, env, "", lone+"/tlsd", "true")
-		if r.Code != 97 || !strings.Contains(r.Stderr, "tlsd: fatal: unable to find tlswrap") {
+		if r.Code != 97 || !strings.Contains(r.Stderr, fatalErr(97, "unable to find tlswrap")) {
 			t.Errorf("exit %d %q", r.Code, r.Stderr)
 		}
 	})
@@ -999,14 +999,14 @@ func TestCheck(t *testing.T) {
 		out  string // in stderr ("" : stderr empty)
 	}{
 		{"tlsd good", tlsdEnv(dir, "TLS_UID=4321", "TLS_GID=4321"), "tlsd", []string{"-u", "65534", "-g", "65534", "cat"}, 0, ""},
-		{"tlsd shared uid", tlsdEnv(dir), "tlsd", []string{"-u", "65534", "-g", "65534", "cat"}, 0, "tlsd: warning: the app and the TLS engine both run as uid 65534"},
-		{"tlsd no CERTFILE", baseEnv("KEYFILE=" + dir + "/server.key"), "tlsd", []string{"cat"}, 100, "tlsd: fatal: CERTFILE not set"},
-		{"tlsd key of another pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), "tlsd", []string{"cat"}, 96, "tlsd: fatal: unable to load CERTFILE"},
+		{"tlsd shared uid", tlsdEnv(dir), "tlsd", []string{"-u", "65534", "-g", "65534", "cat"}, 0, `tlsd: warning: check err="the app and the TLS engine both run as uid 65534`},
+		{"tlsd no CERTFILE", baseEnv("KEYFILE=" + dir + "/server.key"), "tlsd", []string{"cat"}, 100, "tlsd: fatal: exit" + fatalErr(100, "CERTFILE not set")},
+		{"tlsd key of another pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), "tlsd", []string{"cat"}, 96, "tlsd: fatal: exit" + fatalErr(96, "unable to load CERTFILE")},
 		{"tlsd -y without CAs", tlsdEnv(dir), "tlsd", []string{"-y", "cat"}, 96, "CAFILE and CADIR not set"},
-		{"tlsd prog not found", tlsdEnv(dir), "tlsd", []string{"no-such-prog"}, 127, "tlsd: fatal: unable to find no-such-prog"},
+		{"tlsd prog not found", tlsdEnv(dir), "tlsd", []string{"no-such-prog"}, 127, "tlsd: fatal: exit" + fatalErr(127, "unable to find no-such-prog")},
 		{"tlsd delayed", tlsdEnv(dir), "tlsd", []string{"-n", "ucspi-starttls", "smtp", "cat"}, 0, ""},
 		{"tlsc good", baseEnv("CAFILE=" + dir + "/ca.crt"), "tlsc", []string{"-k", "localhost", "cat"}, 0, ""},
-		{"tlsc CAFILE missing", baseEnv("CAFILE=" + dir + "/nonexistent"), "tlsc", []string{"-k", "localhost", "cat"}, 96, "tlsc: fatal: unable to read CAFILE"},
+		{"tlsc CAFILE missing", baseEnv("CAFILE=" + dir + "/nonexistent"), "tlsc", []string{"-k", "localhost", "cat"}, 96, "tlsc: fatal: exit" + fatalErr(96, "unable to read CAFILE")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

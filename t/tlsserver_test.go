@@ -194,8 +194,8 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 	seen.app = ipLook(t, app, server)
 	port := strconv.Itoa(raw.LocalAddr().(*net.TCPAddr).Port)
 	ip := regexp.QuoteMeta(raw.LocalAddr().(*net.TCPAddr).IP.String())
-	m := waitLog(t, s, `accept pid \d+ ip `+ip+` port `+port+` `)
-	seen.accept, _ = strconv.Atoi(strings.Fields(m)[2])
+	m := waitLog(t, s, `accept conn=\d+ ip=`+ip+` port=`+port+` `)
+	seen.accept, _ = strconv.Atoi(strings.TrimPrefix(strings.Fields(m)[1], "conn="))
 	// The engine: the app's child (exec'd tlsd) or the listener's
 	// (in-process); with several connections open, the one the accept
 	// line names or the app's own.
@@ -226,8 +226,8 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 		if string(rest) != "BYE\n" {
 			t.Errorf("after the client's EOF the app wrote %q, want BYE", rest)
 		}
-		m := waitLog(t, s, `end pid `+strconv.Itoa(seen.accept)+` exitcode \d+`)
-		seen.code, _ = strconv.Atoi(m[strings.LastIndexByte(m, ' ')+1:])
+		m := waitLog(t, s, `server: info: end conn=`+strconv.Itoa(seen.accept)+` ip=\S+ port=\d+ status=\d+`)
+		seen.code, _ = strconv.Atoi(m[strings.LastIndexByte(m, '=')+1:])
 		seen.end = seen.accept
 		// The next connection must not find this engine.
 		if !waitFor(10*time.Second, func() bool { return flGone(engine) && flGone(app) }) {
@@ -301,8 +301,14 @@ func TestTLSServerEquivalent(t *testing.T) {
 	}
 	in, ex := seen["tlsserver"], seen["exec"]
 
-	// The environment: the same names; the same values but for the ports.
-	varying := map[string]bool{"TCPLOCALPORT": true, "TCPREMOTEPORT": true}
+	// The environment: the same names; the same values but for the ports
+	// and CONNPID, the pid the accept line names (doc/ucspi.md).
+	varying := map[string]bool{"TCPLOCALPORT": true, "TCPREMOTEPORT": true, "CONNPID": true}
+	for _, sn := range []*ipSeen{in, ex} {
+		if sn.env["CONNPID"] != strconv.Itoa(sn.accept) {
+			t.Errorf("CONNPID %q, the accept line names %d", sn.env["CONNPID"], sn.accept)
+		}
+	}
 	for name, v := range in.env {
 		w, ok := ex.env[name]
 		switch {
@@ -471,12 +477,12 @@ func TestTLSServerConcurrent(t *testing.T) {
 				c.c.CloseWrite()
 				io.ReadAll(c.r)
 			}
-			if !waitFor(10*time.Second, func() bool { return strings.Count(s.Stderr.String(), " end pid ") == n }) {
+			if !waitFor(10*time.Second, func() bool { return strings.Count(s.Stderr.String(), "server: info: end conn=") == n }) {
 				t.Fatalf("not %d end lines:\n%s", n, s.Stderr)
 			}
 			if mode.inProcess {
 				for e := range engines {
-					if !strings.Contains(s.Stderr.String(), "end pid "+strconv.Itoa(e)+" exitcode 0 ") {
+					if !regexp.MustCompile(`end conn=` + strconv.Itoa(e) + ` ip=\S+ port=\d+ status=0 `).MatchString(s.Stderr.String()) {
 						t.Errorf("no end line for engine %d:\n%s", e, s.Stderr)
 					}
 				}
@@ -533,17 +539,17 @@ func TestTLSServerAppIdentity(t *testing.T) {
 	}
 }
 
-// ipNormal is a log with the pids, ports and byte counts made X and the
+// ipNormal is a log with the pids, ports, byte counts and durations made X and the
 // lines sorted: what must be equal in both modes (the order of
 // the listener's accept line and tlsd's lines differs, tlsserver's lines
 // are its own name's; a handshake's size
 // varies by a byte or two with its signature).
 func ipNormal(log string) []string {
-	rx := regexp.MustCompile(`(pid|port|in|out) \d+`)
+	rx := regexp.MustCompile(`(conn|port|in|out|duration)=[^ ]+`)
 	who := regexp.MustCompile(`^(tlsserver|tcpserver|tlsd): `)
 	var out []string
 	for _, l := range lines(log) {
-		out = append(out, who.ReplaceAllString(rx.ReplaceAllString(l, "$1 X"), "server: "))
+		out = append(out, who.ReplaceAllString(rx.ReplaceAllString(l, "$1=X"), "server: "))
 	}
 	sort.Strings(out)
 	return out
@@ -589,27 +595,27 @@ func TestTLSServerFailures(t *testing.T) {
 		client func(t *testing.T, s *server)
 		code   int
 		msg    string
-		engine bool // a process started: in-process, the log names the engine; else pid 0
+		engine bool // a process started: in-process, the log names the engine; else conn=-
 		args   []string
 	}{
 		{"plain text", tlsdEnv(dir), send([]byte("EHLO client.test\r\nQUIT\r\n"), false), 98,
-			"tlswrap: warning: ip 127.0.0.1 port ", true, nil},
+			"tlswrap: warning: handshake conn=", true, nil},
 		{"garbage", tlsdEnv(dir), send(bytes.Repeat([]byte{0x80, 0x01, 0xfe, 0x00, 0x16, 0x03}, 100), false), 98,
-			"handshake failed", true, nil},
-		{"truncated hello", tlsdEnv(dir), send(hello[:len(hello)/2], true), 98, "handshake failed", true, nil},
-		{"no CERTFILE", baseEnv(), tlsClient, 100, "tlsd: fatal: CERTFILE not set\n", false, nil},
+			"tlswrap: warning: handshake conn=", true, nil},
+		{"truncated hello", tlsdEnv(dir), send(hello[:len(hello)/2], true), 98, "tlswrap: warning: handshake conn=", true, nil},
+		{"no CERTFILE", baseEnv(), tlsClient, 100, fatalEnd(100, "CERTFILE not set"), false, nil},
 		{"missing KEYFILE", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/nope.key"), tlsClient, 96,
-			"tlsd: fatal: unable to read KEYFILE " + dir + "/nope.key: no such file or directory\n", false, nil},
+			fatalEnd(96, "unable to read KEYFILE "+dir+"/nope.key: no such file or directory"), false, nil},
 		{"mismatched pair", baseEnv("CERTFILE="+dir+"/server.crt", "KEYFILE="+dir+"/other.key"), tlsClient, 96,
-			"tlsd: fatal: unable to load CERTFILE " + dir + "/server.crt and KEYFILE " + dir + "/other.key: the private key does not match", false, nil},
+			fatalErr(96, "unable to load CERTFILE "+dir+"/server.crt and KEYFILE "+dir+"/other.key: the private key does not match"), false, nil},
 		{"engine as root", tlsdEnv(dir, "TLS_UID=0"), tlsClient, 100,
-			"tlsd: fatal: TLS_UID is 0: the TLS engine never runs as root\n", false, nil},
+			fatalEnd(100, "TLS_UID is 0: the TLS engine never runs as root"), false, nil},
 		// Not failures of tlsd's own: the same lines and codes, -v's
 		// handshake line included.
 		{"prog not found", tlsdEnv(dir), ipTLSClient, 127,
-			"tlsd: fatal: unable to find no-such-prog-tlschain: not found in PATH", true, []string{"-v", "no-such-prog-tlschain"}},
+			fatalEnd(127, "unable to find no-such-prog-tlschain: not found in PATH"), true, []string{"-v", "no-such-prog-tlschain"}},
 		{"success -v", tlsdEnv(dir), ipTLSClient, 0,
-			"tlsd: info: ip 127.0.0.1 port ", true, []string{"-v", "sh", "-c", appHello}},
+			"tlswrap: info: tls conn=", true, []string{"-v", "sh", "-c", appHello}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := map[string][]string{}
@@ -620,13 +626,14 @@ func TestTLSServerFailures(t *testing.T) {
 				}
 				s := ipServe(t, tc.env, mode.inProcess, nil, append([]string{"tlsd"}, args...)...)
 				tc.client(t, s)
-				m := waitLog(t, s, `end pid \d+ exitcode \d+ count 0/100\n`)
-				f := strings.Fields(m)
-				pid, _ := strconv.Atoi(f[2])
-				code, _ := strconv.Atoi(f[4])
+				m := regexp.MustCompile(`server: info: end conn=(\S+) ip=\S+ port=\d+ status=(\d+) duration=\S+ count=0/100\n`).
+					FindStringSubmatch(waitLog(t, s, `server: info: end conn=\S+ ip=\S+ port=\d+ status=\d+ duration=\S+ count=0/100\n`))
+				id := m[1]
+				pid, _ := strconv.Atoi(id) // "-": 0
+				code, _ := strconv.Atoi(m[2])
 				if tc.code == 0 || tc.code == 127 {
 					// A session: the engine's own end line, after tcpserver's.
-					waitLog(t, s, `tlswrap: info: ip 127\.0\.0\.1 port \d+ end `)
+					waitLog(t, s, `tlswrap: info: end conn=\d+ ip=127\.0\.0\.1 port=\d+ `)
 				}
 				log := s.Stderr.String()
 				msg := tc.msg
@@ -636,23 +643,23 @@ func TestTLSServerFailures(t *testing.T) {
 				if code != tc.code || !strings.Contains(log, msg) {
 					t.Errorf("%s: exit %d, want %d with %q; log:\n%s", mode.name, code, tc.code, tc.msg, log)
 				}
-				if !strings.Contains(log, "accept pid "+f[2]+" ip 127.0.0.1 ") {
+				if !strings.Contains(log, "accept conn="+id+" ip=127.0.0.1 ") {
 					t.Errorf("%s: the accept line does not name pid %d:\n%s", mode.name, pid, log)
 				}
 				switch {
 				case !mode.inProcess && pid == 0:
-					t.Errorf("%s: end pid 0", mode.name)
+					t.Errorf("%s: end conn=-", mode.name)
 				case mode.inProcess && tc.engine && pid == 0:
-					t.Errorf("%s: end pid 0 though an engine ran:\n%s", mode.name, log)
+					t.Errorf("%s: end conn=- though an engine ran:\n%s", mode.name, log)
 				case mode.inProcess && !tc.engine && pid != 0:
-					t.Errorf("%s: end pid %d though no process should start (want 0):\n%s", mode.name, pid, log)
+					t.Errorf("%s: end conn=%d though no process should start (want conn=-):\n%s", mode.name, pid, log)
 				}
 				if n := strings.Count(log, ": fatal"); n > 1 {
 					t.Errorf("%s: %d fatal lines:\n%s", mode.name, n, log)
 				}
 				// tlsserver says at start what would fail every
 				// connection: the one line the modes may differ by.
-				const early = "tlsserver: warning: with this environment: "
+				const early = `tlsserver: warning: check err="with this environment: `
 				if mode.inProcess && (tc.code == 96 || tc.code == 100) && !tc.engine && !strings.Contains(log, early) {
 					t.Errorf("%s: no warning at start:\n%s", mode.name, log)
 				}
@@ -823,8 +830,8 @@ func TestTLSServerTerm(t *testing.T) {
 			defer craw.Close()
 			craw.SetDeadline(time.Now().Add(40 * time.Second))
 			// Both are accepted (their engines, or tlsd, started).
-			waitLog(t, s, `accept pid \d+ ip 127\.0\.0\.1 port `+strconv.Itoa(craw.LocalAddr().(*net.TCPAddr).Port)+` `)
-			waitLog(t, s, `accept pid \d+ ip 127\.0\.0\.1 port `+strconv.Itoa(b.LocalAddr().(*net.TCPAddr).Port)+` `)
+			waitLog(t, s, `accept conn=\d+ ip=127\.0\.0\.1 port=`+strconv.Itoa(craw.LocalAddr().(*net.TCPAddr).Port)+` `)
+			waitLog(t, s, `accept conn=\d+ ip=127\.0\.0\.1 port=`+strconv.Itoa(b.LocalAddr().(*net.TCPAddr).Port)+` `)
 
 			start := time.Now()
 			s.cmd.Process.Signal(syscall.SIGTERM)
@@ -856,7 +863,7 @@ func TestTLSServerTerm(t *testing.T) {
 			if took > 12*time.Second {
 				t.Errorf("the listener took %v to exit, beyond the 10 s grace", took)
 			}
-			waitLog(t, s, `stop count \d+/100\n`)
+			waitLog(t, s, `stop count=\d+/100\n`)
 
 			// A and C go on without the listener.
 			for _, x := range []struct {
@@ -948,8 +955,8 @@ func TestTLSServerThreads(t *testing.T) {
 		return v
 	}
 	// Wait until every connection has its engine (an accept line each).
-	if !waitFor(20*time.Second, func() bool { return strings.Count(s.Stderr.String(), "accept pid") >= n }) {
-		t.Fatalf("%d accept lines for %d connections", strings.Count(s.Stderr.String(), "accept pid"), n)
+	if !waitFor(20*time.Second, func() bool { return strings.Count(s.Stderr.String(), "accept conn=") >= n }) {
+		t.Fatalf("%d accept lines for %d connections", strings.Count(s.Stderr.String(), "accept conn="), n)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if th := threads(); th > 40 {
@@ -1003,13 +1010,13 @@ func TestTLSServerUsage(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"-k", "5", "127.0.0.1", "0", "cat"}, "tlsserver: fatal: option -k needs a number"},
-		{[]string{"-n", "127.0.0.1", "0", "cat"}, "tlsserver: fatal: option -n (delayed mode) is not supported: use tcpserver ... tlsd -n"},
+		{[]string{"-k", "5", "127.0.0.1", "0", "cat"}, `err="option -k needs a number`},
+		{[]string{"-n", "127.0.0.1", "0", "cat"}, `err="option -n (delayed mode) is not supported: use tcpserver ... tlsd -n"`},
 		{[]string{"-A", "-y", "127.0.0.1", "0", "cat"}, "option -A excludes -y and -Y"},
 		{[]string{"--exec-tlsd", "127.0.0.1", "0", "cat"}, "unknown option --exec-tlsd"},
 	} {
 		r := run(t, baseEnv(), "", bin("tlsserver"), tc.args...)
-		if r.Code != 100 || !strings.Contains(r.Stderr, tc.msg) || !strings.Contains(r.Stderr, "tlsserver: usage: tlsserver ") {
+		if r.Code != 100 || !strings.Contains(r.Stderr, tc.msg) || !strings.Contains(r.Stderr, usageLine("tlsserver")) {
 			t.Errorf("%q: exit %d, stderr %q; want 100 and %q", tc.args, r.Code, r.Stderr, tc.msg)
 		}
 	}

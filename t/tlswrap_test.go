@@ -344,7 +344,7 @@ func TestTLSWrapOpenSSLClient(t *testing.T) {
 					t.Errorf("report lacks %s", n)
 				}
 			}
-			if !strings.Contains(e.Stderr.String(), "tlswrap: info: ip 192.0.2.7 port 50124 session "+wantProto[1]+" "+wantCipher[1]+" sni localhost resumed 0\n") {
+			if !regexp.MustCompile(`tlswrap: info: tls conn=\d+ ip=192\.0\.2\.7 port=50124 version=` + wantProto[1] + ` cipher=` + wantCipher[1] + ` sni=localhost resumed=no `).MatchString(e.Stderr.String()) {
 				t.Errorf("stderr: %s", e.Stderr)
 			}
 		})
@@ -417,7 +417,7 @@ func TestTLSWrapClientSide(t *testing.T) {
 	if b := e2.command('Y'); len(b) != 0 {
 		t.Fatalf("report after a failed verification: %q", b)
 	}
-	if code := e2.wait(10 * time.Second); code != 98 || !strings.Contains(e2.Stderr.String(), "handshake failed: tls: failed to verify certificate") {
+	if code := e2.wait(10 * time.Second); code != 98 || !strings.Contains(e2.Stderr.String(), `err="tls: failed to verify certificate`) {
 		t.Fatalf("exit %d: %s", code, e2.Stderr)
 	}
 }
@@ -473,7 +473,7 @@ func TestTLSWrapBadControlByte(t *testing.T) {
 	if b := e.command('x'); len(b) != 0 {
 		t.Fatalf("reply %q", b)
 	}
-	if code := e.wait(10 * time.Second); code != 100 || !strings.Contains(e.Stderr.String(), `tlswrap: fatal: ip 192.0.2.7 port 50124 unable to use the control command "x": want y or Y`) {
+	if code := e.wait(10 * time.Second); code != 100 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalEnd(100, `unable to use the control command "x": want y or Y`)) {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -489,7 +489,7 @@ func TestTLSWrapHandshakeFailure(t *testing.T) {
 	if code := e.wait(10 * time.Second); code != 98 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
-	if !strings.HasPrefix(e.Stderr.String(), "tlswrap: warning: ip 192.0.2.7 port 50124 handshake failed: tls: first record does not look like a TLS handshake\n") {
+	if !regexp.MustCompile(`^tlswrap: warning: handshake conn=\d+ ip=192\.0\.2\.7 port=50124 status=98 err="tls: first record does not look like a TLS handshake"\n`).MatchString(e.Stderr.String()) {
 		t.Fatalf("stderr: %q", e.Stderr)
 	}
 }
@@ -506,7 +506,7 @@ func TestTLSWrapHandshakeDeadline(t *testing.T) {
 	if el := time.Since(start); code != 98 || el < 250*time.Millisecond || el > 3*time.Second {
 		t.Fatalf("exit %d after %v: %s", code, el, e.Stderr)
 	}
-	if !strings.Contains(e.Stderr.String(), "handshake failed: deadline of 300 ms exceeded") {
+	if !strings.Contains(e.Stderr.String(), `err="deadline of 300 ms exceeded"`) {
 		t.Fatalf("stderr: %s", e.Stderr)
 	}
 }
@@ -711,14 +711,14 @@ func TestTLSWrapRefusesRoot(t *testing.T) {
 	p := twTestPKI(t)
 	f, _ := netPair(t)
 	e := startEngine(t, f, serverSetup(p), nil, "--server")
-	if code := e.wait(10 * time.Second); code != 97 || !strings.Contains(e.Stderr.String(), "tlswrap: fatal: ip 192.0.2.7 port 50124 unable to start as uid 0: refusing to run as root") {
+	if code := e.wait(10 * time.Second); code != 97 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalErr(97, "unable to start as uid 0: refusing to run as root")) {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
 
 func TestTLSWrapUsage(t *testing.T) {
 	r := run(t, baseEnv(), "", bin("tlswrap"), "--server", "--client")
-	if r.Code != 100 || !strings.Contains(r.Stderr, "tlswrap: usage: tlswrap --server|--client") {
+	if r.Code != 100 || !strings.Contains(r.Stderr, usageLine("tlswrap")) || !strings.Contains(r.Stderr, `usage="tlswrap --server|--client`) {
 		t.Fatalf("%+v", r)
 	}
 	r = run(t, baseEnv(), "", bin("tlswrap"), "-h")

@@ -8,6 +8,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/chain"
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -83,6 +84,7 @@ func run(argv, envp []string) int {
 	if code, done := exitcode.CommandLine(name, usage, help, err); done {
 		return code
 	}
+	logline.SetConn(envp) // in a connection's chain, its lines name it
 	// Names are looked up before the chroot, in the system's files.
 	cred, err := cfg.ids.Resolve(envp)
 	if err != nil {

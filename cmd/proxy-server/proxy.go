@@ -134,6 +134,7 @@ func run(argv, envp []string) int {
 	if code, done := exitcode.CommandLine(name, usage, help, err); done {
 		return code
 	}
+	logline.SetConn(envp)
 	log := logline.New(name)
 	log.Level = cfg.verbose
 	env, err := handle(&cfg, envp, log)
@@ -166,7 +167,7 @@ func handle(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
 	// proxy the operator named may make it.
 	isTrusted := trusted(cfg.trusted, ip)
 	if !cfg.optional && !isTrusted {
-		return nil, refuse(log, peer)
+		return nil, refuse(log)
 	}
 	if cfg.optional {
 		present, err := headerAhead(fd, cfg.versions, deadline)
@@ -174,11 +175,11 @@ func handle(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
 			return nil, readError(err, peer, cfg.timeout)
 		}
 		if !present {
-			log.Info("header none", peer)
+			log.Info("header", "version", "none")
 			return ucspi.Without(envp, ucspi.ProxyRemoteIP, ucspi.ProxyRemotePort), nil
 		}
 		if !isTrusted {
-			return nil, refuse(log, peer)
+			return nil, refuse(log)
 		}
 	}
 	h, _, err := proxyproto.Read(fd, cfg.versions, deadline)
@@ -187,13 +188,14 @@ func handle(cfg *config, envp []string, log *logline.Logger) ([]string, error) {
 	}
 	e := ucspi.NewEnv(envp)
 	applyHeader(e, h, cfg.sslVars, cfg.certClaims)
-	logHeader(log, h, peer)
+	logHeader(log, h)
 	return e.Environ(), nil
 }
 
-// refuse logs that peer may not send a header and returns errUntrusted.
-func refuse(log *logline.Logger, peer string) error {
-	log.Warn("untrusted", peer+":", "not in -p, header refused")
+// refuse logs that the peer may not send a header and returns
+// errUntrusted.
+func refuse(log *logline.Logger) error {
+	log.Warn("untrusted", "status", strconv.Itoa(exitcode.Denied), "err", "not in -p, header refused")
 	return errUntrusted
 }
 
@@ -221,17 +223,21 @@ func peerOf(envp []string) string {
 	return "ip " + logline.Safe(ip) + " port " + logline.Safe(port)
 }
 
-func logHeader(log *logline.Logger, h *proxyproto.Header, peer string) {
+// logHeader writes the header line: the connection as tcpserver saw it
+// (the proxy's address), then the client's address the header gave
+// (srcip and srcport, which the next programs see as TCPREMOTEIP and
+// TCPREMOTEPORT), or "local" for a LOCAL header.
+func logHeader(log *logline.Logger, h *proxyproto.Header) {
 	v := "v" + strconv.Itoa(h.Version)
 	if !h.Proxied() {
-		log.Info("header", v, "local", peer)
+		log.Info("header", "version", v, "srcip", "local", "srcport", "-")
 	} else {
-		log.Info("header", v, "ip", h.Src.Addr().Unmap().String(), "port", strconv.Itoa(int(h.Src.Port())), "proxy", peer)
+		log.Info("header", "version", v, "srcip", h.Src.Addr().Unmap().String(), "srcport", strconv.Itoa(int(h.Src.Port())))
 	}
 	if log.Level < logline.Verbose || h.Version != 2 {
 		return
 	}
-	f := []string{"tlv", "alpn", logline.Safe(h.ALPN), "authority", logline.Safe(h.Authority),
+	f := []string{"alpn", logline.Safe(h.ALPN), "authority", logline.Safe(h.Authority),
 		"unique-id", logline.Safe(h.UniqueID), "netns", logline.Safe(h.NetNS)}
 	if h.CRC {
 		f = append(f, "crc32c", "ok")
@@ -240,5 +246,5 @@ func logHeader(log *logline.Logger, h *proxyproto.Header, peer string) {
 		f = append(f, "ssl", strconv.Itoa(int(s.Client)), "verify", strconv.FormatUint(uint64(s.Verify), 10),
 			"version", logline.Safe(s.Version), "cipher", logline.Safe(s.Cipher), "cn", logline.Safe(s.CN))
 	}
-	log.Debug(f...)
+	log.Debug("tlv", f...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,11 @@ func TestEnviron(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := []string{"PATH=/bin", "TCPREMOTEINFO=stale", "TCPREMOTEHOST=stale", "TCPCONNNUM=3", "TCP6REMOTEIP=::1", "UID=1", "GID=1", "GIDLIST=", "PROTO=SSL"}
+	in := []string{"PATH=/bin", "TCPREMOTEINFO=stale", "TCPREMOTEHOST=stale", "TCPCONNNUM=3", "TCP6REMOTEIP=::1", "UID=1", "GID=1", "GIDLIST=", "PROTO=SSL", "CONNPID=1"}
 	local := netip.MustParseAddrPort("127.0.0.1:40000")
 	remote := netip.MustParseAddrPort("[::1]:25")
 	got := strings.Join(environ(&cfg, in, local, remote), " ")
-	want := "PATH=/bin PROTO=TCP TCPLOCALIP=127.0.0.1 TCPLOCALPORT=40000 TCPREMOTEIP=::1 TCPREMOTEPORT=25 TCPLOCALHOST=me.example"
+	want := "PATH=/bin PROTO=TCP TCPLOCALIP=127.0.0.1 TCPLOCALPORT=40000 TCPREMOTEIP=::1 TCPREMOTEPORT=25 CONNPID=" + strconv.Itoa(os.Getpid()) + " TCPLOCALHOST=me.example"
 	if got != want {
 		t.Errorf("environ:\n got %s\nwant %s", got, want)
 	}

@@ -72,11 +72,13 @@ func run(argv, envp []string) int {
 	if err != nil {
 		return exitcode.Report(name, exitcode.Temp("get addresses of", "the connection", err))
 	}
-	if cfg.verbosity >= verbose {
-		log.Info("connect ip", remote.Addr().String(), "port", strconv.Itoa(int(remote.Port())),
-			"localip", local.Addr().String(), "localport", strconv.Itoa(int(local.Port())))
-	}
 	env := environ(&cfg, envp, local, remote)
+	// From here on every line names the connection.
+	logline.SetConn(env)
+	log.Conn = logline.ProcConn()
+	if cfg.verbosity >= verbose {
+		log.Info("connect", "localip", local.Addr().String(), "localport", strconv.Itoa(int(local.Port())))
+	}
 	if err := placeSocket(fd); err != nil {
 		return exitcode.Report(name, exitcode.Temp("move socket to", "fd 6 and 7", err))
 	}
@@ -139,7 +141,7 @@ func connectAny(cfg *config, ips []netip.Addr, log *logline.Logger) (int, error)
 			}
 			last = err
 			if cfg.verbosity >= normal {
-				log.Warn("unable to connect to", ip.String(), "port", strconv.Itoa(int(cfg.remotePort))+":", err.Error())
+				log.Warn("connect", "conn", strconv.Itoa(unix.Getpid()), "ip", ip.String(), "port", strconv.Itoa(int(cfg.remotePort)), "err", err.Error())
 			}
 			if err == unix.ETIMEDOUT {
 				retry = append(retry, ip)
@@ -167,6 +169,9 @@ func environ(cfg *config, envp []string, local, remote netip.AddrPort) []string 
 	e.Set(ucspi.TCPLocalPort, strconv.Itoa(int(local.Port())))
 	e.Set(ucspi.TCPRemoteIP, remote.Addr().String())
 	e.Set(ucspi.TCPRemotePort, strconv.Itoa(int(remote.Port())))
+	// The connection's id in every log line of the chain is tcpclient's
+	// pid, which prog keeps across the exec.
+	e.Set(ucspi.ConnPID, strconv.Itoa(unix.Getpid()))
 	if cfg.localHostOK {
 		e.Set(ucspi.TCPLocalHost, cfg.localHost)
 	} else if cfg.lookup {

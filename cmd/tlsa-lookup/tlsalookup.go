@@ -131,13 +131,13 @@ func run(argv, envp []string) int {
 		outcome = "insecure"
 	case !c.trustAny && !ap.Addr().Unmap().IsLoopback():
 		outcome = "insecure"
-		log.Warn("host", c.host, "resolver", server, "AD bit not trusted from a non-loopback resolver (use -A)")
+		log.Warn("resolver", "host", c.host, "resolver", server, "err", "AD bit not trusted from a non-loopback resolver (use -A)")
 	default:
 		records = a.Records
 		outcome = "secure"
 		env.Set(ucspi.TLSA, dane.Format(records))
 		env.Set(ucspi.TLSABaseName, c.host)
 	}
-	log.Debug("host", c.host, "tlsa", outcome, "records", strconv.Itoa(len(records)), "usable", strconv.Itoa(len(dane.Usable(records))))
+	log.Debug("tlsa", "host", c.host, "result", outcome, "records", strconv.Itoa(len(records)), "usable", strconv.Itoa(len(dane.Usable(records))))
 	return exitcode.Report(name, chain.Exec(c.prog, env.Environ()))
 }

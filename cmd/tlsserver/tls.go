@@ -40,9 +40,9 @@ func (h *handler) Start(s *listener.Server) {
 	h.s = s
 	log := logline.New(name)
 	if warning, err := h.tls.Check(s.Env()); err != nil {
-		log.Warn("with this environment: " + err.Error())
+		log.Warn("check", "err", "with this environment: "+err.Error())
 	} else if warning != "" {
-		log.Warn("with this environment: " + warning)
+		log.Warn("check", "err", "with this environment: "+warning)
 	}
 	h.refill()
 }
@@ -91,21 +91,29 @@ func (h *handler) nextCPUs() *unix.CPUSet {
 // then spawns the app as c's child. The accept line comes when the engine
 // starts and names it, as does the end line: the engine is the process
 // that lives as long as the connection. The end line's exit code is the
-// app's, or tlsserver's when there is no app (a failed handshake: 98).
+// app's, or tlsserver's when there is no app (a failed handshake: 98). A
+// connection that fails before its engine starts (a missing CERTFILE)
+// has its accept line all the same, naming no process (conn=-).
 func (h *handler) Serve(s *listener.Server, c *listener.Conn, env []string) {
 	th := &tlsHost{h: h, c: c}
 	var w *tlsspawn.Warm
 	if we := h.takeWarm(); we != nil {
 		w, th.pending = we.w, we.ended
 	}
-	app, code := h.tls.Handshake(c.FD(), env, th, w)
+	app, code, err := h.tls.Handshake(c.FD(), env, th, w)
 	if app != nil {
-		err := s.SpawnApp(c, app, th.engine)
+		err = s.SpawnApp(c, app, th.engine)
 		tlsspawn.CloseFiles(app)
 		if err == nil {
 			return
 		}
-		code = exitcode.Report(name, err)
+	}
+	if th.engine == 0 {
+		// No process served it: its accept line names none (conn=-).
+		s.LogAccept(c, 0)
+	}
+	if err != nil {
+		code = exitcode.Report(name, err, th.Conn()...)
 	}
 	s.End(c, th.engine, code)
 }
@@ -140,6 +148,10 @@ func (th *tlsHost) Adopt(pid int) {
 	th.engine, th.ended = pid, th.pending
 	th.h.s.LogAccept(th.c, pid)
 }
+
+// Conn names the connection as its accept line does: by its engine, or
+// "-" before it has one.
+func (th *tlsHost) Conn() []string { return th.c.Fields(th.engine) }
 
 // warmEngine is an engine started ahead of its connection
 // (tlsspawn.Inline.Prestart): one waits while the listener is idle, so

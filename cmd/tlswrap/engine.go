@@ -65,9 +65,9 @@ func run(argv, envp []string) int {
 	if code, done := exitcode.CommandLine(name, usage, help, err); done {
 		return code
 	}
+	logline.SetConn(envp)
 	e := &engine{o: o, log: logline.New(name)}
 	e.log.Level = o.level
-	e.peer = peerFields(envp)
 	growStack(0)
 	return e.run()
 }
@@ -84,38 +84,16 @@ func growStack(i int) byte {
 	return b[i]
 }
 
+// engine is one connection's engine. Its log lines name the connection
+// (e.log.Conn): by CONNPID, or by its own pid (tlsserver's engines, whose
+// pid the accept line names).
 type engine struct {
-	o    *options
-	log  *logline.Logger
-	peer []string // "ip", addr, "port", port
-}
-
-// peerFields returns the log fields naming the peer.
-func peerFields(envp []string) []string {
-	var f []string
-	if ip, ok := ucspi.Getenv(envp, ucspi.TCPRemoteIP); ok {
-		f = append(f, "ip", logline.Safe(ip))
-	}
-	if port, ok := ucspi.Getenv(envp, ucspi.TCPRemotePort); ok {
-		f = append(f, "port", logline.Safe(port))
-	}
-	return f
-}
-
-func (e *engine) warn(fields ...string) {
-	e.log.Warn(append(e.peer[:len(e.peer):len(e.peer)], fields...)...)
-}
-func (e *engine) info(fields ...string) {
-	e.log.Debug(append(e.peer[:len(e.peer):len(e.peer)], fields...)...)
+	o   *options
+	log *logline.Logger
 }
 
 func (e *engine) fatal(err error) int {
-	msg := name + ": fatal: "
-	for i := 0; i < len(e.peer); i += 2 {
-		msg += e.peer[i] + " " + e.peer[i+1] + " "
-	}
-	os.Stderr.WriteString(msg + err.Error() + "\n")
-	return exitcode.Code(err)
+	return exitcode.Report(name, err, e.log.Conn...)
 }
 
 func (e *engine) run() int {
@@ -160,7 +138,7 @@ func (e *engine) run() int {
 		return e.fatal(err)
 	}
 	if cmd == 0 {
-		e.info("declined")
+		e.log.Debug("declined")
 		return exitcode.OK
 	}
 
@@ -177,7 +155,7 @@ func (e *engine) run() int {
 		return e.fatal(err)
 	}
 	if !landlocked {
-		e.info("jail", "none", "reason", "no-landlock")
+		e.log.Debug("jail", "jail", "none", "reason", "no-landlock")
 	}
 
 	var tc *tls.Conn
@@ -191,7 +169,7 @@ func (e *engine) run() int {
 		conn.SetDeadline(time.Now().Add(e.o.handshake))
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
-		e.warn("handshake failed:", e.handshakeError(err))
+		e.log.Warn("handshake", "status", strconv.Itoa(exitcode.TLSSession), "err", e.handshakeError(err))
 		return exitcode.TLSSession
 	}
 	conn.SetDeadline(time.Time{})
@@ -209,21 +187,7 @@ func (e *engine) run() int {
 		writeAll(controlFD, ucspi.EncodeReport(vars))
 	}
 	unix.Close(controlFD)
-	resumed := "0"
-	if cs.DidResume {
-		resumed = "1"
-	}
-	sni := cs.ServerName
-	if !e.o.server {
-		sni = e.o.serverName
-	}
-	fields := []string{"session", protocolName(cs.Version), cipherName(cs.Version, cs.CipherSuite),
-		"sni", logline.Safe(sni), "resumed", resumed}
-	if v := peerVerify(e.o, ver); v != "" {
-		// A client checks the server; a server has no such verdict.
-		fields = append(fields, "verify", v)
-	}
-	e.info(fields...)
+	e.log.Info("tls", tlsFields(&cs, e.o, peerVerify(e.o, ver))...)
 
 	// The setup, the parsed CAs and the handshake's garbage are dead now.
 	// When they were big (a client that parsed the system's CA bundle),
@@ -244,7 +208,7 @@ func (e *engine) run() int {
 
 	r := &relay{e: e, tc: tc, conn: conn, app: app}
 	code := r.run()
-	e.info("end", "in", strconv.FormatInt(conn.in.Load(), 10), "out", strconv.FormatInt(conn.out.Load(), 10), "exitcode", strconv.Itoa(code))
+	e.log.Info("end", "in", strconv.FormatInt(conn.in.Load(), 10), "out", strconv.FormatInt(conn.out.Load(), 10), "status", strconv.Itoa(code))
 	return code
 }
 
@@ -266,7 +230,7 @@ func (e *engine) awaitNetwork() (done bool, err error) {
 			return false, exitcode.New(exitcode.TLSSetup, "use", "the network socket", err)
 		}
 	}
-	e.peer = peerFields(vars)
+	e.log.Conn = logline.ConnFields(vars)
 	return false, nil
 }
 

@@ -37,8 +37,8 @@ const help = "usage: " + usage + `
   --memory mib           limit the engine's data segment to mib MiB, 0 = no limit (default 256)
   --confined             started by the spawner inside the Landlock jail, with no_new_privs: check it, make no jail of its own
   --prestarted           started ahead of the connection: wait for the network socket on the key channel first
-  -q         log warnings only
-  -v         log one info line per session and its end
+  -q         log warnings only (no tls and end lines)
+  -v         log details too
   -h         print this help (also --help)
   --version  print the version
 `

@@ -49,7 +49,7 @@ func (r *relay) run() int {
 	r.conn.activity = &r.activity
 	toApp, err := r.app.w.SyscallConn()
 	if err != nil {
-		r.e.warn("unable to use the app's pipes:", err.Error())
+		r.e.log.Warn("relay", "status", itoa(exitcode.Temporary), "err", "unable to use the app's pipes: "+err.Error())
 		return exitcode.Temporary
 	}
 	r.activity.Store(time.Now().UnixNano())
@@ -67,13 +67,13 @@ func (r *relay) run() int {
 		case res := <-netc:
 			netDone = true
 			if res.code != 0 {
-				r.e.warn(res.msg)
+				r.e.log.Warn("relay", "status", itoa(res.code), "err", res.msg)
 				return res.code
 			}
 		case res := <-appc:
 			appDone = true
 			if res.code != 0 {
-				r.e.warn(res.msg)
+				r.e.log.Warn("relay", "status", itoa(res.code), "err", res.msg)
 				return res.code
 			}
 			if !netDone {
@@ -153,7 +153,7 @@ func (r *relay) netToApp() result {
 			// OpenSSL 3 answers a FIN without close_notify with a
 			// decode_error alert. Our side was over and every byte of the
 			// peer's was delivered: the peer's verdict ends the session.
-			r.e.info("peer alert after our close:", sanitize(err.Error(), 200))
+			r.e.log.Debug("alert", "err", "peer alert after our close: "+sanitize(err.Error(), 200))
 			return result{}
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return result{exitcode.TLSSession, "session truncated: peer closed inside a record"}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"strconv"
 
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
@@ -215,6 +216,33 @@ func buildReport(cs *tls.ConnectionState, server bool, clientSNI, verify string)
 		vars = append(vars, unset(ucspi.SSLPeerSPKIHash))
 	}
 	return vars
+}
+
+// tlsFields are the fields of the connection's tls line, the one line
+// of the suite that says how it was secured: version, cipher, the server
+// name, resumed, the peer's certificate (SSL_PEER_CERT_HASH, or "-"), the
+// ALPN protocol, and a client's verdict on the server (verify).
+func tlsFields(cs *tls.ConnectionState, o *options, verify string) []string {
+	sni := cs.ServerName
+	if !o.server {
+		sni = o.serverName
+	}
+	resumed := "no"
+	if cs.DidResume {
+		resumed = "yes"
+	}
+	cert := "-"
+	if len(cs.PeerCertificates) > 0 {
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+		cert = "SHA256:" + hex.EncodeToString(sum[:])
+	}
+	f := []string{"version", protocolName(cs.Version), "cipher", cipherName(cs.Version, cs.CipherSuite),
+		"sni", logline.Safe(sni), "resumed", resumed, "peercert", cert, "alpn", logline.Safe(cs.NegotiatedProtocol)}
+	if verify != "" {
+		// A client checks the server; a server has no such verdict.
+		f = append(f, "verify", verify)
+	}
+	return f
 }
 
 // peerVerify returns SSL_PEER_VERIFY: the verifier's result, "verified"

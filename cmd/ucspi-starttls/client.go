@@ -96,14 +96,11 @@ type client struct {
 	path string
 	kids *reaper
 
-	// Log fields, in order.
-	pid, ip, port, host string
+	host string // the destination's name, for the log
 
 	greeting []byte      // the server's, for prog
 	vars     []ucspi.Var // the report, after TLS
-	proto    string      // TLS version, "-" in clear
-	cipher   string
-	verify   string // SSL_PEER_VERIFY, or cleartext
+	verify   string      // SSL_PEER_VERIFY, or cleartext
 }
 
 // outcome of the cleartext phase.
@@ -144,14 +141,11 @@ func clientMain(cfg *config, envp []string, kids *reaper) int {
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
-	ip, _ := env.Get(ucspi.TCPRemoteIP)
-	port, _ := env.Get(ucspi.TCPRemotePort)
 	host, _ := env.Get(ucspi.TLSABaseName)
 	c := &client{
 		cfg: cfg, log: log, env: env, pol: pol, tls: tls, path: path, kids: kids,
 		conn: &clientConn{rfd: ucspi.ClientReadFD, wfd: ucspi.ClientWriteFD},
-		pid:  strconv.Itoa(getpid()), ip: field(ip), port: field(port), host: field(host),
-		proto: "-", cipher: "-", verify: verifyCleartext,
+		host: field(host), verify: verifyCleartext,
 	}
 	dest.apply(c)
 	c.rd = lineproto.NewReader(c.conn, 0)
@@ -175,23 +169,23 @@ func (c *client) maxLine() int {
 
 func (c *client) run() int {
 	out, reason := c.negotiateProto()
-	fields := []string{"pid", c.pid, "ip", c.ip, "port", c.port, "host", c.host, "policy", c.pol.name,
-		"tls", c.proto, "cipher", c.cipher, "verify", c.verify}
+	// The TLS version and cipher are on the engine's tls line.
+	fields := []string{"host", c.host, "policy", c.pol.name, "verify", c.verify}
 	switch out {
 	case goTLS:
-		c.log.Info(fields...)
+		c.log.Info("starttls", append(fields, "result", "tls")...)
 		return c.startRelay(c.tls.rd, c.tls.wr)
 	case goCleartext:
-		c.log.Info(append(fields, "reason", reason)...)
+		c.log.Info("starttls", append(fields, "result", "cleartext", "reason", reason)...)
 		return c.clearRelay()
 	case goGreeting:
-		c.log.Info(append(fields, "reason", reason)...)
+		c.log.Info("starttls", append(fields, "result", "greeting", "reason", reason)...)
 		return c.answerProg(c.greeting)
 	case goAbort:
-		c.log.Warn("pid", c.pid, "ip", c.ip, "port", c.port, "host", c.host, "policy", c.pol.name, reason)
+		c.log.Warn("abort", "host", c.host, "policy", c.pol.name, "status", strconv.Itoa(exitcode.TLSSession), "err", reason)
 		return exitcode.TLSSession
 	}
-	c.log.Warn(append(fields, "deferred", reason)...)
+	c.log.Warn("defer", append(fields, "reason", reason)...)
 	return c.answerProg(c.deferReply(reason))
 }
 

@@ -171,7 +171,7 @@ func (c *client) clearRelay() int {
 		case r := <-progR.out:
 			progR.busy = false
 			if len(r.b) > 0 && r.err != lineproto.ErrTruncated && f.fromProg(r.b, r.complete) {
-				c.log.Debug("pid", c.pid, "ip", c.ip, "starttls from prog refused in cleartext")
+				c.log.Debug("filter", "err", "starttls from prog refused in cleartext")
 			}
 			if r.err != nil {
 				progR.eof = true

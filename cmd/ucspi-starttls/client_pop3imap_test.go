@@ -81,7 +81,7 @@ func testClient(t testing.TB, proto, policy string, fd int) *client {
 	c := &client{
 		cfg: &config{proto: proto, timeout: time.Second, prog: []string{"prog"}},
 		log: logline.New(name), env: ucspi.NewEnv(nil), pol: pol, tls: &tlsFDs{ctl: -1, rd: -1, wr: -1},
-		conn: &clientConn{rfd: fd, wfd: fd}, host: "-", proto: "-", cipher: "-", verify: verifyCleartext,
+		conn: &clientConn{rfd: fd, wfd: fd}, host: "-", verify: verifyCleartext,
 	}
 	c.rd = lineproto.NewReader(c.conn, 0)
 	return c

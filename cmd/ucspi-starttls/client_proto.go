@@ -102,16 +102,12 @@ func (c *client) switchTLS() (outcome, string) {
 		return goDefer, "handshake-failed"
 	}
 	c.vars = vars
-	c.proto, c.cipher, c.verify = "-", "-", "unknown"
+	c.verify = "unknown"
 	for _, v := range vars {
 		if v.Unset {
 			continue
 		}
 		switch v.Name {
-		case ucspi.SSLProtocol:
-			c.proto = logline.Safe(v.Value)
-		case ucspi.SSLCipher:
-			c.cipher = logline.Safe(v.Value)
 		case ucspi.SSLPeerVerify:
 			c.verify = logline.Safe(v.Value)
 		case ucspi.SSLSNIServerName:

@@ -57,23 +57,23 @@ func lookupDest(cfg *config, env *ucspi.Env, log *logline.Logger) (*dest, error)
 	d.mx, _ = ptable.Normalize(mx)
 	t, err := ptable.Open(cfg.table)
 	if err != nil {
-		log.Warn("policy table", logline.Safe(cfg.table)+":", err.Error())
+		log.Warn("policy", "table", logline.Safe(cfg.table), "err", err.Error())
 		d.refuse = "policy-table-unavailable"
 		return d, nil
 	}
 	defer t.Close()
 	e, key, found, err := t.Lookup(n)
 	if err != nil {
-		log.Warn("policy table", logline.Safe(cfg.table)+":", err.Error())
+		log.Warn("policy", "table", logline.Safe(cfg.table), "err", err.Error())
 		d.refuse = "policy-table-unavailable"
 		return d, nil
 	}
 	if !found {
-		log.Debug("policy domain", n, "no entry")
+		log.Debug("policy", "domain", n, "entry", "-")
 		return d, nil
 	}
 	d.entry, d.key = e, key
-	log.Debug("policy domain", n, "key", key, "entry", logline.Safe(e.String()))
+	log.Debug("policy", "domain", n, "key", key, "entry", logline.Printable(e.String(), 200))
 	if e.Constrained() {
 		switch {
 		case d.mx == "":

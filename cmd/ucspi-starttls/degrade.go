@@ -45,11 +45,10 @@ func setupDegrade(sm *smtp.Session, cfg *config, env *ucspi.Env, log *logline.Lo
 	if _, exempt := env.Get(ucspi.StarttlsDegradeExempt); exempt || !offered || !roll(pct) {
 		return nil
 	}
-	peer, _ := env.Get(ucspi.TCPRemoteIP)
-	pid, ip, p := strconv.Itoa(getpid()), logline.Safe(peer), strconv.Itoa(pct)
+	p := strconv.Itoa(pct)
 	sm.DegradeMail = true
 	sm.OnDegrade = func() {
-		log.Info("pid", pid, "ip", ip, "degrade mail refused in cleartext percent", p)
+		log.Info("degrade", "percent", p, "reason", "mail-refused-in-cleartext")
 	}
 	return nil
 }

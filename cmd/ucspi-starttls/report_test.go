@@ -108,7 +108,7 @@ func TestClientBadReport(t *testing.T) {
 	c := testClient(t, "smtp", "encrypt", fd)
 	c.tls = &tlsFDs{ctl: ctl, rd: -1, wr: -1}
 	c.path = "/nonexistent/prog"
-	c.pid, c.ip, c.port = "42", "192.0.2.7", "25"
+	c.log.Conn = []string{"conn", "42", "ip", "192.0.2.7", "port", "25"}
 	c.kids = &reaper{waits: map[int]*child{}, keep: map[int]bool{}, kick: make(chan struct{}, 1), gone: make(chan struct{}, 1)}
 
 	log := captureStderr(t, func() {
@@ -116,8 +116,8 @@ func TestClientBadReport(t *testing.T) {
 			t.Errorf("exit %d, want %d", code, exitcode.TLSSession)
 		}
 	})
-	want := "ucspi-starttls: warning: pid 42 ip 192.0.2.7 port 25 host - policy encrypt the TLS engine sent a bad handshake report: " +
-		ucspi.ErrReportName.Error() + "\n"
+	want := "ucspi-starttls: warning: abort conn=42 ip=192.0.2.7 port=25 host=- policy=encrypt status=98 err=\"the TLS engine sent a bad handshake report: " +
+		ucspi.ErrReportName.Error() + "\"\n"
 	if log != want {
 		t.Errorf("log %q, want %q", log, want)
 	}

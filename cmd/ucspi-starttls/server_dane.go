@@ -72,11 +72,11 @@ func (s *session) daneClient(env *ucspi.Env, vars []ucspi.Var) {
 	if n == "" {
 		n = "-"
 	}
-	fields := []string{"pid", s.pid, "ip", s.peer, "dane-client", result, "name", logline.Safe(n)}
+	fields := []string{"result", result, "name", logline.Safe(n)}
 	if why != "" {
 		fields = append(fields, "reason", why)
 	}
-	s.log.Info(fields...)
+	s.log.Info("dane-client", fields...)
 }
 
 // matchClientTLSA looks the records up and matches them: verified when

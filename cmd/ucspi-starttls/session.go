@@ -15,8 +15,6 @@ import (
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
-func getpid() int { return unix.Getpid() }
-
 // fragment is one answer of a reader goroutine.
 type fragment struct {
 	b        []byte
@@ -115,8 +113,6 @@ type session struct {
 	tls  *tlsFDs
 	env  *ucspi.Env
 	path string
-	peer string
-	pid  string
 	kids *reaper
 
 	client   *reader
@@ -163,7 +159,7 @@ func (s *session) run() int {
 			if f.err != nil {
 				s.client.eof = true
 				if f.err != io.EOF {
-					s.log.Debug("pid", s.pid, "ip", s.peer, "client read:", f.err.Error())
+					s.log.Debug("client", "err", "read: "+f.err.Error())
 				}
 				s.flush()
 				s.app.closeStdin()
@@ -177,7 +173,7 @@ func (s *session) run() int {
 			if f.err != nil {
 				s.appR.eof = true
 				if !s.p.Greeted() {
-					s.log.Warn("pid", s.pid, "ip", s.peer, "prog ended before its greeting")
+					s.log.Warn("app", "err", "prog ended before its greeting")
 					s.flush()
 					s.sendClient(s.p.Unavailable())
 				}
@@ -187,7 +183,7 @@ func (s *session) run() int {
 			if s.client.eof {
 				return s.finish()
 			}
-			s.log.Warn("pid", s.pid, "ip", s.peer, "timeout in the cleartext phase")
+			s.log.Warn("timeout", "err", "timeout in the cleartext phase")
 			s.flush()
 			s.sendClient(s.p.Timeout())
 			s.app.end()
@@ -229,7 +225,7 @@ func (s *session) sendClient(b []byte) {
 	}
 	if err := s.writeCl(b); err != nil {
 		s.clGone = true
-		s.log.Debug("pid", s.pid, "ip", s.peer, "client write:", err.Error())
+		s.log.Debug("client", "err", "write: "+err.Error())
 		s.app.closeStdin()
 	}
 }
@@ -241,7 +237,7 @@ func (s *session) events() (int, bool) {
 		return s.startTLS()
 	case lineproto.Close:
 		s.flush()
-		s.log.Warn("pid", s.pid, "ip", s.peer, "session closed by policy: app preauthenticated, TLS required")
+		s.log.Warn("policy", "err", "session closed by policy: app preauthenticated, TLS required")
 		s.app.end()
 		return Refused, true
 	}
@@ -254,7 +250,7 @@ func (s *session) finish() int {
 	s.flush()
 	code := s.app.end()
 	if s.timedOut {
-		s.log.Warn("pid", s.pid, "ip", s.peer, "prog did not exit after client EOF")
+		s.log.Warn("app", "err", "prog did not exit after client EOF")
 	}
 	return code
 }
@@ -285,20 +281,20 @@ func (s *session) startTLS() (int, bool) {
 	// in cleartext and must not be taken as protected commands.
 	if s.pipelined() {
 		s.sendClient(s.p.Refuse())
-		s.log.Warn("pid", s.pid, "ip", s.peer, "starttls refused: commands pipelined after it")
+		s.log.Warn("refuse", "err", "starttls refused: commands pipelined after it")
 		s.app.end()
 		unix.Close(s.tls.ctl)
 		return Refused, true
 	}
 	s.sendClient(s.p.Ready())
-	s.log.Debug("pid", s.pid, "ip", s.peer, "starttls requested")
+	s.log.Debug("request")
 	vars, err := s.handshake()
 	if err != nil {
 		msg := "tls handshake failed: " + err.Error()
 		if isBadReport(err) {
 			msg = err.Error()
 		}
-		s.log.Warn("pid", s.pid, "ip", s.peer, msg)
+		s.log.Warn("handshake", "err", msg)
 		s.dropConnection()
 		s.app.end()
 		return exitcode.TLSSession, true
@@ -313,7 +309,7 @@ func (s *session) startTLS() (int, bool) {
 	if err := s.kids.sweep(); err != nil {
 		s.dropConnection()
 		return exitcode.Report(name, &exitcode.Error{Code: exitcode.Temporary,
-			Op: "pid " + s.pid + " ip " + s.peer + " unable to end the cleartext phase: " + err.Error()}), true
+			Op: "end the cleartext phase", Err: err}), true
 	}
 	old.end()
 	// fds 0/1 are the engine's now.
@@ -332,7 +328,7 @@ func (s *session) startTLS() (int, bool) {
 	s.daneClient(env, vars)
 	a, err := startApp(s.kids, s.path, s.cfg.prog, env.Environ())
 	if err != nil {
-		s.log.Warn("pid", s.pid, "ip", s.peer, err.Error())
+		s.log.Warn("app", "err", err.Error())
 		return exitcode.Code(err), true
 	}
 	s.app = a
@@ -346,13 +342,8 @@ func (s *session) startTLS() (int, bool) {
 	s.clGone = false
 	s.p.Started()
 	s.resetTimer()
-	proto := "-"
-	for _, v := range vars {
-		if v.Name == ucspi.SSLProtocol && !v.Unset {
-			proto = logline.Safe(v.Value)
-		}
-	}
-	s.log.Info("pid", s.pid, "ip", s.peer, "starttls", proto)
+	// The TLS version and cipher are on the engine's tls line.
+	s.log.Info("starttls", "proto", s.cfg.proto, "result", "tls")
 	return 0, false
 }
 

@@ -166,6 +166,9 @@ func run(argv, envp []string) int {
 	if code, done := exitcode.CommandLine(name, usage, help, err); done {
 		return code
 	}
+	// Every line, and every app's, names the connection: by CONNPID (tlsd
+	// or tlsc set it), else by this process, the listener's child.
+	envp = logline.SetConn(envp)
 	// Not dumpable: the app runs under our uid, and a dumpable process's
 	// /proc/<pid>/fd, environ and mem are open to every process of that
 	// uid. A cleartext app could otherwise open our pipes to the engine
@@ -198,7 +201,7 @@ func run(argv, envp []string) int {
 			if mandatory {
 				return exitcode.Report(name, err)
 			}
-			log.Debug("starttls not offered:", err.Error())
+			log.Debug("offer", "starttls", "no", "err", err.Error())
 			tls = &tlsFDs{ctl: -1, rd: -1, wr: -1}
 		}
 	}
@@ -231,11 +234,7 @@ func run(argv, envp []string) int {
 	if err != nil {
 		return exitcode.Report(name, err)
 	}
-	peer, _ := env.Get(ucspi.TCPRemoteIP)
-	s := &session{
-		cfg: cfg, log: log, p: p, tls: tls, env: env, path: path, kids: kids,
-		peer: logline.Safe(peer), pid: strconv.Itoa(getpid()),
-	}
+	s := &session{cfg: cfg, log: log, p: p, tls: tls, env: env, path: path, kids: kids}
 	return s.run()
 }
 

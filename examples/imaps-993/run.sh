@@ -11,7 +11,7 @@ done
 # --check: the certificate and key, TLS_UID/TLS_GID, the engine, the
 # app), the password file: a problem ends it with one fatal line and the
 # code a connection would get.
-fatal() { c=$1; shift; echo "imaps-993: fatal: $*"; exit "$c"; }
+fatal() { c=$1; shift; echo "imaps-993: fatal: exit status=$c err=\"$*\""; exit "$c"; }
 tlsd --check -K 30000 /usr/sbin/imapfront-auth || exit
 [ -r "$CVM_PWFILE_PATH" ] || fatal 100 "unable to read CVM_PWFILE_PATH $CVM_PWFILE_PATH"
 exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 30000 /usr/sbin/imapfront-auth "$IMAPD"

@@ -11,7 +11,7 @@ done
 # --check: the certificate and key, TLS_UID/TLS_GID, the engine,
 # ucspi-starttls), the app as APPUSER: a problem ends it with one fatal
 # line and the code a connection would get.
-fatal() { c=$1; shift; echo "smtp-25: fatal: $*"; exit "$c"; }
+fatal() { c=$1; shift; echo "smtp-25: fatal: exit status=$c err=\"$*\""; exit "$c"; }
 app=/usr/sbin/mailfront
 tlsd --check -n -K 30000 -u "$APPUSER" ucspi-starttls || exit
 [ -e "$app" ] || fatal 127 "unable to run $app: no such file or directory"

@@ -12,7 +12,7 @@ done
 # app), the password file as APPUSER (cvm-pwfile runs as APPUSER): a
 # problem ends it with one fatal line and the code a connection would
 # get.
-fatal() { c=$1; shift; echo "smtps-465: fatal: $*"; exit "$c"; }
+fatal() { c=$1; shift; echo "smtps-465: fatal: exit status=$c err=\"$*\""; exit "$c"; }
 tlsd --check -K 30000 -u "$APPUSER" /usr/sbin/mailfront || exit
 privdrop -u "$APPUSER" test -r "$CVM_PWFILE_PATH" || fatal 100 "$APPUSER cannot read CVM_PWFILE_PATH $CVM_PWFILE_PATH: cvm-pwfile runs as APPUSER"
 exec tcpserver -c "$MAXCONN" -l "$LOCALNAME" "$IP" "$PORT" tlsd -K 30000 -u "$APPUSER" /usr/sbin/mailfront smtp echo cvm-authenticate require-auth accept-sender relayclient

@@ -12,7 +12,7 @@ done
 # ucspi-starttls), the app and the password file as APPUSER (cvm-pwfile
 # runs as APPUSER): a problem ends it with one fatal line and the code a
 # connection would get.
-fatal() { c=$1; shift; echo "submission-587: fatal: $*"; exit "$c"; }
+fatal() { c=$1; shift; echo "submission-587: fatal: exit status=$c err=\"$*\""; exit "$c"; }
 app=/usr/sbin/mailfront
 tlsd --check -n -K 30000 -u "$APPUSER" ucspi-starttls || exit
 [ -e "$app" ] || fatal 127 "unable to run $app: no such file or directory"

@@ -1,15 +1,17 @@
 // Package exitcode holds the suite's exit codes (doc/ucspi.md,
 // doc/design.md §3.6), the Error type that carries a code from where a
 // failure is understood to where the program exits, and the one place
-// that prints "prog: fatal: …".
+// that prints "prog: fatal: exit … err=…".
 package exitcode
 
 import (
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/tlschain/tlschain/pkg/getopt"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/version"
 )
 
@@ -101,21 +103,32 @@ func Code(err error) int {
 	return Internal
 }
 
-// Report writes "prog: fatal: err" on stderr in one write and returns
-// err's exit code.
-func Report(prog string, err error) int {
-	os.Stderr.WriteString(prog + ": fatal: " + err.Error() + "\n")
-	return Code(err)
+// Report writes err's fatal line on stderr in one write and returns err's
+// exit code:
+//
+//	prog: fatal: exit conn=… ip=… port=… status=96 err="unable to …"
+//
+// conn are the fields naming the connection (logline.ConnFields); without
+// them, the process's own (logline.SetConn), if any.
+func Report(prog string, err error, conn ...string) int {
+	code := Code(err)
+	if conn == nil {
+		conn = logline.ProcConn()
+	}
+	os.Stderr.WriteString(logline.Format(prog, "fatal", "exit", conn, []string{"status", strconv.Itoa(code), "err", err.Error()}))
+	return code
 }
 
-// ReportUsage writes "prog: fatal: err" (when err is not nil) and
-// "prog: usage: usage" on stderr and returns 100.
+// ReportUsage writes a fatal line with the usage, and err when it is not
+// nil, and returns 100:
+//
+//	prog: fatal: usage status=100 err="…" usage="prog [ -v ] prog..."
 func ReportUsage(prog, usage string, err error) int {
-	msg := ""
+	kv := []string{"status", strconv.Itoa(Usage)}
 	if err != nil {
-		msg = prog + ": fatal: " + err.Error() + "\n"
+		kv = append(kv, "err", err.Error())
 	}
-	os.Stderr.WriteString(msg + prog + ": usage: " + usage + "\n")
+	os.Stderr.WriteString(logline.Format(prog, "fatal", "usage", logline.ProcConn(), append(kv, "usage", usage)))
 	return Usage
 }
 

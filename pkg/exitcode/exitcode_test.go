@@ -2,6 +2,7 @@ package exitcode
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 	"testing"
@@ -32,5 +33,36 @@ func TestError(t *testing.T) {
 	wrapped := New(TLSSession, "handshake", "", New(Temporary, "read", "", syscall.EIO))
 	if Code(wrapped) != TLSSession {
 		t.Error("the outermost *Error must win")
+	}
+}
+
+// stderrOf returns what f writes on stderr.
+func stderrOf(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	f()
+	os.Stderr = old
+	w.Close()
+	b, _ := io.ReadAll(r)
+	return string(b)
+}
+
+func TestReport(t *testing.T) {
+	err := New(TLSConfig, "read CERTFILE", "/x y", syscall.ENOENT)
+	if got := stderrOf(t, func() { Report("tlsd", err) }); got != `tlsd: fatal: exit status=96 err="unable to read CERTFILE /x y: no such file or directory"`+"\n" {
+		t.Errorf("Report: %q", got)
+	}
+	got := stderrOf(t, func() { Report("tlsserver", UsageError("TLS_UID is 0"), "conn", "-", "ip", "::1", "port", "25") })
+	if got != `tlsserver: fatal: exit conn=- ip=::1 port=25 status=100 err="TLS_UID is 0"`+"\n" {
+		t.Errorf("Report with a connection: %q", got)
+	}
+	got = stderrOf(t, func() { ReportUsage("p", "p [-v] prog", errors.New("unknown option -x")) })
+	if got != `p: fatal: usage status=100 err="unknown option -x" usage="p [-v] prog"`+"\n" {
+		t.Errorf("ReportUsage: %q", got)
 	}
 }

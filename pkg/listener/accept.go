@@ -11,10 +11,23 @@ import (
 // Conn is one accepted connection on its way to a child.
 type Conn struct {
 	fd         int
+	start      time.Time      // accepted
 	local      netip.AddrPort // getsockname of this connection
 	remote     netip.AddrPort
 	others     int    // live connections from the same IP before this one
 	remoteHost string // -h
+}
+
+// Fields returns the fields naming c in log lines: conn= (pid, the
+// process its accept line names, or 0 for none yet: "-"), ip=, port=.
+func (c *Conn) Fields(pid int) []string { return connFields(pid, c.remote) }
+
+func connFields(pid int, remote netip.AddrPort) []string {
+	id := "-"
+	if pid > 0 {
+		id = strconv.Itoa(pid)
+	}
+	return []string{"conn", id, "ip", remote.Addr().String(), "port", strconv.Itoa(int(remote.Port()))}
 }
 
 // FD is the connection's socket, closed when the Handler's Serve returns.
@@ -34,7 +47,7 @@ func (s *Server) serve() {
 		}
 		err := s.lconn.Read(func(fd uintptr) bool { return !s.acceptSome(int(fd)) })
 		if err != nil && !s.stopping.Load() {
-			s.log.Warn("unable to wait for connections: " + err.Error())
+			s.log.Warn("listen", "err", "wait for connections: "+err.Error())
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
@@ -55,11 +68,11 @@ func (s *Server) acceptSome(lfd int) (wait bool) {
 			continue
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// Out of resources: back off rather than spin.
-			s.log.Warn("unable to accept: " + err.Error())
+			s.log.Warn("listen", "err", "accept: "+err.Error())
 			time.Sleep(100 * time.Millisecond)
 			return false
 		default:
-			s.log.Warn("unable to accept: " + err.Error())
+			s.log.Warn("listen", "err", "accept: "+err.Error())
 			time.Sleep(10 * time.Millisecond)
 			return false
 		}
@@ -72,7 +85,7 @@ func (s *Server) acceptSome(lfd int) (wait bool) {
 // TCP_NODELAY, banner, per-IP limit; then it hands the connection to a
 // goroutine for lookup, rules and spawn.
 func (s *Server) handle(fd int, sa unix.Sockaddr) {
-	c := &Conn{fd: fd, local: s.l.addr}
+	c := &Conn{fd: fd, start: time.Now(), local: s.l.addr}
 	var ok bool
 	if c.remote, ok = fromSockaddr(sa); !ok {
 		unix.Close(fd)
@@ -95,8 +108,7 @@ func (s *Server) handle(fd int, sa unix.Sockaddr) {
 	others, ok := s.lim.take(ip)
 	if !ok {
 		unix.Close(fd)
-		s.log.Warn("reject", "ip", ip.String(), "port", strconv.Itoa(int(c.remote.Port())),
-			"perip", strconv.Itoa(others)+"/"+strconv.Itoa(s.o.maxPerIP))
+		s.log.Warn("reject", append(c.Fields(0), "perip", strconv.Itoa(others)+"/"+strconv.Itoa(s.o.maxPerIP))...)
 		return
 	}
 	c.others = others

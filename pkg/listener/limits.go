@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // limits counts live connections, in total and per client IP. A slot is
@@ -28,8 +29,9 @@ type limits struct {
 
 // child is what the reaper needs to know about a running child.
 type child struct {
-	ip     netip.Addr
-	logPid int // the pid the accept line named: the child's, or its engine's (a Handler's)
+	remote netip.AddrPort
+	start  time.Time // the connection's accept
+	logPid int       // the pid the accept line named: the child's, or its engine's (a Handler's)
 }
 
 func newLimits(max, maxPerIP int) *limits {
@@ -67,10 +69,10 @@ func (l *limits) take(ip netip.Addr) (others int, ok bool) {
 }
 
 // register records a spawned child; logPid is the pid its log lines name.
-func (l *limits) register(pid int, ip netip.Addr, logPid int) int {
+func (l *limits) register(pid int, c *Conn, logPid int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.children[pid] = child{ip: ip, logPid: logPid}
+	l.children[pid] = child{remote: c.remote, start: c.start, logPid: logPid}
 	return l.live
 }
 
@@ -81,18 +83,18 @@ func (l *limits) count() int {
 	return l.live
 }
 
-// reaped forgets a child and gives back its slot. It returns the pid its
-// log lines name, and false for a pid that is not ours.
-func (l *limits) reaped(pid int) (live, logPid int, ok bool) {
+// reaped forgets a child and gives back its slot. It returns what its
+// end line names, and false for a pid that is not ours.
+func (l *limits) reaped(pid int) (live int, c child, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c, ok := l.children[pid]
+	c, ok = l.children[pid]
 	if !ok {
-		return l.live, 0, false
+		return l.live, c, false
 	}
 	delete(l.children, pid)
-	l.releaseLocked(c.ip)
-	return l.live, c.logPid, true
+	l.releaseLocked(c.remote.Addr())
+	return l.live, c, true
 }
 
 // releaseLocked gives back a slot taken for ip. The caller holds l.mu.

@@ -135,7 +135,7 @@ func Run(name, usage string, o *Options, envp []string, h Handler) int {
 		unix.Write(o.readyFD, []byte{'\n'})
 		unix.Close(o.readyFD)
 	}
-	s.log.Info("start", "ip", s.l.addr.Addr().String(), "port", strconv.Itoa(int(s.l.addr.Port())), "max", strconv.Itoa(o.maxConn))
+	s.log.Info("start", "localip", s.l.addr.Addr().String(), "localport", strconv.Itoa(int(s.l.addr.Port())), "max", strconv.Itoa(o.maxConn))
 
 	go s.signals(sigs)
 	if h != nil {

@@ -31,7 +31,7 @@ func (s *Server) signals(ch <-chan os.Signal) {
 // reap collects every ended child (signals coalesce: loop until none is
 // left), frees their slots and logs one end line each.
 func (s *Server) reap() {
-	var lines []string
+	var lines [][]string
 	s.lim.spawning.Lock()
 	for {
 		var ws unix.WaitStatus
@@ -42,7 +42,7 @@ func (s *Server) reap() {
 		if err != nil || pid <= 0 {
 			break
 		}
-		live, logPid, ok := s.lim.reaped(pid)
+		live, c, ok := s.lim.reaped(pid)
 		if !ok {
 			s.lim.engineEnded(pid, syscall.WaitStatus(ws))
 			continue
@@ -50,15 +50,15 @@ func (s *Server) reap() {
 		if s.log.Level < logline.Normal {
 			continue
 		}
-		status := "exitcode " + strconv.Itoa(ws.ExitStatus())
+		status := strconv.Itoa(ws.ExitStatus())
 		if ws.Signaled() {
-			status = "signal " + strconv.Itoa(int(ws.Signal()))
+			status = "signal:" + strconv.Itoa(int(ws.Signal()))
 		}
-		lines = append(lines, "pid "+strconv.Itoa(logPid)+" "+status+" count "+strconv.Itoa(live)+s.maxText)
+		lines = append(lines, s.endFields(c.logPid, c.remote, c.start, status, live))
 	}
 	s.lim.spawning.Unlock()
 	s.wake()
 	for _, l := range lines {
-		s.log.Info("end", l)
+		s.log.Info("end", l...)
 	}
 }

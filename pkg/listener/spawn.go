@@ -1,8 +1,10 @@
 package listener
 
 import (
+	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -16,21 +18,20 @@ import (
 func (s *Server) start(c *Conn) {
 	defer unix.Close(c.fd)
 	ip := c.remote.Addr()
-	ipText, portText := ip.String(), strconv.Itoa(int(c.remote.Port()))
 	var ruleEnv []string
 	if s.rules != nil {
-		res, err := s.rules.check(rules.Query{IP: ipText, Host: c.remoteHost})
+		res, err := s.rules.check(rules.Query{IP: ip.String(), Host: c.remoteHost})
 		if err != nil {
-			s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
+			s.drop(c, err)
 			return
 		}
 		if res.Deny {
 			s.lim.release(ip)
-			s.log.Info("deny", "ip", ipText, "port", portText, "rule", logline.Safe(res.Key))
+			s.log.Info("deny", append(c.Fields(0), "rule", logline.Safe(res.Key))...)
 			return
 		}
 		if res.Found {
-			s.log.Debug("allow", "ip", ipText, "port", portText, "rule", logline.Safe(res.Key))
+			s.log.Debug("allow", append(c.Fields(0), "rule", logline.Safe(res.Key))...)
 		}
 		ruleEnv = res.Env
 	}
@@ -44,7 +45,7 @@ func (s *Server) start(c *Conn) {
 	// a missing one costs this connection only.
 	path, err := chain.LookPath(s.o.prog[0], env)
 	if err != nil {
-		s.drop(c, "drop ip "+ipText+" port "+portText+": "+err.Error())
+		s.drop(c, err)
 		return
 	}
 	s.spawn(c, &chain.Child{Path: path, Argv: s.o.prog, Env: env, Files: []int{c.fd, c.fd, 2}})
@@ -54,7 +55,7 @@ func (s *Server) start(c *Conn) {
 func (s *Server) spawn(c *Conn, ch *chain.Child) {
 	pid, live, err := s.spawnChild(c, ch, 0)
 	if err != nil {
-		s.drop(c, "drop ip "+c.remote.Addr().String()+" port "+strconv.Itoa(int(c.remote.Port()))+": "+err.Error())
+		s.drop(c, err)
 		return
 	}
 	s.logAccept(c, pid, live)
@@ -81,7 +82,7 @@ func (s *Server) spawnChild(c *Conn, ch *chain.Child, logPid int) (int, int, err
 	if logPid == 0 {
 		logPid = pid
 	}
-	return pid, s.lim.register(pid, c.remote.Addr(), logPid), nil
+	return pid, s.lim.register(pid, c, logPid), nil
 }
 
 // SpawnWatched starts ch as a child that holds no slot (an engine); its
@@ -96,7 +97,7 @@ func (s *Server) SpawnWatched(ch *chain.Child) (int, <-chan syscall.WaitStatus, 
 	return pid, s.lim.watch(pid), nil
 }
 
-// LogAccept writes c's accept line, naming pid.
+// LogAccept writes c's accept line, naming pid (0: none, conn=-).
 func (s *Server) LogAccept(c *Conn, pid int) {
 	s.logAccept(c, pid, s.lim.count())
 }
@@ -104,28 +105,33 @@ func (s *Server) LogAccept(c *Conn, pid int) {
 // logAccept writes c's accept line.
 func (s *Server) logAccept(c *Conn, pid, live int) {
 	if s.log.Level >= logline.Normal {
-		s.log.Info("accept", "pid", strconv.Itoa(pid), "ip", c.remote.Addr().String(), "port", strconv.Itoa(int(c.remote.Port())),
-			"count", strconv.Itoa(live)+s.maxText)
+		s.log.Info("accept", append(c.Fields(pid), "count", strconv.Itoa(live)+s.maxText)...)
 	}
 }
 
 // End gives back the slot of c, which got no child, and writes its end
-// line: pid is the process its accept line named (0: none, and the
-// accept line is written now), code the exit code to report.
+// line: pid is the process its accept line named (0: none), code the
+// exit code to report.
 func (s *Server) End(c *Conn, pid, code int) {
 	live := s.lim.release(c.remote.Addr())
 	s.wake()
-	if pid == 0 {
-		s.logAccept(c, 0, live+1)
-	}
 	if s.log.Level >= logline.Normal {
-		s.log.Info("end", "pid", strconv.Itoa(pid), "exitcode", strconv.Itoa(code), "count", strconv.Itoa(live)+s.maxText)
+		s.log.Info("end", s.endFields(pid, c.remote, c.start, strconv.Itoa(code), live)...)
 	}
 }
 
+// endFields are the fields of an end line: the connection, its status
+// (an exit code, or signal:N), how long it lasted from its accept in
+// seconds, and the live connections.
+func (s *Server) endFields(pid int, remote netip.AddrPort, start time.Time, status string, live int) []string {
+	d := time.Since(start).Seconds()
+	return append(connFields(pid, remote), "status", status,
+		"duration", strconv.FormatFloat(d, 'f', 3, 64), "count", strconv.Itoa(live)+s.maxText)
+}
+
 // drop gives back c's slot and logs why it was dropped.
-func (s *Server) drop(c *Conn, why string) {
+func (s *Server) drop(c *Conn, err error) {
 	s.lim.release(c.remote.Addr())
 	s.wake()
-	s.log.Warn(why)
+	s.log.Warn("drop", append(c.Fields(0), "err", err.Error())...)
 }

@@ -1,17 +1,28 @@
-// Package logline writes the suite's log lines: "prog: info: …" and
-// "prog: warning: …", one event per line, one write(2) per line, no
-// timestamps (s6-log and multilog add them).
+// Package logline writes the suite's log lines, one format for every
+// program (doc/ucspi.md, "Log lines"):
+//
+//	prog: level: verb key=value key=value…
+//
+// level is info, warning or fatal; verb is a fixed word; the fields
+// follow in logfmt, a value in double quotes with Go's escapes when it
+// is empty or holds a space, a quote, '=', a backslash or a byte outside
+// 0x21–0x7e. A line about a connection names it first: conn=, ip=, port=.
+// One event per line, one write(2) per line, no timestamps (s6-log and
+// multilog add them).
 package logline
 
 import (
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
 // Verbosity levels, as set by -q and -v.
 const (
 	Quiet   = 0 // warnings and fatal errors only
-	Normal  = 1 // one start and one end line per connection
+	Normal  = 1 // a few lines per connection
 	Verbose = 2 // details
 )
 
@@ -19,44 +30,107 @@ const (
 type Logger struct {
 	Prog  string
 	Level int
+	// Conn are the fields every line starts with after its verb: the
+	// connection's identity (ConnFields), or nil.
+	Conn []string
 }
 
-// New returns a Logger at the Normal level.
-func New(prog string) *Logger { return &Logger{Prog: prog, Level: Normal} }
+// New returns a Logger at the Normal level whose lines name the process's
+// connection (SetConn), if any.
+func New(prog string) *Logger { return &Logger{Prog: prog, Level: Normal, Conn: procConn} }
 
-// Info writes an info line when the level is at least Normal. Fields are
-// joined with spaces.
-func (l *Logger) Info(fields ...string) {
+// Info writes an info line when the level is at least Normal. kv are
+// key, value pairs.
+func (l *Logger) Info(verb string, kv ...string) {
 	if l.Level >= Normal {
-		l.write("info", fields)
+		l.write("info", verb, kv)
 	}
 }
 
 // Debug writes an info line only at the Verbose level.
-func (l *Logger) Debug(fields ...string) {
+func (l *Logger) Debug(verb string, kv ...string) {
 	if l.Level >= Verbose {
-		l.write("info", fields)
+		l.write("info", verb, kv)
 	}
 }
 
 // Warn writes a warning line at every level.
-func (l *Logger) Warn(fields ...string) { l.write("warning", fields) }
+func (l *Logger) Warn(verb string, kv ...string) { l.write("warning", verb, kv) }
 
-func (l *Logger) write(kind string, fields []string) {
+func (l *Logger) write(level, verb string, kv []string) {
+	os.Stderr.WriteString(Format(l.Prog, level, verb, l.Conn, kv))
+}
+
+// Format returns one line, newline included: prog, level and verb, then
+// the key, value pairs of conn and of kv.
+func Format(prog, level, verb string, conn, kv []string) string {
 	var b strings.Builder
-	b.Grow(64)
-	b.WriteString(l.Prog)
+	b.Grow(96)
+	b.WriteString(prog)
 	b.WriteString(": ")
-	b.WriteString(kind)
+	b.WriteString(level)
 	b.WriteString(": ")
-	for i, f := range fields {
-		if i > 0 {
+	b.WriteString(verb)
+	for _, f := range [2][]string{conn, kv} {
+		for i := 0; i+1 < len(f); i += 2 {
 			b.WriteByte(' ')
+			b.WriteString(f[i])
+			b.WriteByte('=')
+			b.WriteString(Value(f[i+1]))
 		}
-		b.WriteString(f)
 	}
 	b.WriteByte('\n')
-	os.Stderr.WriteString(b.String())
+	return b.String()
+}
+
+// Value is v as a field's value: as it is when that is one word of
+// printable ASCII without '"', '=' or '\', else quoted with Go's escapes
+// (so no control byte or newline reaches the log).
+func Value(v string) string {
+	if v == "" {
+		return `""`
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x21 || c > 0x7e || c == '"' || c == '=' || c == '\\' {
+			return strconv.Quote(v)
+		}
+	}
+	return v
+}
+
+// procConn names the connection of a process that serves one (SetConn).
+var procConn []string
+
+// SetConn makes every later line of the process (Loggers from New and
+// exitcode's fatal lines) name the connection of envp, when envp names
+// one. Programs that serve one connection call it at start. It returns
+// envp with CONNPID set to the id, for the processes this one starts.
+func SetConn(envp []string) []string {
+	procConn = ConnFields(envp)
+	if _, ok := ucspi.Getenv(envp, ucspi.ConnPID); ok || procConn == nil {
+		return envp
+	}
+	return append(envp[:len(envp):len(envp)], ucspi.ConnPID+"="+procConn[1])
+}
+
+// ProcConn returns the fields SetConn set, or nil.
+func ProcConn() []string { return procConn }
+
+// ConnFields returns the fields naming the connection of envp — conn=,
+// ip=, port= — or nil when envp names none (no TCPREMOTEIP nor CONNPID).
+// conn is CONNPID, or this process's pid when that is unset: the
+// listener's child, or a program it exec'd.
+func ConnFields(envp []string) []string {
+	id, okID := ucspi.Getenv(envp, ucspi.ConnPID)
+	ip, okIP := ucspi.Getenv(envp, ucspi.TCPRemoteIP)
+	if !okID && !okIP {
+		return nil
+	}
+	if !okID {
+		id = strconv.Itoa(os.Getpid())
+	}
+	port, _ := ucspi.Getenv(envp, ucspi.TCPRemotePort)
+	return []string{"conn", Safe(id), "ip", Safe(ip), "port", Safe(port)}
 }
 
 // MaxSafe is the longest peer-controlled string Safe keeps.

@@ -11,6 +11,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/fdutil"
 	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/logline"
 	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
@@ -73,6 +74,7 @@ func (c *ClientConfig) ServeKeys(name string, enginePID int, envp []string) int 
 }
 
 func serveKeys(name string, c side, enginePID int, envp []string) int {
+	logline.SetConn(envp)
 	env := ucspi.NewEnv(envp)
 	m, err := c.load(env, systemBundles)
 	if err != nil {
@@ -89,7 +91,7 @@ func serveKeys(name string, c side, enginePID int, envp []string) int {
 	err = keysign.ServeStream(ch, keys, &m.Setup, c.grant())
 	switch {
 	case errors.Is(err, keysign.ErrOverGrant):
-		warnEngine(name, env, enginePID, err)
+		warnEngine(name, logline.ProcConn(), enginePID, err)
 		return exitcode.TLSSession
 	case errors.Is(err, keysign.ErrWindow):
 		return exitcode.OK // the engine's own deadline ends it

@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"github.com/tlschain/tlschain/pkg/chain"
+	"github.com/tlschain/tlschain/pkg/logline"
 )
 
 // Host spawns the engine and learns how it ended. tlsd and tlsc are their
@@ -20,6 +21,8 @@ type Host interface {
 	// Adopt says that the engine pid, started ahead (Inline.Prestart),
 	// now serves this connection.
 	Adopt(pid int)
+	// Conn returns the fields naming the connection in log lines.
+	Conn() []string
 }
 
 // selfHost is the Host of a spawner that execs the app: the engine is its
@@ -31,3 +34,5 @@ func (selfHost) Spawn(ch *chain.Child) (int, error) { return chain.Spawn(ch) }
 func (selfHost) Wait(pid int) syscall.WaitStatus { return wait(pid) }
 
 func (selfHost) Adopt(int) {}
+
+func (selfHost) Conn() []string { return logline.ProcConn() }

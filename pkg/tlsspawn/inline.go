@@ -2,6 +2,7 @@ package tlsspawn
 
 import (
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -36,12 +37,13 @@ func NewInline(name string, c *ServerConfig, prog []string) *Inline {
 // program), else it is closed and a new engine spawned. Handshake returns
 // the app to spawn, on the cleartext pipes; the caller spawns it, then
 // calls CloseFiles. On failure it returns nil and tlsd's exit code, the
-// reason logged as tlsd logs it.
-func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Child, int) {
+// reason logged as tlsd logs it, or else the error for the caller to
+// report (tlsd's fatal line).
+func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Child, int, error) {
 	p, err := prepare(in.c, envp)
 	if err != nil {
 		w.Close()
-		return nil, exitcode.Report(in.name, err)
+		return nil, 0, err
 	}
 	p.netRead, p.netWrite = fd, fd
 	var st *started
@@ -53,14 +55,16 @@ func (in *Inline) Handshake(fd int, envp []string, h Host, w *Warm) (*chain.Chil
 	}
 	s, code := p.handshake(in.name, h, st)
 	if s == nil {
-		return nil, code
+		return nil, code, nil
 	}
+	// The engine, named by the accept line, is the connection's id.
+	p.env.Set(ucspi.ConnPID, strconv.Itoa(s.Pid))
 	app, err := in.app(p, s)
 	if err != nil {
 		closeAll(s.AppRead, s.AppWrite)
-		return nil, exitcode.Report(in.name, err)
+		return nil, 0, err
 	}
-	return app, exitcode.OK
+	return app, exitcode.OK, nil
 }
 
 // Check reads what a connection with the environment envp would read
@@ -137,7 +141,7 @@ func (w *Warm) Close() {
 // started ahead.
 func peerVars(env *ucspi.Env) []string {
 	var out []string
-	for _, name := range [...]string{ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
+	for _, name := range [...]string{ucspi.ConnPID, ucspi.TCPRemoteIP, ucspi.TCPRemotePort} {
 		if v, ok := env.Get(name); ok {
 			out = append(out, name+"="+v)
 		}

@@ -28,6 +28,7 @@ func (h *recordHost) Spawn(c *chain.Child) (int, error) {
 }
 func (h *recordHost) Wait(int) syscall.WaitStatus { return 0 }
 func (h *recordHost) Adopt(int)                   {}
+func (h *recordHost) Conn() []string              { return nil }
 
 // spawnEngine starts the engine confined (--confined and a ruleset), retries once
 // with a fresh ruleset after EACCES (an upgraded engine file), and falls

@@ -48,6 +48,10 @@ func run(name string, c side, prog, envp []string, fds netFDs) int {
 	if cc.CheckOnly {
 		return check(name, c, prog, envp)
 	}
+	// The engine, the key holder and the app name the connection by this
+	// process (the listener's child, or tcpclient), whose pid the
+	// listener's accept line names.
+	envp = logline.SetConn(envp)
 	held, err := holdInherited()
 	if err != nil {
 		return exitcode.Report(name, err)
@@ -59,7 +63,7 @@ func run(name string, c side, prog, envp []string, fds netFDs) int {
 	p.netRead, p.netWrite = fds.netRead, fds.netWrite
 	if cc.Verbosity >= logline.Verbose {
 		if w := p.sharedUID(); w != "" {
-			logline.New(name).Warn(w)
+			logline.New(name).Warn("check", "err", w)
 		}
 	}
 	if cc.Delayed {
@@ -89,7 +93,7 @@ func check(name string, c side, prog, envp []string) int {
 	}
 	closeAll(p.id.LockFD)
 	if w := p.sharedUID(); w != "" {
-		logline.New(name).Warn(w)
+		logline.New(name).Warn("check", "err", w)
 	}
 	if _, err := chain.LookPath(prog[0], envp); err != nil {
 		return exitcode.Report(name, err)
@@ -158,8 +162,6 @@ func prepare(c side, envp []string) (*prepared, error) {
 // ahead and handed its connection, or else a new one. On failure it
 // returns nil and the exit code, the reason logged.
 func (p *prepared) handshake(name string, h Host, st *started) (*session, int) {
-	log := logline.New(name)
-	log.Level = p.cfg.common().Verbosity
 	var err error
 	if st == nil {
 		st, err = p.startEngine(h, false)
@@ -173,19 +175,20 @@ func (p *prepared) handshake(name string, h Host, st *started) (*session, int) {
 		var fe *failedError
 		var ee *engineError
 		if errors.As(err, &ee) {
-			warnEngine(name, p.env, ee.Pid, ee.Err)
+			warnEngine(name, h.Conn(), ee.Pid, ee.Err)
 			return nil, exitcode.TLSSession
 		}
 		if errors.As(err, &fe) {
 			if !fe.Logged {
-				log.Warn(append(peer(p.env), "handshake failed: engine", fe.Status)...)
+				// The engine said nothing: it was killed, or it
+				// exited 0 with no session.
+				log := logline.New(name)
+				log.Conn = h.Conn()
+				log.Warn("handshake", "status", fe.Status, "err", fe.Error())
 			}
 			return nil, fe.Code
 		}
-		return nil, exitcode.Report(name, err)
-	}
-	if log.Level >= logline.Verbose {
-		log.Debug(append(peer(p.env), "tls", varValue(s.Vars, ucspi.SSLProtocol), varValue(s.Vars, ucspi.SSLCipher))...)
+		return nil, exitcode.Report(name, err, h.Conn()...)
 	}
 	return s, exitcode.OK
 }
@@ -197,23 +200,6 @@ func (p *prepared) sessionEnv(s *session) []string {
 	// nothing (or at the wrong fd).
 	p.env.Unset(ucspi.SSLCtlFD, ucspi.SSLReadFD, ucspi.SSLWriteFD, ucspi.TLSCVerify)
 	return p.cfg.common().appEnv(p.env, s.Vars)
-}
-
-// peer returns the "ip X port Y" fields of a log line, with the engine's
-// failure after them for a warning.
-func peer(env *ucspi.Env) []string {
-	ip, _ := env.Get(ucspi.TCPRemoteIP)
-	port, _ := env.Get(ucspi.TCPRemotePort)
-	return []string{"ip", logline.Safe(ip), "port", logline.Safe(port)}
-}
-
-func varValue(vars []ucspi.Var, name string) string {
-	for _, v := range vars {
-		if v.Name == name && !v.Unset {
-			return logline.Safe(v.Value)
-		}
-	}
-	return "-"
 }
 
 // pairError names the files of the pair keysign could not load (96).

@@ -52,13 +52,14 @@ type session struct {
 type failedError struct {
 	Code   int
 	Logged bool
-	Status string // "exit 98", "signal 9"
+	Status string // "98", "signal:9", as an end line's status
 }
 
-func (e *failedError) Error() string { return "handshake failed: engine " + e.Status }
+func (e *failedError) Error() string { return "handshake failed: engine status " + e.Status }
 
-// engineEnv is the engine's whole environment: the peer of env (for its
-// log lines) and GOMAXPROCS. No key path or other variable reaches it.
+// engineEnv is the engine's whole environment: the connection's id and
+// the peer (for its log lines) and GOMAXPROCS. No key path or other
+// variable reaches it.
 func (c *Common) engineEnv(env *ucspi.Env) []string {
 	out := peerVars(env)
 	if c.EngineMaxProcs != "" {
@@ -329,9 +330,11 @@ func (e *engineError) Error() string {
 func (e *engineError) Unwrap() error { return e.Err }
 
 // warnEngine logs the warning of an *engineError's kind for the
-// connection of env: a holder or spawner that refused its engine.
-func warnEngine(name string, env *ucspi.Env, pid int, err error) {
-	logline.New(name).Warn(append(peer(env), "engine", strconv.Itoa(pid), "refused:", err.Error())...)
+// connection conn: a holder or spawner that refused its engine.
+func warnEngine(name string, conn []string, pid int, err error) {
+	log := logline.New(name)
+	log.Conn = conn
+	log.Warn("engine", "engine", strconv.Itoa(pid), "err", "refused: "+err.Error())
 }
 
 // pollable returns fd as a File in non-blocking mode; the File owns fd.
@@ -376,7 +379,7 @@ func engineFailed(ws syscall.WaitStatus) *failedError {
 	switch {
 	case ws.Exited():
 		code := ws.ExitStatus()
-		e := &failedError{Code: code, Logged: code != 0, Status: "exit " + strconv.Itoa(code)}
+		e := &failedError{Code: code, Logged: code != 0, Status: strconv.Itoa(code)}
 		switch code {
 		case exitcode.TLSConfig, exitcode.TLSSetup, exitcode.TLSSession, exitcode.Usage, exitcode.Temporary:
 		default:
@@ -384,9 +387,9 @@ func engineFailed(ws syscall.WaitStatus) *failedError {
 		}
 		return e
 	case ws.Signaled():
-		return &failedError{Code: exitcode.TLSSession, Status: "signal " + strconv.Itoa(int(ws.Signal()))}
+		return &failedError{Code: exitcode.TLSSession, Status: "signal:" + strconv.Itoa(int(ws.Signal()))}
 	}
-	return &failedError{Code: exitcode.TLSSession, Status: "status " + strconv.Itoa(int(ws))}
+	return &failedError{Code: exitcode.TLSSession, Status: "wait:" + strconv.Itoa(int(ws))}
 }
 
 func closeAll(fds ...int) {

@@ -35,7 +35,13 @@ const (
 	GIDList       = "GIDLIST"
 	RootEnv       = "ROOT"
 	ConnSlot      = "TCPCONNSLOT"
-	GoMaxProcs    = "GOMAXPROCS"
+	// ConnPID is the connection's id in log lines (conn=): the pid of the
+	// process the listener started for it, set by tcpclient (its own pid)
+	// and by the programs that start a process for the connection (tlsd,
+	// tlsc, tlsserver, ucspi-starttls); unset, a program's own pid is the
+	// id (it was exec'd by the listener's child).
+	ConnPID    = "CONNPID"
+	GoMaxProcs = "GOMAXPROCS"
 )
 
 // Variables set by proxy-server: the proxy's own address, from the real
@@ -159,7 +165,7 @@ var ReportVars = []string{
 var TCPVars = []string{
 	Proto, TCPLocalIP, TCPLocalPort, TCPLocalHost, TCPRemoteIP,
 	TCPRemotePort, TCPRemoteHost, TCPRemoteInfo, TCPConnNum, TCP6RemoteIP,
-	TCP6LocalIP,
+	TCP6LocalIP, ConnPID,
 }
 
 // UIDGIDVars are the variables privdrop -U and the -U options read.

@@ -783,8 +783,8 @@ func (lc *logCounter) consume(r io.Reader) {
 			}
 		}
 		if strings.HasPrefix(l, "tcpserver: info: end ") || strings.HasPrefix(l, "tlsserver: info: end ") {
-			if i := strings.Index(l, " exitcode "); i >= 0 {
-				f := strings.Fields(l[i+10:])
+			if i := strings.Index(l, " status="); i >= 0 {
+				f := strings.Fields(l[i+8:])
 				if len(f) > 0 {
 					lc.codes[f[0]]++
 				}
