@@ -114,6 +114,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// hangLimit is how long a test waits for something that a timeout of the
+// program under test must end (in seconds): past it, the program hangs.
+// It is no speed goal (make bench measures speed): make check must pass on
+// a slow, loaded machine.
+const hangLimit = 2 * time.Minute
+
 // waitFor polls cond every 10 ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)

@@ -344,11 +344,11 @@ func TestProxyServerTimeout(t *testing.T) {
 	defer c.Close()
 	start := time.Now()
 	c.Write([]byte("PROXY TCP4 192.0.2.7 "))
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	out, _ := io.ReadAll(c) // proxy-server closes the connection when it exits
+	c.SetDeadline(time.Now().Add(hangLimit))
+	out, err := io.ReadAll(c) // proxy-server closes the connection when it exits
 	took := time.Since(start)
-	if len(out) != 0 || took < 250*time.Millisecond || took > 5*time.Second {
-		t.Errorf("closed after %v with %q", took, out)
+	if len(out) != 0 || isTimeout(err) || took < 250*time.Millisecond {
+		t.Errorf("closed after %v with %q, %v", took, out, err)
 	}
 	if code := pxEndCode(t, srv); code != 99 {
 		t.Errorf("exit code %d, want 99", code)

@@ -327,15 +327,11 @@ func TestStarttlsClientBadServer(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFake(t, tc.greeting, tc.ehlo, "")
-			start := time.Now()
 			dir := certDir(t)
 			r := run(t, baseEnv("CAFILE="+dir+"/ca.crt"), "", bin("tcpclient"), "127.0.0.1", strconv.Itoa(f.port),
 				"tlsc", "-n", "-k", "fake.test", "--verify-report", "ucspi-starttls", "-c", "-t", "2", "-p", "encrypt", "smtp", stcData("send.sh"))
 			if r.Code != tc.code || !strings.Contains(r.Stdout, tc.stdout) || !strings.Contains(r.Stderr, tc.log) {
 				t.Fatalf("exit %d stdout:\n%.2000s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
-			}
-			if d := time.Since(start); d > 8*time.Second {
-				t.Errorf("took %v", d)
 			}
 		})
 	}

@@ -760,13 +760,9 @@ func TestStarttlsFailures(t *testing.T) {
 		s, _ := stServe(t, []string{"UCSPITLS="}, "-K", "300", "-n", "ucspi-starttls", "smtp", testdata("smtp.sh"))
 		c := stDial(t, s)
 		c.reply()
-		start := time.Now()
 		c.send("STARTTLS\r\n")
 		c.line()
-		c.rest()
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("connection ended after %v", d)
-		}
+		c.rest() // fails at stDial's deadline when -K does not end it
 		if code := c.end(); code != 98 {
 			t.Fatalf("exit %d, want 98; log:\n%s", code, s.Stderr)
 		}
@@ -828,16 +824,12 @@ func TestStarttlsFailures(t *testing.T) {
 		app := filepath.Join(t.TempDir(), "silent.sh")
 		os.WriteFile(app, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755)
 		s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "-t", "1", "smtp", app)
-		start := time.Now()
 		c := stDial(t, s)
 		if out := c.rest(); out != "421 4.4.2 Timeout, closing connection\r\n" {
 			t.Fatalf("got %q", out)
 		}
 		if code := c.end(); code != 1 {
 			t.Fatalf("exit %d", code)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Fatalf("took %v", d)
 		}
 	})
 	t.Run("silent-prog-after-tls", func(t *testing.T) {

@@ -274,14 +274,16 @@ func TestTcpclientTimeout(t *testing.T) {
 	if res.Code != 111 || tccNorm(res.Stderr) != warn+fatal {
 		t.Errorf("-T 0.3+0: exit %d, stderr %q", res.Code, res.Stderr)
 	}
-	if took < 300*time.Millisecond || took > 5*time.Second {
+	// The upper bound tells -T from the kernel's own connect timeout
+	// (about 2 minutes): a minute, no speed goal.
+	if took < 300*time.Millisecond || took > time.Minute {
 		t.Errorf("-T 0.3+0 took %v", took)
 	}
 	res, took = tccRun(t, baseEnv(), nil, bin("tcpclient"), "-T", "0.3+0.4", "127.0.0.1", p, "true")
 	if res.Code != 111 || tccNorm(res.Stderr) != warn+warn+fatal {
 		t.Errorf("-T 0.3+0.4: exit %d, stderr %q", res.Code, res.Stderr)
 	}
-	if took < 700*time.Millisecond || took > 5*time.Second {
+	if took < 700*time.Millisecond || took > time.Minute {
 		t.Errorf("-T 0.3+0.4 took %v", took)
 	}
 	// -q: the fatal line only.
