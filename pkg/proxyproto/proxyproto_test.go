@@ -343,12 +343,3 @@ func (h *Header) Equal(o *Header) bool {
 	}
 	return h.SSL == nil || *h.SSL == *o.SSL
 }
-
-// Parse parses one complete header of either version, chosen by its first
-// byte.
-func Parse(b []byte) (*Header, error) {
-	if len(b) > 0 && b[0] == sigV2[0] {
-		return ParseV2(b)
-	}
-	return ParseV1(b)
-}
