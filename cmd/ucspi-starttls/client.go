@@ -193,13 +193,11 @@ func (c *client) run() int {
 // reason for the log.
 func (c *client) negotiate() (outcome, string) {
 	if c.pol.refuse != "" {
-		c.decline()
-		return goDefer, c.pol.refuse
+		return c.deferNow(c.pol.refuse)
 	}
 	g, err := c.reply()
 	if err != nil {
-		c.decline()
-		return goDefer, "greeting-" + err.Error()
+		return c.deferNow("greeting-" + err.Error())
 	}
 	c.greeting = g.raw
 	if g.code != 220 {
@@ -211,56 +209,63 @@ func (c *client) negotiate() (outcome, string) {
 		return goCleartext, "policy-none"
 	}
 	if err := c.send("EHLO " + c.heloName() + "\r\n"); err != nil {
-		c.decline()
-		return goDefer, "ehlo-write-failed"
+		return c.deferNow("ehlo-write-failed")
 	}
 	e, err := c.reply()
 	if err != nil {
-		c.decline()
-		return goDefer, "ehlo-" + err.Error()
+		return c.deferNow("ehlo-" + err.Error())
 	}
 	if c.rd.Buffered() > 0 {
-		c.decline()
-		c.quit()
-		return goDefer, "unexpected-data-after-ehlo"
+		return c.deferQuit("unexpected-data-after-ehlo")
 	}
 	if !offersSTARTTLS(e) {
 		return c.noTLS("starttls-not-offered")
 	}
 	if err := c.send("STARTTLS\r\n"); err != nil {
-		c.decline()
-		return goDefer, "starttls-write-failed"
+		return c.deferNow("starttls-write-failed")
 	}
 	r, err := c.reply()
 	if err != nil {
-		c.decline()
-		return goDefer, "starttls-" + err.Error()
+		return c.deferNow("starttls-" + err.Error())
 	}
 	// Response injection (doc/design.md §5.4): exactly one reply line and
 	// nothing after it, in our buffer or in the kernel. Anything else was
 	// sent in clear by someone who wants it read after the switch.
 	if c.rd.Buffered() > 0 || pending(c.conn.rfd) {
-		c.decline()
-		return goDefer, "response-injection"
+		return c.deferNow("response-injection")
 	}
 	if r.code != 220 {
 		return c.noTLS("starttls-refused-" + strconv.Itoa(r.code))
 	}
 	if len(r.texts) != 1 {
-		c.decline()
-		return goDefer, "starttls-reply-multiline"
+		return c.deferNow("starttls-reply-multiline")
 	}
 	return c.switchTLS()
+}
+
+// deferNow ends a session that cannot go on (the server or the network
+// did not do what STARTTLS needs): the engine is declined and prog told
+// to try later, for reason.
+func (c *client) deferNow(reason string) (outcome, string) {
+	c.decline()
+	return goDefer, reason
+}
+
+// deferQuit is deferNow after a QUIT to a server still talking SMTP,
+// POP3 or IMAP in clear.
+func (c *client) deferQuit(reason string) (outcome, string) {
+	c.decline()
+	c.quit()
+	return goDefer, reason
 }
 
 // noTLS is the end of a session without STARTTLS: cleartext where the
 // policy allows it, else QUIT and defer.
 func (c *client) noTLS(reason string) (outcome, string) {
-	c.decline()
 	if c.pol.mandatory {
-		c.quit()
-		return goDefer, reason
+		return c.deferQuit(reason)
 	}
+	c.decline()
 	return goCleartext, reason
 }
 

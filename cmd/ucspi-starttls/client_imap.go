@@ -43,8 +43,7 @@ func (c *client) negotiateIMAP() (outcome, string) {
 	c.arm()
 	raw, line, err := c.readLine()
 	if err != nil {
-		c.decline()
-		return goDefer, "greeting-" + err.Error()
+		return c.deferNow("greeting-" + err.Error())
 	}
 	c.greeting = append([]byte(nil), raw...)
 	kind := imapGreeting(line)
@@ -54,16 +53,13 @@ func (c *client) negotiateIMAP() (outcome, string) {
 		c.decline()
 		return goGreeting, "greeting-bye"
 	default:
-		c.decline()
-		return goDefer, "greeting-" + errReplySyntax.Error()
+		return c.deferNow("greeting-" + errReplySyntax.Error())
 	}
 	if !c.pol.tls {
 		return goCleartext, "policy-none"
 	}
 	if c.unasked() {
-		c.decline()
-		c.quit()
-		return goDefer, "unexpected-data-after-greeting"
+		return c.deferQuit("unexpected-data-after-greeting")
 	}
 	if kind == "PREAUTH" {
 		// Already authenticated in clear: STARTTLS is not allowed in
@@ -72,37 +68,30 @@ func (c *client) negotiateIMAP() (outcome, string) {
 		return c.noTLS("preauth-greeting")
 	}
 	if err := c.send("a CAPABILITY\r\n"); err != nil {
-		c.decline()
-		return goDefer, "capability-write-failed"
+		return c.deferNow("capability-write-failed")
 	}
 	offered, err := c.imapCapability()
 	if err != nil {
-		c.decline()
-		return goDefer, "capability-" + err.Error()
+		return c.deferNow("capability-" + err.Error())
 	}
 	if c.unasked() {
-		c.decline()
-		c.quit()
-		return goDefer, "unexpected-data-after-capability"
+		return c.deferQuit("unexpected-data-after-capability")
 	}
 	if !offered {
 		return c.noTLS("starttls-not-offered")
 	}
 	if err := c.send("b STARTTLS\r\n"); err != nil {
-		c.decline()
-		return goDefer, "starttls-write-failed"
+		return c.deferNow("starttls-write-failed")
 	}
 	c.arm()
 	tag, status := "", ""
 	for n := 0; ; n++ {
 		if n == maxCapaLines {
-			c.decline()
-			return goDefer, "starttls-" + errReplyLines.Error()
+			return c.deferNow("starttls-" + errReplyLines.Error())
 		}
 		_, line, err = c.readLine()
 		if err != nil {
-			c.decline()
-			return goDefer, "starttls-" + err.Error()
+			return c.deferNow("starttls-" + err.Error())
 		}
 		// Untagged responses may come at any time (RFC 3501 §7); those
 		// before the tagged reply are dropped, so nothing the server
@@ -115,12 +104,10 @@ func (c *client) negotiateIMAP() (outcome, string) {
 	// IMAP4REV1 AUTH=PLAIN\r\n" in one write wants its tail read after
 	// the switch. Exactly the tagged line, nothing after it.
 	if c.unasked() {
-		c.decline()
-		return goDefer, "response-injection"
+		return c.deferNow("response-injection")
 	}
 	if tag != "b" {
-		c.decline()
-		return goDefer, "starttls-" + errReplySyntax.Error()
+		return c.deferNow("starttls-" + errReplySyntax.Error())
 	}
 	switch status {
 	case "OK":
@@ -128,8 +115,7 @@ func (c *client) negotiateIMAP() (outcome, string) {
 	case "NO", "BAD":
 		return c.noTLS("starttls-refused-" + strings.ToLower(status))
 	}
-	c.decline()
-	return goDefer, "starttls-" + errReplySyntax.Error()
+	return c.deferNow("starttls-" + errReplySyntax.Error())
 }
 
 // imapCapability reads the answer to "a CAPABILITY" and says whether an

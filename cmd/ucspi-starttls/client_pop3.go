@@ -29,8 +29,7 @@ func (c *client) negotiatePOP3() (outcome, string) {
 	c.arm()
 	raw, line, err := c.readLine()
 	if err != nil {
-		c.decline()
-		return goDefer, "greeting-" + err.Error()
+		return c.deferNow("greeting-" + err.Error())
 	}
 	c.greeting = append([]byte(nil), raw...)
 	switch pop3Status(line) {
@@ -40,50 +39,40 @@ func (c *client) negotiatePOP3() (outcome, string) {
 		c.quit()
 		return goGreeting, "greeting-err"
 	default:
-		c.decline()
-		return goDefer, "greeting-" + errReplySyntax.Error()
+		return c.deferNow("greeting-" + errReplySyntax.Error())
 	}
 	if !c.pol.tls {
 		return goCleartext, "policy-none"
 	}
 	if c.unasked() {
-		c.decline()
-		c.quit()
-		return goDefer, "unexpected-data-after-greeting"
+		return c.deferQuit("unexpected-data-after-greeting")
 	}
 	if err := c.send("CAPA\r\n"); err != nil {
-		c.decline()
-		return goDefer, "capa-write-failed"
+		return c.deferNow("capa-write-failed")
 	}
 	offered, err := c.pop3Capa()
 	if err != nil {
-		c.decline()
-		return goDefer, "capa-" + err.Error()
+		return c.deferNow("capa-" + err.Error())
 	}
 	if c.unasked() {
-		c.decline()
-		c.quit()
-		return goDefer, "unexpected-data-after-capa"
+		return c.deferQuit("unexpected-data-after-capa")
 	}
 	if !offered && !c.pol.mandatory {
 		return c.noTLS("starttls-not-offered")
 	}
 	if err := c.send("STLS\r\n"); err != nil {
-		c.decline()
-		return goDefer, "starttls-write-failed"
+		return c.deferNow("starttls-write-failed")
 	}
 	c.arm()
 	_, line, err = c.readLine()
 	if err != nil {
-		c.decline()
-		return goDefer, "starttls-" + err.Error()
+		return c.deferNow("starttls-" + err.Error())
 	}
 	// Response injection (doc/design.md §5.4): "+OK Begin TLS.\r\n+OK\r\n
 	// PLAIN\r\n.\r\n" in one write wants its tail read as the CAPA answer
 	// after the switch. Exactly one line, nothing after it.
 	if c.unasked() {
-		c.decline()
-		return goDefer, "response-injection"
+		return c.deferNow("response-injection")
 	}
 	switch pop3Status(line) {
 	case "+OK":
@@ -94,8 +83,7 @@ func (c *client) negotiatePOP3() (outcome, string) {
 		}
 		return c.noTLS("starttls-refused-err")
 	}
-	c.decline()
-	return goDefer, "starttls-" + errReplySyntax.Error()
+	return c.deferNow("starttls-" + errReplySyntax.Error())
 }
 
 // pop3Capa reads the answer to CAPA and says whether it lists STLS. An

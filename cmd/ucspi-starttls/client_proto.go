@@ -15,8 +15,7 @@ import (
 // negotiateProto runs the cleartext phase of the -c protocol.
 func (c *client) negotiateProto() (outcome, string) {
 	if c.cfg.proto != "smtp" && c.pol.refuse != "" {
-		c.decline()
-		return goDefer, c.pol.refuse
+		return c.deferNow(c.pol.refuse)
 	}
 	switch c.cfg.proto {
 	case "pop3":
