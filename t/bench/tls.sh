@@ -143,7 +143,7 @@ c=$($L freeport); stun "$c" "$s" client
 r=0
 while [ $r -lt "$BULK_ROUNDS" ]; do
 	t0=$(date +%s.%N)
-	"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" --no-verify-cert sh -c "$send"
+	"$BIN/tcpclient" 127.0.0.1 "$p_ours" "$BIN/tlsc" -q --no-verify-cert sh -c "$send"
 	t1=$(date +%s.%N)
 	o=$(echo "$bytes $t0 $t1" | awk '{printf "%.0f", $1/1e6/($3-$2)}')
 	# tcpclient's fd 6 and 7 are one socket, so closing 7 would not end the
