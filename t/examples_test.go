@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -627,7 +628,13 @@ func TestExamplesOutbound(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Errorf("%s: %v\n%s", script, err, out.String())
 		}
-		if !strings.Contains(out.String(), "smtp-client: info: server 250 Received") {
+		checkLog(t, script, out.String())
+		for _, l := range lines(out.String()) { // the example's own client writes the format too
+			if strings.HasPrefix(l, "smtp-client: ") && !regexp.MustCompile(`^smtp-client`+logShape).MatchString(l) {
+				t.Errorf("%s: %q is not in the log format", script, l)
+			}
+		}
+		if !strings.Contains(out.String(), `smtp-client: info: reply text="250 Received`) {
 			t.Errorf("%s: message not taken:\n%s", script, out.String())
 		}
 		if !waitFor(5*time.Second, func() bool {

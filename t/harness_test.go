@@ -284,15 +284,18 @@ func run(t testing.TB, env []string, stdin string, path string, args ...string) 
 
 // suiteProgs are the programs of the suite, as they name themselves in
 // their log lines.
-const suiteProgs = `tcpserver|tcpclient|tlsd|tlsc|tlswrap|tlsserver|ucspi-starttls|privdrop|proxy-server|` +
+const suiteProgs = `tcpserver|tcpclient|tlsd|tlsc|tlswrap|tlskeyholder|tlsserver|ucspi-starttls|privdrop|proxy-server|` +
 	`tcprules|tcprulescheck|tlskeys|tlspolicy|tlsa-lookup`
+
+// logShape is a log line after its program's name.
+const logShape = `: (info|warning|fatal): [a-z][a-z0-9-]*` +
+	`( [a-z][a-z0-9-]*=([!#-<>-\[\]-~]+|"([^"\\\x00-\x1f\x7f]|\\.)*"))*$`
 
 // logGrammar is the one shape of every line a program of the suite writes
 // (doc/ucspi.md, "Log lines"): prog, level, verb, then key=value fields, a
 // value bare (printable ASCII but a double quote, '=' or a backslash) or in double quotes
 // with Go's escapes, never a control character.
-var logGrammar = regexp.MustCompile(`^(` + suiteProgs + `): (info|warning|fatal): [a-z][a-z0-9-]*` +
-	`( [a-z][a-z0-9-]*=([!#-<>-\[\]-~]+|"([^"\\\x00-\x1f\x7f]|\\.)*"))*$`)
+var logGrammar = regexp.MustCompile(`^(` + suiteProgs + `)` + logShape)
 
 // suiteLine matches a line written by a program of the suite.
 var suiteLine = regexp.MustCompile(`^(` + suiteProgs + `): `)

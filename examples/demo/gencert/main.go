@@ -13,16 +13,17 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strconv"
 	"time"
 )
 
 func main() {
 	if len(os.Args) != 2 {
-		os.Stderr.WriteString("usage: gencert dir\n")
+		os.Stderr.WriteString("gencert: fatal: usage status=100 err=\"wrong number of arguments\" usage=\"gencert dir\"\n")
 		os.Exit(100)
 	}
 	if err := write(os.Args[1]); err != nil {
-		os.Stderr.WriteString("gencert: fatal: " + err.Error() + "\n")
+		os.Stderr.WriteString("gencert: fatal: exit status=111 err=" + strconv.Quote(err.Error()) + "\n")
 		os.Exit(111)
 	}
 }
