@@ -26,7 +26,7 @@ const (
 	appEnv   = "echo hello; env"
 	// appEngine prints the engine's /proc status and fd list. The engine
 	// is the app's child after tlsd's exec (the app is tlsd's process),
-	// or the app's sibling when tcpserver does tlsd's work itself; where
+	// or the app's sibling when tlsserver does tlsd's work itself; where
 	// its fds can be read, the engine is the one whose fd 4 is the pipe
 	// on the app's fd 0.
 	appEngine = `me=$(readlink /proc/$$/fd/0)
