@@ -200,6 +200,11 @@ func (a *paAudit) engine(e *paProc, appUID string) {
 			t.Errorf("engine not started confined: %q", argv)
 		}
 	}
+	// Under its seccomp filter (pkg/seccomp) on every thread: mode 2,
+	// one filter.
+	if e.status["Seccomp"] != "2" || e.status["Seccomp_filters"] != "1" {
+		t.Errorf("engine not under its seccomp filter: Seccomp %q, Seccomp_filters %q", e.status["Seccomp"], e.status["Seccomp_filters"])
+	}
 	// Every thread sleeps with the engine's timer slack (tlsspawn).
 	for _, tid := range paThreads(e.pid) {
 		if slack := paSlack(tid); slack != engineSlack {
@@ -280,6 +285,12 @@ func paImmediate(t *testing.T, inProcess bool) {
 		t.Fatalf("app said %q", l)
 	}
 	engPID := flEngine(t, appPID)
+	// sh execs cat after the echo: during the exec the app's
+	// /proc/PID/environ reads empty.
+	waitFor(10*time.Second, func() bool {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(appPID) + "/comm")
+		return string(b) == "cat\n"
+	})
 	// fds 5 and 6 close right after the report.
 	waitFor(5*time.Second, func() bool { return !fileExists("/proc/" + strconv.Itoa(engPID) + "/fd/6") })
 	a := &paAudit{t: t, keyFile: keyFile, port: s.Port}

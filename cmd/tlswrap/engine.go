@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -150,12 +151,12 @@ func (e *engine) run() int {
 	if err != nil {
 		return e.fatal(err)
 	}
-	landlocked, err := jail(e.o)
+	missing, err := jail(e.o)
 	if err != nil {
 		return e.fatal(err)
 	}
-	if !landlocked {
-		e.log.Debug("jail", "jail", "none", "reason", "no-landlock")
+	if len(missing) > 0 {
+		e.log.Debug("jail", "jail", "partial", "reason", strings.Join(missing, ","))
 	}
 
 	var tc *tls.Conn

@@ -10,6 +10,7 @@ import (
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/landlock"
 	"github.com/tlschain/tlschain/pkg/privdrop"
+	"github.com/tlschain/tlschain/pkg/seccomp"
 )
 
 // lastFD is the highest fd the engine keeps: 0–6 are its interface, and
@@ -77,34 +78,44 @@ func refuseRoot() error {
 //   - RLIMIT_NOFILE 0: no new fd of any kind. RLIMIT_FSIZE 0: no file
 //     growth (skipped when stderr is a regular file, the log). RLIMIT_DATA:
 //     a memory ceiling.
+//   - seccomp (pkg/seccomp): no system call that acts on another process
+//     (a signal, its limits, its priority, its memory), shares state with
+//     the other processes of the uid, or forks. Landlock and the dumpable
+//     flag leave those open between engines of one TLS_UID.
 //
-// Without --require-jail a kernel without Landlock is tolerated and reported at -v.
-func jail(o *options) (landlocked bool, err error) {
-	if o.bornJailed && landlock.Confined() {
-		landlocked = true
-	} else if err := enterLandlock(); err != nil {
-		if o.requireJail || err != landlock.ErrUnavailable {
-			return false, exitcode.New(exitcode.TLSSetup, "enter", "the Landlock jail", err)
+// Without --require-jail a kernel without Landlock or seccomp filters is
+// tolerated; missing names what it lacks, for the -v jail line.
+func jail(o *options) (missing []string, err error) {
+	if !o.bornJailed || !landlock.Confined() {
+		if err := enterLandlock(); err != nil {
+			if o.requireJail || err != landlock.ErrUnavailable {
+				return nil, exitcode.New(exitcode.TLSSetup, "enter", "the Landlock jail", err)
+			}
+			missing = append(missing, "no-landlock")
 		}
-	} else {
-		landlocked = true
 	}
 	if o.memLimitMiB > 0 {
 		n := uint64(o.memLimitMiB) << 20
 		if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: n, Max: n}); err != nil {
-			return landlocked, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_DATA", err)
+			return nil, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_DATA", err)
 		}
 	}
 	var st unix.Stat_t
 	if unix.Fstat(2, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{}); err != nil {
-			return landlocked, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_FSIZE", err)
+			return nil, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_FSIZE", err)
 		}
 	}
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{}); err != nil {
-		return landlocked, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_NOFILE", err)
+		return nil, exitcode.New(exitcode.TLSSetup, "set", "RLIMIT_NOFILE", err)
 	}
-	return landlocked, nil
+	if err := seccomp.Install(); err != nil {
+		if o.requireJail || err != seccomp.ErrUnavailable {
+			return nil, exitcode.New(exitcode.TLSSetup, "enter", "the seccomp filter", err)
+		}
+		missing = append(missing, "no-seccomp")
+	}
+	return missing, nil
 }
 
 // enterLandlock puts the engine into a domain of its own.
