@@ -9,6 +9,7 @@ package t
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/hex"
 	"net"
 	"os"
@@ -22,7 +23,7 @@ import (
 
 // hostileDir returns a directory holding the hostile engine built for
 // mode, as tlswrap, beside hard links to the real programs.
-func hostileDir(t *testing.T, mode string) string {
+func hostileDir(t *testing.T, mode string, ldflags ...string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tlschain-hostile-")
 	if err != nil {
@@ -41,7 +42,8 @@ func hostileDir(t *testing.T, mode string) string {
 			}
 		}
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -X main.mode="+mode, "-o", filepath.Join(dir, "tlswrap"), "./hostile")
+	flags := strings.Join(append([]string{"-s -w -X main.mode=" + mode}, ldflags...), " ")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags="+flags, "-o", filepath.Join(dir, "tlswrap"), "./hostile")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the hostile engine: %v\n%s", err, out)
@@ -377,5 +379,69 @@ func TestHostileClient(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestHostileNeighbour: every engine of a server runs as the same
+// TLS_UID by default. An engine turned against the engine of another
+// connection — lower its CPU limit, renice it, pin it to one CPU, signal
+// it or its own process group — gets EPERM each time, and the other
+// connection goes on untouched. The defence is the engine's seccomp
+// filter (pkg/seccomp): the dumpable flag and Landlock leave the first
+// three open between processes of one uid, and a signal to the process
+// group (which holds the listener's other engines) open before Landlock
+// ABI 6 (without the filter: "ok" four times, and the victim's limit and
+// nice value changed).
+func TestHostileNeighbour(t *testing.T) {
+	needRoot(t)
+	certs := certDir(t)
+	victim := ipServe(t, tlsdEnv(certs), true, nil, "tlsd", "sh", "-c", "echo $$; exec cat")
+	vc, err := tls.Dial("tcp", victim.Addr, localhostTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	vc.SetDeadline(time.Now().Add(hangLimit))
+	vr := bufio.NewReader(vc)
+	l, _ := vr.ReadString('\n')
+	app, err := strconv.Atoi(strings.TrimSpace(l))
+	if err != nil {
+		t.Fatalf("victim app said %q", l)
+	}
+	engine := flEngine(t, app)
+	procFile := func(name string) string {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(engine) + "/" + name)
+		return string(b)
+	}
+	limitsBefore, statBefore := procFile("limits"), procFile("stat")
+
+	dir := hostileDir(t, "neighbour", "-X main.target="+strconv.Itoa(engine))
+	c := hostileServers[0] // tlsserver: the attacker's engine as TLS_UID, like the victim's
+	s := c.start(t, hostileEnv(dir, certs), "cat")
+	c.connect(t, s)
+	waitSaid(t, s, "done")
+	for _, what := range []string{"prlimit", "nice", "affinity", "signal", "group"} {
+		if got := hostileSaid(s.Stderr.String(), what); got != "operation not permitted" {
+			t.Errorf("%s on another connection's engine: %q, want operation not permitted", what, got)
+		}
+	}
+	if after := procFile("limits"); after != limitsBefore {
+		t.Errorf("the victim engine's limits changed:\n%s\nnow:\n%s", limitsBefore, after)
+	}
+	// Field 19 of stat is the nice value (after the comm in parentheses).
+	nice := func(stat string) string {
+		if i := strings.LastIndexByte(stat, ')'); i >= 0 {
+			if f := strings.Fields(stat[i+1:]); len(f) > 16 {
+				return f[16]
+			}
+		}
+		return "?"
+	}
+	if nice(procFile("stat")) != nice(statBefore) {
+		t.Errorf("the victim engine's nice value changed: %s, was %s", nice(procFile("stat")), nice(statBefore))
+	}
+	vc.Write([]byte("still here\n"))
+	if l, err := vr.ReadString('\n'); l != "still here\n" {
+		t.Errorf("the victim's session: %q %v", l, err)
 	}
 }

@@ -23,10 +23,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tlschain/tlschain/pkg/keysign"
+	"github.com/tlschain/tlschain/pkg/privdrop"
+	"github.com/tlschain/tlschain/pkg/seccomp"
 	"github.com/tlschain/tlschain/pkg/ucspi"
 )
 
 var mode = "oracle"
+
+// target is the pid of another connection's engine, for mode neighbour
+// (-X main.target=PID): what a scan of the pid space would find.
+var target = ""
 
 const (
 	controlFD = 5
@@ -116,11 +122,51 @@ func main() {
 		report(ucspi.Var{Name: ucspi.SSLClientSDNCN, Value: "admin\nRCPT TO:<x>"})
 		say("reported", mode)
 		time.Sleep(2 * time.Second)
+	case "neighbour":
+		// Code in this engine, after the engine's own set-up, turns on
+		// the engine of another connection, which runs as the same
+		// TLS_UID: its limits, priority, CPUs, signals.
+		if err := confine(); err != nil {
+			say("confine", err.Error())
+			os.Exit(97)
+		}
+		pid, _ := strconv.Atoi(target)
+		lim := unix.Rlimit{Cur: 4242, Max: 4242}
+		said("prlimit", unix.Prlimit(pid, unix.RLIMIT_CPU, &lim, nil))
+		said("nice", unix.Setpriority(unix.PRIO_PROCESS, pid, 19))
+		var cpus unix.CPUSet
+		cpus.Set(0)
+		said("affinity", unix.SchedSetaffinity(pid, &cpus))
+		said("signal", unix.Kill(pid, 0))
+		said("group", unix.Kill(0, 0)) // the process group it shares with the listener's other children
+		say("done", mode)
+		time.Sleep(2 * time.Second)
 	case "silent":
 		// Neither a report nor an exit: only the spawner's deadline ends it.
 		say("silent", "1")
 		time.Sleep(40 * time.Second)
 	}
+}
+
+// confine does what tlswrap does to itself before it reads a byte from
+// the network, beyond the Landlock domain its spawner started it in:
+// no_new_privs and the seccomp filter (cmd/tlswrap/jail.go).
+func confine() error {
+	if on, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err != nil || on != 1 {
+		if err := privdrop.NoNewPrivs(); err != nil {
+			return err
+		}
+	}
+	return seccomp.Install()
+}
+
+// said says what a call on another process gave: "ok" or its error.
+func said(what string, err error) {
+	if err != nil {
+		say(what, err.Error())
+		return
+	}
+	say(what, "ok")
 }
 
 // signatures asks for up to n signatures over digests of its choosing,
