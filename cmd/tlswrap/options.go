@@ -33,7 +33,7 @@ const help = "usage: " + usage + `
   -J         peer EOF without close_notify is a truncation: exit 98 (default: normal EOF)
   -m version minimum TLS version, 1.2 or 1.3 (default 1.2)
   -a protos  ALPN protocols, comma-separated, most preferred first
-  --require-jail         require the Landlock jail: exit 97 where the kernel lacks it (default: jail when available)
+  --require-jail         require the whole jail: exit 97 where the kernel lacks Landlock or seccomp filters (default: each part when available)
   --memory mib           limit the engine's data segment to mib MiB, 0 = no limit (default 256)
   --confined             started by the spawner inside the Landlock jail, with no_new_privs: check it, make no jail of its own
   --prestarted           started ahead of the connection: wait for the network socket on the key channel first

@@ -154,7 +154,7 @@ const (
   --engine-uids n        run each engine as its own uid, TLS_UID .. TLS_UID+n-1
   --engine-uid-dir dir   lock files of --engine-uids (default /run/tlschain/engine-uids)
   --engine-gomaxprocs n  GOMAXPROCS for the engine (default 1; empty = unset)
-  --require-jail         fail (97) where the engine cannot enter its Landlock jail (default: jail where available)
+  --require-jail         fail (97) where the engine cannot enter its whole jail, Landlock and seccomp (default: each part where available)
   --engine-memory mib    cap the engine's data segment at mib MiB, at least 128 (default: the engine's, 256)
   --check                read and check what a connection would (files, keys, identities, the engine, prog), then exit 0 without running anything
   -h          print this help (also --help)
