@@ -286,10 +286,12 @@ func paImmediate(t *testing.T, inProcess bool) {
 	}
 	engPID := flEngine(t, appPID)
 	// sh execs cat after the echo: during the exec the app's
-	// /proc/PID/environ reads empty.
+	// /proc/PID/environ reads empty (the new image's comm is set before
+	// its environment is).
 	waitFor(10*time.Second, func() bool {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(appPID) + "/comm")
-		return string(b) == "cat\n"
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(appPID) + "/comm")
+		env, _ := os.ReadFile("/proc/" + strconv.Itoa(appPID) + "/environ")
+		return string(comm) == "cat\n" && len(env) > 0
 	})
 	// fds 5 and 6 close right after the report.
 	waitFor(5*time.Second, func() bool { return !fileExists("/proc/" + strconv.Itoa(engPID) + "/fd/6") })
