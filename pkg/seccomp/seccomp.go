@@ -15,6 +15,7 @@ package seccomp
 
 import (
 	"errors"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -58,12 +59,15 @@ func Install() error {
 		return err
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	r, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
 	switch {
 	case e == unix.EINVAL || e == unix.ENOSYS:
 		return ErrUnavailable
 	case e != 0:
 		return errors.New("seccomp: " + e.Error())
+	case r != 0:
+		// TSYNC could not put thread r under the filter: none is.
+		return errors.New("seccomp: thread " + strconv.Itoa(int(r)) + " cannot take the filter")
 	}
 	return nil
 }
