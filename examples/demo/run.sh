@@ -49,7 +49,7 @@ echo
 echo "tlschain demo — throwaway CA in $W/ca.pem"
 echo
 echo "Our own client checks the TLS service (tcpclient → tlsc verifies the certificate):"
-CAFILE="$W/ca.pem" tcpclient 127.0.0.1 "$TLS_PORT" tlsc -k localhost sh -c 'head -n 1 <&6' | sed 's/^/    /'
+CAFILE="$W/ca.pem" tcpclient 127.0.0.1 "$TLS_PORT" tlsc -k localhost sh -c 'head -n 1 <&6' 2>&1 | sed 's/^/    /'
 echo
 echo "Talk to it:"
 echo "    openssl s_client -connect 127.0.0.1:$TLS_PORT -CAfile $W/ca.pem -verify_hostname localhost -quiet"
