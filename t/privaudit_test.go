@@ -341,9 +341,10 @@ func paImmediate(t *testing.T, inProcess bool) {
 
 // TestPrivAuditDelayed: tcpserver … tlsd -n privdrop -u 65534 -g 65534
 // ucspi-starttls smtp mailfront, TLS_UID 4321. In the cleartext phase the
-// key holder (tlskeyholder, root, no network) is the only root
-// process besides the listener and the only one with the key paths; after
-// STARTTLS it is gone, and the engine alone holds the socket.
+// key holder (tlskeyholder, no network) is the only process with the key
+// paths, and runs as the engine's uid once it has read the keys: the
+// listener is the only root process. After STARTTLS the holder is gone,
+// and the engine alone holds the socket.
 func TestPrivAuditDelayed(t *testing.T) {
 	needRoot(t)
 	need(t, "/usr/sbin/mailfront")
@@ -385,7 +386,13 @@ func TestPrivAuditDelayed(t *testing.T) {
 	}
 
 	t.Run("cleartext", func(t *testing.T) {
-		a := look()
+		// The holder reads the keys as root, then drops to the engine's ids.
+		var a *paAudit
+		waitFor(10*time.Second, func() bool {
+			a = look()
+			kh := byRole(a, "key holder")
+			return kh != nil && kh.uid() != "0"
+		})
 		a.t = t
 		t.Logf("chain:%s", a.dump())
 		for _, r := range []string{"engine", "app", "key holder"} {
@@ -393,10 +400,13 @@ func TestPrivAuditDelayed(t *testing.T) {
 				t.Fatalf("no %s in the chain:%s", r, a.dump())
 			}
 		}
-		a.check(map[string]bool{"listener": true, "key holder": true},
+		a.check(map[string]bool{"listener": true},
 			map[string]bool{"key holder": true},
 			map[string]bool{"engine": true, "ucspi-starttls": true})
 		kh := byRole(a, "key holder")
+		if kh.uid() != "4321" || kh.gid() != "4321" || kh.status["NoNewPrivs"] != "1" || kh.status["Seccomp"] != "2" {
+			t.Errorf("key holder: want the engine's uid and gid 4321, no_new_privs, its seccomp filter: %s", kh)
+		}
 		for n, target := range kh.fds {
 			// The Go runtime (1.25+) keeps the cgroup CPU quota files
 			// open for its container-aware GOMAXPROCS: read-only,

@@ -2,16 +2,18 @@ package main
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/tlschain/tlschain/pkg/exitcode"
 	"github.com/tlschain/tlschain/pkg/getopt"
 	"github.com/tlschain/tlschain/pkg/logline"
+	"github.com/tlschain/tlschain/pkg/privdrop"
 	"github.com/tlschain/tlschain/pkg/tlsspawn"
 )
 
 const name = "tlskeyholder"
 
-const usage = "tlskeyholder --server [--sni-level level] [--require-client-cert|--request-client-cert] [--ocsp file] [-K ms] enginepid\n       tlskeyholder --client [--server-name name] [--no-verify-cert] [--send-client-cert] [-K ms] enginepid"
+const usage = "tlskeyholder --server [--sni-level level] [--require-client-cert|--request-client-cert] [--ocsp file] [--as uid:gid] [-K ms] enginepid\n       tlskeyholder --client [--server-name name] [--no-verify-cert] [--send-client-cert] [--as uid:gid] [-K ms] enginepid"
 
 const help = "usage: " + usage + `
 
@@ -24,6 +26,7 @@ const help = "usage: " + usage + `
   --server-name name     client: the name TLSA_BASENAME defaults to
   --no-verify-cert       client: read no CA and no TLSA
   --send-client-cert     client: read CERTFILE/KEYFILE and sign for the client certificate
+  --as uid:gid           once the files are read, run as uid:gid (the engine's), no other group (needs root; default: the user it runs as)
   -K ms      the grant's window, from the engine's first request; 0 = none (default 30000)
   -h         print this help (also --help)
   --version  print the version
@@ -31,7 +34,7 @@ const help = "usage: " + usage + `
 
 var long = []string{
 	"help", "version", "server", "client", "sni-level=", "require-client-cert",
-	"request-client-cert", "ocsp=", "server-name=", "no-verify-cert", "send-client-cert",
+	"request-client-cert", "ocsp=", "server-name=", "no-verify-cert", "send-client-cert", "as=",
 }
 
 // maxPID bounds the engine's pid (the kernel's PID_MAX_LIMIT).
@@ -41,7 +44,14 @@ const maxPID = 1 << 22
 // of a server or a client.
 type holder interface {
 	Option(getopt.Opt) error
-	ServeKeys(name string, enginePID int, envp []string) int
+	ServeKeys(name string, enginePID int, envp []string, confine func() error) int
+}
+
+// config is the command line: the side's options, --as, the engine.
+type config struct {
+	h         holder
+	as        *privdrop.Cred
+	enginePID int
 }
 
 // serverOnly and clientOnly are the options of one side.
@@ -52,9 +62,10 @@ var (
 
 // parseArgs reads the command line: the side, its options (applied as
 // tlsd's and tlsc's own parsers apply them) and the engine's pid.
-func parseArgs(args []string) (holder, int, error) {
+func parseArgs(args []string) (config, error) {
 	p := getopt.New(args, "hK:", long...)
 	var opts []getopt.Opt
+	var c config
 	side := ""
 	for {
 		o, err := p.Next()
@@ -62,55 +73,72 @@ func parseArgs(args []string) (holder, int, error) {
 			break
 		}
 		if err != nil {
-			return nil, 0, err
+			return c, err
 		}
 		switch o.Name {
 		case "h", "help":
-			return nil, 0, getopt.ErrHelp
+			return c, getopt.ErrHelp
 		case "version":
-			return nil, 0, getopt.ErrVersion
+			return c, getopt.ErrVersion
+		case "as":
+			cred, err := parseAs(o.Arg)
+			if err != nil {
+				return c, err
+			}
+			c.as = &cred
 		case "server", "client":
 			if side != "" && side != o.Name {
-				return nil, 0, errors.New("options --server and --client exclude each other")
+				return c, errors.New("options --server and --client exclude each other")
 			}
 			side = o.Name
 		default:
 			opts = append(opts, o)
 		}
 	}
-	var h holder
 	switch side {
 	case "server":
-		h = tlsspawn.NewServerConfig()
+		c.h = tlsspawn.NewServerConfig()
 	case "client":
-		h = tlsspawn.NewClientConfig()
+		c.h = tlsspawn.NewClientConfig()
 	default:
-		return nil, 0, errors.New("one of --server and --client is needed")
+		return c, errors.New("one of --server and --client is needed")
 	}
 	for _, o := range opts {
 		if side == "server" && clientOnly[o.Name] || side == "client" && serverOnly[o.Name] {
-			return nil, 0, errors.New("option --" + o.Name + " is not for the --" + side + " side")
+			return c, errors.New("option --" + o.Name + " is not for the --" + side + " side")
 		}
-		if err := h.Option(o); err != nil {
-			return nil, 0, err
+		if err := c.h.Option(o); err != nil {
+			return c, err
 		}
 	}
 	rest := p.Rest()
 	if len(rest) != 1 {
-		return nil, 0, errors.New("need the engine's pid, and nothing after it")
+		return c, errors.New("need the engine's pid, and nothing after it")
 	}
 	pid, err := getopt.Int(getopt.Opt{Name: "engine pid", Arg: rest[0]}, 1, maxPID)
 	if err != nil {
-		return nil, 0, errors.New("bad engine pid " + logline.Quote(rest[0], 20))
+		return c, errors.New("bad engine pid " + logline.Quote(rest[0], 20))
 	}
-	return h, pid, nil
+	c.enginePID = pid
+	return c, nil
+}
+
+// parseAs reads --as uid:gid, numbers (the spawner's, not names).
+func parseAs(s string) (privdrop.Cred, error) {
+	u, g, ok := strings.Cut(s, ":")
+	uid, err1 := getopt.Int(getopt.Opt{Name: "as", Arg: u}, 1, 1<<31-1)
+	gid, err2 := getopt.Int(getopt.Opt{Name: "as", Arg: g}, 1, 1<<31-1)
+	if !ok || err1 != nil || err2 != nil {
+		return privdrop.Cred{}, errors.New("bad --as " + logline.Quote(s, 40) + ": want uid:gid, numbers, not 0")
+	}
+	return privdrop.Cred{Set: true, UID: uid, GID: gid}, nil
 }
 
 // run serves the key channel on fd 0 and returns the exit code.
 func run(argv, envp []string) int {
-	h, pid, err := parseArgs(argv[1:])
+	c, err := parseArgs(argv[1:])
 	if code, done := exitcode.CommandLine(name, usage, help, err); done {
 		return code
 	}
-	return h.ServeKeys(name, pid, envp)
+	return c.h.ServeKeys(name, c.enginePID, envp, func() error { return confine(c.as) })
 }

@@ -11,19 +11,20 @@ import (
 // TestParseArgs: the lines tlsspawn starts the key holder with (its
 // TestKeyHolderArgs) parse into the configuration they came from.
 func TestParseArgs(t *testing.T) {
-	h, pid, err := parseArgs(strings.Fields("--server --sni-level 2 --request-client-cert --ocsp=/o.der -K 500 -- 42"))
-	s, ok := h.(*tlsspawn.ServerConfig)
-	if err != nil || !ok || pid != 42 || s.SNILevel != 2 || !s.RequestClientCert || s.RequireClientCert || s.OCSPFile != "/o.der" || s.HandshakeMS != 500 {
-		t.Errorf("server: %+v %d %v", h, pid, err)
+	cf, err := parseArgs(strings.Fields("--server --as=4321:4322 --sni-level 2 --request-client-cert --ocsp=/o.der -K 500 -- 42"))
+	s, ok := cf.h.(*tlsspawn.ServerConfig)
+	if err != nil || !ok || cf.enginePID != 42 || s.SNILevel != 2 || !s.RequestClientCert || s.RequireClientCert || s.OCSPFile != "/o.der" || s.HandshakeMS != 500 ||
+		cf.as == nil || cf.as.UID != 4321 || cf.as.GID != 4322 {
+		t.Errorf("server: %+v %v", cf, err)
 	}
-	h, pid, err = parseArgs(strings.Fields("--client --server-name=mx.example --send-client-cert -K 30000 -- 7"))
-	c, ok := h.(*tlsspawn.ClientConfig)
-	if err != nil || !ok || pid != 7 || c.ServerName != "mx.example" || !c.SendClientCert || c.NoVerify || c.HandshakeMS != 30000 {
-		t.Errorf("client: %+v %d %v", h, pid, err)
+	cf, err = parseArgs(strings.Fields("--client --server-name=mx.example --send-client-cert -K 30000 -- 7"))
+	c, ok := cf.h.(*tlsspawn.ClientConfig)
+	if err != nil || !ok || cf.enginePID != 7 || c.ServerName != "mx.example" || !c.SendClientCert || c.NoVerify || c.HandshakeMS != 30000 || cf.as != nil {
+		t.Errorf("client: %+v %v", cf, err)
 	}
-	h, _, err = parseArgs(strings.Fields("--client --no-verify-cert 7"))
-	if c, ok := h.(*tlsspawn.ClientConfig); err != nil || !ok || !c.NoVerify {
-		t.Errorf("client --no-verify-cert: %+v %v", h, err)
+	cf, err = parseArgs(strings.Fields("--client --no-verify-cert 7"))
+	if c, ok := cf.h.(*tlsspawn.ClientConfig); err != nil || !ok || !c.NoVerify {
+		t.Errorf("client --no-verify-cert: %+v %v", cf, err)
 	}
 	for args, want := range map[string]string{
 		"":                                  "one of --server and --client",
@@ -42,12 +43,15 @@ func TestParseArgs(t *testing.T) {
 		"--server --any-client-cert 1":      "unknown option --any-client-cert",
 		"--client --verify-report 1":        "unknown option --verify-report",
 		"--server --require-client-cert -K": "needs an argument",
+		"--server --as=0:5 1":               "bad --as",
+		"--server --as=5 1":                 "bad --as",
+		"--server --as=nobody:nogroup 1":    "bad --as",
 	} {
-		if _, _, err := parseArgs(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := parseArgs(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", args, err, want)
 		}
 	}
-	if _, _, err := parseArgs([]string{"--help"}); err != getopt.ErrHelp {
+	if _, err := parseArgs([]string{"--help"}); err != getopt.ErrHelp {
 		t.Errorf("--help: %v", err)
 	}
 }

@@ -28,14 +28,18 @@ const keyHolderName = "tlskeyholder"
 //
 // Signatures: tlsd (or tlsc) is about to become prog, so the key channel
 // is served by a key holder: tlskeyholder, as the user tlsd runs as (it
-// reads the keys again, as tlsd just did to check them), with the key
-// channel as its fd 0 and options that name what to read
-// (keyHolderArgs). It ends at the first of: the engine closes the channel
+// reads the keys again, as tlsd just did to check them, then drops to the
+// engine's ids: --as), with the key channel as its fd 0 and options that
+// name what to read (keyHolderArgs). It ends at the first of: the engine closes the channel
 // (after the handshake, or at once when prog declines), the grant is
 // spent, a request beyond it, the grant's window (-K) from the engine's
 // first request.
 func (p *prepared) runDelayed(name string, st *started, held inherited, prog []string) int {
-	_, err := chain.Spawn(&chain.Child{Path: p.holderPath, Argv: p.cfg.keyHolderArgs(st.pid), Env: p.env.Environ(), Files: []int{st.key, -1, 2}})
+	argv := p.cfg.keyHolderArgs(st.pid)
+	if p.id.Cred != nil { // root: the holder drops to the engine's ids once it has read the keys
+		argv = append([]string{argv[0], "--as=" + strconv.Itoa(p.id.UID) + ":" + strconv.Itoa(p.id.GID)}, argv[1:]...)
+	}
+	_, err := chain.Spawn(&chain.Child{Path: p.holderPath, Argv: argv, Env: p.env.Environ(), Files: []int{st.key, -1, 2}})
 	closeAll(st.key)
 	if err != nil {
 		// Closing the control socket makes the engine decline and exit.
@@ -61,19 +65,20 @@ func (p *prepared) runDelayed(name string, st *started, held inherited, prog []s
 }
 
 // ServeKeys is tlskeyholder's work for a server's engine: load the files
-// the environment envp names, as tlsd did, and serve the key channel on
-// fd 0 under one handshake's grant. enginePID names the engine in log
-// lines. It returns the exit code.
-func (c *ServerConfig) ServeKeys(name string, enginePID int, envp []string) int {
-	return serveKeys(name, c, enginePID, envp)
+// the environment envp names, as tlsd did, call confine (the holder gives
+// up what it no longer needs), and serve the key channel on fd 0 under
+// one handshake's grant. enginePID names the engine in log lines. It
+// returns the exit code.
+func (c *ServerConfig) ServeKeys(name string, enginePID int, envp []string, confine func() error) int {
+	return serveKeys(name, c, enginePID, envp, confine)
 }
 
 // ServeKeys is tlskeyholder's work for a client's engine (tlsc -n).
-func (c *ClientConfig) ServeKeys(name string, enginePID int, envp []string) int {
-	return serveKeys(name, c, enginePID, envp)
+func (c *ClientConfig) ServeKeys(name string, enginePID int, envp []string, confine func() error) int {
+	return serveKeys(name, c, enginePID, envp, confine)
 }
 
-func serveKeys(name string, c side, enginePID int, envp []string) int {
+func serveKeys(name string, c side, enginePID int, envp []string, confine func() error) int {
 	logline.SetConn(envp)
 	env := ucspi.NewEnv(envp)
 	m, err := c.load(env, systemBundles)
@@ -88,6 +93,9 @@ func serveKeys(name string, c side, enginePID int, envp []string) int {
 	// read that waits.
 	unix.SetNonblock(0, true)
 	ch := os.NewFile(0, "key channel")
+	if err := confine(); err != nil {
+		return exitcode.Report(name, err)
+	}
 	err = keysign.ServeStream(ch, keys, &m.Setup, c.grant())
 	switch {
 	case errors.Is(err, keysign.ErrOverGrant):
