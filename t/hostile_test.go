@@ -445,3 +445,59 @@ func TestHostileNeighbour(t *testing.T) {
 		t.Errorf("the victim's session: %q %v", l, err)
 	}
 }
+
+// TestHostileHolder: in delayed mode the key holder runs as the engine's
+// uid once it has read the keys. An engine that looks for it among the
+// pids around its own reaches none of them: no limits read, no memory
+// (where the key is), no trace. Defences: the holder is not dumpable and
+// jailed, the engine's seccomp filter and Landlock domain (without the
+// engine's filter the holder's limits are read: limits=1 or more).
+func TestHostileHolder(t *testing.T) {
+	needRoot(t)
+	need(t, "/usr/sbin/mailfront")
+	certs := certDir(t)
+	dir := hostileDir(t, "holder")
+	c := hostileServers[2] // delayed: tcpserver … tlsd -n ucspi-starttls
+	if !c.delayed {
+		t.Fatal("hostileServers[2] is not the delayed chain")
+	}
+	s := c.start(t, hostileEnv(dir, certs, "UCSPITLS="), "/usr/sbin/mailfront", "smtp", "echo", "accept")
+	c.connect(t, s)
+	// The test proves something only if the holder was in the engine's
+	// reach: alive, of the engine's uid, within 64 pids of it.
+	var engine, holder int
+	waitFor(10*time.Second, func() bool {
+		engine, holder = 0, 0
+		for _, p := range paDescendants(s.cmd.Process.Pid) {
+			switch p.comm {
+			case "tlswrap":
+				engine = p.pid
+			case "tlskeyholder":
+				holder = p.pid
+			}
+		}
+		return engine != 0 && holder != 0
+	})
+	if engine == 0 || holder == 0 || holder-engine > 64 || engine-holder > 64 {
+		t.Fatalf("engine %d, key holder %d: not both there, or too far apart; log:\n%s", engine, holder, s.Stderr)
+	}
+	waitSaid(t, s, "done")
+	got := hostileSaid(s.Stderr.String(), "reached")
+	if got == "" {
+		t.Fatalf("the engine said nothing of what it reached; log:\n%s", s.Stderr)
+	}
+	// Each pid reached must be one of the engine's own threads.
+	for _, f := range strings.Fields(got) {
+		_, pids, _ := strings.Cut(f, "=")
+		for _, p := range strings.Split(pids, ",") {
+			if p == "-" || fileExists("/proc/"+strconv.Itoa(engine)+"/task/"+p) {
+				continue
+			}
+			what := "a process beside the engine"
+			if p == strconv.Itoa(holder) {
+				what = "its key holder"
+			}
+			t.Errorf("the engine reached %s, pid %s: %s", what, p, f)
+		}
+	}
+}

@@ -141,6 +141,49 @@ func main() {
 		said("group", unix.Kill(0, 0)) // the process group it shares with the listener's other children
 		say("done", mode)
 		time.Sleep(2 * time.Second)
+	case "holder":
+		// Delayed mode: the key holder now runs as the engine's uid. Code
+		// in the engine looks for it among the pids around its own (it
+		// was started right after) and tries to reach it: read its
+		// limits, its memory (where the key is), trace it.
+		if err := confine(); err != nil {
+			say("confine", err.Error())
+			os.Exit(97)
+		}
+		self := os.Getpid()
+		var lim unix.Rlimit
+		var b [1]byte
+		local := []unix.Iovec{{Base: &b[0], Len: 1}}
+		remote := []unix.RemoteIovec{{Base: 0x400000, Len: 1}}
+		// The pids each call reached (its own threads' ids among them,
+		// without the filter: the test tells them apart).
+		var limits, memory, traced []string
+		for pid := self - 64; pid <= self+64; pid++ {
+			if pid <= 1 || pid == self {
+				continue
+			}
+			p := strconv.Itoa(pid)
+			if unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &lim) == nil {
+				limits = append(limits, p)
+			}
+			// EFAULT: allowed, at an address not mapped there.
+			if _, err := unix.ProcessVMReadv(pid, local, remote, 0); err == nil || err == unix.EFAULT {
+				memory = append(memory, p)
+			}
+			if unix.PtraceSeize(pid) == nil {
+				traced = append(traced, p)
+				unix.PtraceDetach(pid)
+			}
+		}
+		list := func(pids []string) string {
+			if len(pids) == 0 {
+				return "-"
+			}
+			return strings.Join(pids, ",")
+		}
+		say("reached", "limits="+list(limits), "memory="+list(memory), "traced="+list(traced))
+		say("done", mode)
+		time.Sleep(2 * time.Second)
 	case "silent":
 		// Neither a report nor an exit: only the spawner's deadline ends it.
 		say("silent", "1")
