@@ -58,11 +58,15 @@ func Install() error {
 	if err != nil {
 		return err
 	}
+	// Asked first, so that an EINVAL below is a filter the kernel
+	// refused (a bug here), never mistaken for a kernel without filters.
+	action := uint32(unix.SECCOMP_RET_ERRNO)
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&action))); e != 0 {
+		return ErrUnavailable
+	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	r, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
 	switch {
-	case e == unix.EINVAL || e == unix.ENOSYS:
-		return ErrUnavailable
 	case e != 0:
 		return errors.New("seccomp: " + e.Error())
 	case r != 0:
