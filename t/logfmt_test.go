@@ -126,7 +126,16 @@ func joinRecs(rs []logRec) string {
 // port port and returns the lines of that connection.
 func connOf(t *testing.T, s *server, listener string, port int) []logRec {
 	t.Helper()
-	waitLog(t, s, `(?m)^`+listener+`: info: end conn=\S+ ip=127\.0\.0\.1 port=`+strconv.Itoa(port)+` `)
+	p := strconv.Itoa(port)
+	waitLog(t, s, `(?m)^`+listener+`: info: end conn=\S+ ip=127\.0\.0\.1 port=`+p+` `)
+	// The listener reaps the app; the engine may end a moment later (under
+	// tcpserver it is the app's child): wait for its end line too.
+	engineTLS := regexp.MustCompile(`(?m)^tlswrap: info: tls conn=\S+ ip=127\.0\.0\.1 port=` + p + ` `)
+	engineEnd := regexp.MustCompile(`(?m)^tlswrap: info: end conn=\S+ ip=127\.0\.0\.1 port=` + p + ` `)
+	waitFor(30*time.Second, func() bool {
+		l := s.Stderr.String()
+		return !engineTLS.MatchString(l) || engineEnd.MatchString(l)
+	})
 	by := checkConns(t, parseLog(t, s.Stderr.String()))
 	for _, rs := range by {
 		for _, r := range rs {
