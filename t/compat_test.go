@@ -150,7 +150,7 @@ func TestCloseNotifyGnuTLS(t *testing.T) {
 	}{{nil, true}, {[]string{"-s"}, false}} {
 		t.Run(strings.Join(append([]string{"tlsd"}, tc.args...), " "), func(t *testing.T) {
 			s := tlsdServe(t, tlsdEnv(dir), append(tc.args, "echo", "hello")...)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "gnutls-cli", "--port="+strconv.Itoa(s.Port), "--x509cafile="+dir+"/ca.crt",
 				"--verify-hostname=localhost", "127.0.0.1")
@@ -189,7 +189,7 @@ func TestHalfCloseStillReads(t *testing.T) {
 		t.Fatalf("write after the app's EOF: %v", err)
 	}
 	c.CloseWrite()
-	if !waitFor(10*time.Second, func() bool { b, _ := os.ReadFile(got); return string(b) == "after\n" }) {
+	if !waitFor(hangLimit, func() bool { b, _ := os.ReadFile(got); return string(b) == "after\n" }) {
 		b, _ := os.ReadFile(got)
 		t.Fatalf("the app got %q, want \"after\\n\"; log:\n%s", b, s.Stderr)
 	}

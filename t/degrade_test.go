@@ -102,7 +102,7 @@ func TestDegrade(t *testing.T) {
 			// The line is written before the 451 is sent; only the
 			// harness's copy of stderr may lag.
 			const line = "info: degrade conn="
-			if tc.degraded && !waitFor(5*time.Second, func() bool { return strings.Count(s.Stderr.String(), line) == 3 }) ||
+			if tc.degraded && !waitFor(hangLimit, func() bool { return strings.Count(s.Stderr.String(), line) == 3 }) ||
 				!tc.degraded && strings.Contains(s.Stderr.String(), "info: degrade ") {
 				t.Errorf("log:\n%s", s.Stderr.String())
 			}

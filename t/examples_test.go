@@ -109,10 +109,10 @@ type exStep struct {
 
 // exTalk runs a client, sends each step's line when its condition holds
 // (lock step, as a user types), keeps stdin open until the output holds
-// want (or 15 s pass), then closes stdin and waits up to 5 s more.
+// want (or hangLimit passes), then closes stdin and waits up to 5 s more.
 func exTalk(t *testing.T, steps []exStep, want string, path string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*hangLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	out := &syncBuffer{}
@@ -125,13 +125,13 @@ func exTalk(t *testing.T, steps []exStep, want string, path string, args ...stri
 		t.Fatal(err)
 	}
 	for _, st := range steps {
-		if !waitFor(15*time.Second, func() bool { return strings.Count(out.String(), st.after) >= st.n }) {
+		if !waitFor(hangLimit, func() bool { return strings.Count(out.String(), st.after) >= st.n }) {
 			t.Errorf("%s %v: no %d x %q before %q in:\n%s", path, args, st.n, st.after, st.send, out)
 			break
 		}
 		in.Write([]byte(st.send))
 	}
-	ok := waitFor(15*time.Second, func() bool { return strings.Contains(out.String(), want) })
+	ok := waitFor(hangLimit, func() bool { return strings.Contains(out.String(), want) })
 	in.Close()
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -293,7 +293,7 @@ func (s *exS6) ready(name string) {
 // readyWithin is ready with a deadline for s6-svwait.
 func (s *exS6) readyWithin(name string, d time.Duration) {
 	s.t.Helper()
-	if !waitFor(10*time.Second, func() bool { return exec.Command("s6-svstat", s.svc(name)).Run() == nil }) {
+	if !waitFor(hangLimit, func() bool { return exec.Command("s6-svstat", s.svc(name)).Run() == nil }) {
 		s.t.Fatalf("%s: s6-supervise did not start", name)
 	}
 	if out, err := exec.Command("s6-svwait", "-U", "-t", strconv.Itoa(int(d/time.Millisecond)), s.svc(name)).CombinedOutput(); err != nil {
@@ -347,7 +347,7 @@ func TestExamplesS6(t *testing.T) {
 		t.Run(svc, func(t *testing.T) {
 			f.exClient(t, svc, ports[svc])
 			// The logger has the per-connection lines.
-			if !waitFor(5*time.Second, func() bool {
+			if !waitFor(hangLimit, func() bool {
 				l := f.exLog(svc)
 				return strings.Contains(l, exListener(svc)+": info: accept conn=") && strings.Contains(l, exListener(svc)+": info: end conn=")
 			}) {
@@ -382,7 +382,7 @@ func TestExamplesS6(t *testing.T) {
 		if out, err := exec.Command("s6-svc", "-t", s6.svc(svc)).CombinedOutput(); err != nil {
 			t.Fatalf("s6-svc -t: %v %s", err, out)
 		}
-		if !waitFor(10*time.Second, func() bool { p := s6.pid(svc); return p != 0 && p != old }) {
+		if !waitFor(hangLimit, func() bool { p := s6.pid(svc); return p != 0 && p != old }) {
 			t.Fatalf("no new pid after s6-svc -t (old %d)", old)
 		}
 		s6.ready(svc)
@@ -565,17 +565,17 @@ func TestExamplesShellRun(t *testing.T) {
 					if err != nil {
 						t.Errorf("run.sh after TERM: %v\n%s", err, out)
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(hangLimit):
 					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 					t.Errorf("run.sh did not stop on TERM")
 					<-done
 				}
 			}()
-			if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: start ") }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: start ") }) {
 				t.Fatalf("run.sh did not start:\n%s", out)
 			}
 			f.exClient(t, svc, port)
-			if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: end conn=") }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(out.String(), exListener(svc)+": info: end conn=") }) {
 				t.Errorf("no end line:\n%s", out)
 			}
 		})
@@ -592,7 +592,7 @@ func TestExamplesShellRun(t *testing.T) {
 			dir := filepath.Join(f.base, "sh-"+c.name)
 			f.exCopy(t, c.svc, dir, freePort(t, "tcp4", "127.0.0.1:0"), f.exBadEnv(c))
 			f.exEdit(t, filepath.Join(dir, "run.sh"), c.shEdit)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang: run.sh listened
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit) // a hang: run.sh listened
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "/bin/sh", "./run.sh")
 			cmd.Dir = dir
@@ -637,7 +637,7 @@ func TestExamplesOutbound(t *testing.T) {
 		if !strings.Contains(out.String(), `smtp-client: info: reply text="250 Received`) {
 			t.Errorf("%s: message not taken:\n%s", script, out.String())
 		}
-		if !waitFor(5*time.Second, func() bool {
+		if !waitFor(hangLimit, func() bool {
 			return strings.Count(srv.Stderr.String(), "tcpserver: info: end conn=") == i+1 &&
 				strings.Contains(srv.Stderr.String(), "Subject: outbound "+script)
 		}) {

@@ -244,7 +244,7 @@ func TestFaultEngineKilled(t *testing.T) {
 		if _, closed := flReadClose(c, 5*time.Second); !closed {
 			t.Fatal("the client's connection stayed open 5 s after the engine died")
 		}
-		if !waitFor(5*time.Second, func() bool { return fileExists(w + "/eof") }) {
+		if !waitFor(hangLimit, func() bool { return fileExists(w + "/eof") }) {
 			t.Fatal("the app did not get EOF on its input")
 		}
 		if code := endCode(t, s); code != 0 {
@@ -267,7 +267,7 @@ func TestFaultEngineKilled(t *testing.T) {
 		if _, closed := flReadClose(m.c, 5*time.Second); !closed {
 			t.Fatal("the client's connection stayed open 5 s after the engine died")
 		}
-		if !waitFor(5*time.Second, func() bool { return flGone(mf) && flGone(us) }) {
+		if !waitFor(hangLimit, func() bool { return flGone(mf) && flGone(us) }) {
 			t.Fatal("mailfront or ucspi-starttls still running 5 s after the engine died")
 		}
 		endCode(t, s)
@@ -298,7 +298,7 @@ func TestFaultAppKilled(t *testing.T) {
 		}
 		// The client still holds its side; the engine waits at most 5 s
 		// for its close (doc/tlswrap.md), then exits.
-		if !waitFor(10*time.Second, func() bool { return flGone(eng) }) {
+		if !waitFor(hangLimit, func() bool { return flGone(eng) }) {
 			t.Fatal("the engine still runs 10 s after the app died")
 		}
 		waitLog(t, s, `end conn=\d+ ip=\S+ port=\d+ status=signal:9 `)
@@ -316,7 +316,7 @@ func TestFaultAppKilled(t *testing.T) {
 		if _, closed := flReadClose(m.c, 5*time.Second); !closed {
 			t.Fatal("the client read no EOF 5 s after the app died")
 		}
-		if !waitFor(10*time.Second, func() bool { return flGone(eng) && flGone(us) }) {
+		if !waitFor(hangLimit, func() bool { return flGone(eng) && flGone(us) }) {
 			t.Fatal("the engine or ucspi-starttls still runs 10 s after the app died")
 		}
 		if code := endCode(t, s); code != 111 {
@@ -354,7 +354,7 @@ func TestFaultListenerTERM(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	// tcpserver itself is gone at once (its children still hold its
 	// stderr, so exec.Cmd.Wait returns only when they end).
-	if !waitFor(5*time.Second, func() bool { return flGone(s.cmd.Process.Pid) }) {
+	if !waitFor(hangLimit, func() bool { return flGone(s.cmd.Process.Pid) }) {
 		t.Fatalf("tcpserver still runs 5 s after TERM; stderr: %s", s.Stderr)
 	}
 	waitLog(t, s, `stop count=3/100`)

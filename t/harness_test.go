@@ -120,6 +120,9 @@ func (s *syncBuffer) String() string {
 // a slow, loaded machine.
 const hangLimit = 2 * time.Minute
 
+// testsslLimit bounds one testssl scan, which takes 15–60 s.
+const testsslLimit = 10 * time.Minute
+
 // waitFor polls cond every 10 ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
@@ -193,7 +196,7 @@ func serveSetup(t testing.TB, env []string, setup func(*exec.Cmd), path string, 
 			t.Fatalf("%s printed %q, not a port; stderr: %s", path, l, s.Stderr)
 		}
 		s.Port = p
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangLimit):
 		t.Fatalf("%s did not print its port; stderr: %s", path, s.Stderr)
 	}
 	host := "127.0.0.1"
@@ -256,10 +259,17 @@ type result struct {
 	Code           int
 }
 
-// run runs path args... with env and stdin, for at most 60 s.
+// run runs path args... with env and stdin, failing t past hangLimit.
 func run(t testing.TB, env []string, stdin string, path string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return runFor(t, hangLimit, env, stdin, path, args...)
+}
+
+// runFor is run with a limit of its own: testssl's scans take a minute on
+// a loaded machine (testsslLimit).
+func runFor(t testing.TB, limit time.Duration, env []string, stdin string, path string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
@@ -276,7 +286,7 @@ func run(t testing.TB, env []string, stdin string, path string, args ...string) 
 		code = ee.ExitCode()
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
+		t.Fatalf("%s did not finish in %v; stderr: %s", path, limit, se.String())
 	}
 	checkLog(t, path, se.String())
 	return result{so.String(), se.String(), code}

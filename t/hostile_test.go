@@ -145,7 +145,7 @@ func (c hostileChain) connect(t *testing.T, s *server) {
 func waitSaid(t *testing.T, s *server, key string) string {
 	t.Helper()
 	var v string
-	if !waitFor(30*time.Second, func() bool { v = hostileSaid(s.Stderr.String(), key); return v != "" }) {
+	if !waitFor(hangLimit, func() bool { v = hostileSaid(s.Stderr.String(), key); return v != "" }) {
 		t.Fatalf("the hostile engine never said %q; log:\n%s", key, s.Stderr)
 	}
 	return v
@@ -163,7 +163,7 @@ func TestHostileSigningOracle(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := c.start(t, hostileEnv(dir, certs, "UCSPITLS="), testdata("smtp.sh"))
 			c.connect(t, s)
-			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
 				t.Fatalf("no warning names the engine; log:\n%s", s.Stderr)
 			}
 			time.Sleep(500 * time.Millisecond) // what the engine says last
@@ -215,7 +215,7 @@ func TestHostileReport(t *testing.T) {
 				if c.delayed {
 					warn = "ucspi-starttls: warning: "
 				}
-				if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), warn) }) {
+				if !waitFor(hangLimit, func() bool { return strings.Contains(s.Stderr.String(), warn) }) {
 					t.Fatalf("no warning about the report; log:\n%s", s.Stderr)
 				}
 				if w := grepLine(s.Stderr.String(), warn); !strings.Contains(w, "report") {
@@ -254,7 +254,7 @@ func TestHostileTickets(t *testing.T) {
 					t.Errorf("ticket key %d reached the engine", i/32)
 				}
 			}
-			if !waitFor(20*time.Second, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(s.Stderr.String(), c.holderOf+": warning: ") }) {
 				t.Fatalf("no warning names the engine; log:\n%s", s.Stderr)
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -279,7 +279,7 @@ func TestHostileSilent(t *testing.T) {
 			s := c.start(t, hostileEnv(dir, certs), "cat")
 			c.connect(t, s)
 			waitSaid(t, s, "silent")
-			if !waitFor(30*time.Second, func() bool { return strings.Contains(s.Stderr.String(), "no handshake report by the deadline") }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(s.Stderr.String(), "no handshake report by the deadline") }) {
 				t.Fatalf("the silent engine was not ended; log:\n%s", s.Stderr)
 			}
 		})

@@ -484,7 +484,7 @@ func TestPrivAuditClient(t *testing.T) {
 	var g got
 	select {
 	case g = <-ch:
-	case <-time.After(15 * time.Second):
+	case <-time.After(hangLimit):
 		t.Fatalf("the client chain did not connect; stderr %s", cl.stderr)
 	}
 	if g.c == nil || g.pid == 0 {
@@ -504,7 +504,7 @@ func TestPrivAuditClient(t *testing.T) {
 	}
 	a.engine(a.procs[1], app.uid())
 	g.c.Close()
-	cl.wait(t, 10*time.Second)
+	cl.wait(t, hangLimit)
 }
 
 // paProcess is a program running in the background.

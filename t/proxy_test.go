@@ -78,7 +78,7 @@ func pxHAProxy(t *testing.T, port int, cfg string) *syncBuffer {
 		}
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if !waitFor(10*time.Second, func() bool {
+	if !waitFor(hangLimit, func() bool {
 		select {
 		case <-done:
 			return true
@@ -174,7 +174,7 @@ func TestProxyServerBehindHAProxy(t *testing.T) {
 			if echoed != pxAfter {
 				t.Errorf("app read %q, want %q", echoed, pxAfter)
 			}
-			if !waitFor(5*time.Second, func() bool { return strings.Contains(srv.Stderr.String(), tc.log) }) {
+			if !waitFor(hangLimit, func() bool { return strings.Contains(srv.Stderr.String(), tc.log) }) {
 				t.Errorf("no %q in the log: %s", tc.log, srv.Stderr)
 			}
 		})
@@ -231,7 +231,7 @@ func TestProxyServerHAProxyTLS(t *testing.T) {
 			if echoed != pxAfter {
 				t.Errorf("app read %q, want %q", echoed, pxAfter)
 			}
-			if !waitFor(5*time.Second, func() bool {
+			if !waitFor(hangLimit, func() bool {
 				return strings.Contains(srv.Stderr.String(), " version=TLSv1.3 cipher=TLS_")
 			}) {
 				t.Errorf("no TLV line: %s", srv.Stderr)

@@ -70,7 +70,7 @@ func postfixProcs(config string) []int {
 
 // postfixCmd runs the postfix command on the instance, bounded.
 func postfixCmd(config string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/sbin/postfix", append([]string{"-c", config}, args...)...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -185,7 +185,7 @@ postlog unix-dgram n - n - 1 postlogd
 	}
 	for _, port := range []int{p.tlsPort, p.clearPort} {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		if !waitFor(10*time.Second, func() bool {
+		if !waitFor(hangLimit, func() bool {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				c.Close()
@@ -298,7 +298,7 @@ func TestStarttlsClientPostfix(t *testing.T) {
 					t.Errorf("queue id %s not in the session:\n%s", qid, joined)
 				}
 				var sent string
-				if !waitFor(10*time.Second, func() bool {
+				if !waitFor(hangLimit, func() bool {
 					for _, x := range lines(pf.log()[offset:]) {
 						if strings.Contains(x, "postfix/discard[") && strings.Contains(x, qid+": to=<b@example.test>") &&
 							strings.Contains(x, "status=sent") {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // zombies lists the zombie children of pid.
@@ -42,7 +41,7 @@ func TestStarttlsReapsEngine(t *testing.T) {
 	pid := c.pid()
 	// The session is live (the TLS app waits for the next command); give
 	// the key holder time to end and to be reaped.
-	if !waitFor(3*time.Second, func() bool { return len(zombies(pid)) == 0 }) {
+	if !waitFor(hangLimit, func() bool { return len(zombies(pid)) == 0 }) {
 		t.Errorf("zombie children of ucspi-starttls %s during the session: %v", pid, zombies(pid))
 	}
 	c.send("QUIT\r\n")
@@ -103,7 +102,7 @@ func TestStarttlsSweepsCleartext(t *testing.T) {
 	if r := c.reply(); len(r) != 1 || r[0] != "250 orphaned" {
 		t.Errorf("ORPHAN: %q", r)
 	}
-	if !waitFor(10*time.Second, func() bool { return len(zombies(pid)) == 0 }) {
+	if !waitFor(hangLimit, func() bool { return len(zombies(pid)) == 0 }) {
 		t.Errorf("zombie children of ucspi-starttls %s during the session: %v", pid, zombies(pid))
 	}
 	c.send("QUIT\r\n")

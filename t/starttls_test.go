@@ -177,7 +177,7 @@ func noLeftovers(t *testing.T, port int) {
 		}
 		return l
 	}
-	if !waitFor(8*time.Second, func() bool { return len(left()) == 0 }) {
+	if !waitFor(hangLimit, func() bool { return len(left()) == 0 }) {
 		t.Errorf("processes of the connection from port %d still running: %v", port, left())
 	}
 }
@@ -506,7 +506,7 @@ func lateWrite(t *testing.T, dir string) {
 	}
 	f.WriteString("go\n")
 	f.Close()
-	if !waitFor(5*time.Second, func() bool { return fileExists(dir + "/written") }) {
+	if !waitFor(hangLimit, func() bool { return fileExists(dir + "/written") }) {
 		t.Fatal("the app did not write its late reply")
 	}
 }
@@ -1393,7 +1393,7 @@ func TestStarttlsTestssl(t *testing.T) {
 	need(t, "testssl", "/usr/sbin/mailfront")
 	s, _ := stServe(t, []string{"UCSPITLS="}, "-n", "ucspi-starttls", "smtp", "/usr/sbin/mailfront", "smtp", "echo", "accept")
 	out := filepath.Join(t.TempDir(), "testssl.json")
-	r := run(t, os.Environ(), "", "testssl", "--quiet", "--color", "0", "--warnings", "batch", "--starttls", "smtp",
+	r := runFor(t, testsslLimit, os.Environ(), "", "testssl", "--quiet", "--color", "0", "--warnings", "batch", "--starttls", "smtp",
 		"-U", "-R", "--jsonfile", out, s.Addr)
 	if r.Code >= 242 {
 		t.Fatalf("testssl failed to scan (exit %d):\n%s%s", r.Code, r.Stdout, r.Stderr)

@@ -53,7 +53,7 @@ func tccWait(t *testing.T, got <-chan tccConn) tccConn {
 	select {
 	case c := <-got:
 		return c
-	case <-time.After(20 * time.Second):
+	case <-time.After(hangLimit):
 		t.Fatal("the listener saw no connection")
 	}
 	return tccConn{}
@@ -62,7 +62,7 @@ func tccWait(t *testing.T, got <-chan tccConn) tccConn {
 // tccRun runs a program like run, with extra inherited fds from 3 up.
 func tccRun(t *testing.T, env []string, extra []*os.File, path string, args ...string) (result, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
@@ -81,7 +81,7 @@ func tccRun(t *testing.T, env []string, extra []*os.File, path string, args ...s
 		code = ee.ExitCode()
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("%s did not finish in 60 s; stderr: %s", path, se.String())
+		t.Fatalf("%s did not finish in %v; stderr: %s", path, hangLimit, se.String())
 	}
 	checkLog(t, path, se.String())
 	return result{so.String(), se.String(), code}, took

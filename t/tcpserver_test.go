@@ -48,7 +48,7 @@ func waitLog(t *testing.T, s *server, re string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	var m string
-	if !waitFor(10*time.Second, func() bool { m = rx.FindString(s.Stderr.String()); return m != "" }) {
+	if !waitFor(hangLimit, func() bool { m = rx.FindString(s.Stderr.String()); return m != "" }) {
 		t.Fatalf("no log line matching %q in:\n%s", re, s.Stderr)
 	}
 	return m
@@ -459,7 +459,7 @@ func TestTCPServerTerm(t *testing.T) {
 	}
 	defer c.Close()
 	logText := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(logText(), "accept conn=") }) {
+	if !waitFor(hangLimit, func() bool { return strings.Contains(logText(), "accept conn=") }) {
 		t.Fatalf("no accept line: %s", logText())
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)

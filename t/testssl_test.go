@@ -30,7 +30,7 @@ type tsFinding struct {
 func tsScan(t *testing.T, port int, extra ...string) []tsFinding {
 	t.Helper()
 	out := t.TempDir() + "/out.json"
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testsslLimit)
 	defer cancel()
 	args := append([]string{"--quiet", "--color", "0", "--warnings", "batch"}, extra...)
 	args = append(args, "-p", "-U", "-R", "--jsonfile", out, "127.0.0.1:"+strconv.Itoa(port))
@@ -38,7 +38,7 @@ func tsScan(t *testing.T, port int, extra ...string) []tsFinding {
 	cmd.Env = append(os.Environ(), "TERM=dumb")
 	so, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		t.Fatalf("testssl did not finish in 150 s:\n%s", so)
+		t.Fatalf("testssl did not finish in %v:\n%s", testsslLimit, so)
 	}
 	// The exit status is a sum of per-check codes; 242 and up: the scan
 	// itself failed (doc/design.md §5.7).

@@ -139,7 +139,7 @@ func TestTLSDGnuTLS(t *testing.T) {
 	need(t, "gnutls-cli")
 	dir := certDir(t)
 	s := tlsdServe(t, tlsdEnv(dir), "sh", "-c", appHello)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "gnutls-cli", "--port="+strconv.Itoa(s.Port), "--x509cafile="+dir+"/ca.crt",
 		"--verify-hostname=localhost", "127.0.0.1")
@@ -757,7 +757,7 @@ echo READY; exec cat`
 	waitLog(t, s, `tlsd: fatal: exit conn=\d+ ip=127\.0\.0\.1 port=\d+ status=111 err="unable to find a free engine uid in 5000..5002: all in use"`)
 	waitLog(t, s, `info: end conn=\d+ ip=\S+ port=\d+ status=111 `)
 	conns[1].Close()
-	if !waitFor(10*time.Second, func() bool {
+	if !waitFor(hangLimit, func() bool {
 		c, _, err := open()
 		if err == nil {
 			c.Close()
@@ -833,7 +833,7 @@ func noKeyHolder(t *testing.T, mark string) {
 		}
 		return pids
 	}
-	if !waitFor(5*time.Second, func() bool { return len(left()) == 0 }) {
+	if !waitFor(hangLimit, func() bool { return len(left()) == 0 }) {
 		t.Errorf("key holders still running: %v", left())
 	}
 }
@@ -1041,7 +1041,7 @@ func TestTLSDAppClosesOutput(t *testing.T) {
 		t.Fatalf("write after 6 s: %v", err)
 	}
 	c.CloseWrite()
-	if !waitFor(10*time.Second, func() bool { b, _ := os.ReadFile(got); return string(b) == "late\n" }) {
+	if !waitFor(hangLimit, func() bool { b, _ := os.ReadFile(got); return string(b) == "late\n" }) {
 		b, _ := os.ReadFile(got)
 		t.Fatalf("the app got %q, want \"late\\n\"; log:\n%s", b, s.Stderr)
 	}

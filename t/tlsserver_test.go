@@ -230,7 +230,7 @@ func ipOpen(t *testing.T, s *server, local string) (seen *ipSeen, finish func())
 		seen.code, _ = strconv.Atoi(m[strings.LastIndexByte(m, '=')+1:])
 		seen.end = seen.accept
 		// The next connection must not find this engine.
-		if !waitFor(10*time.Second, func() bool { return flGone(engine) && flGone(app) }) {
+		if !waitFor(hangLimit, func() bool { return flGone(engine) && flGone(app) }) {
 			t.Errorf("engine %d or app %d still runs after the connection", engine, app)
 		}
 	}
@@ -477,7 +477,7 @@ func TestTLSServerConcurrent(t *testing.T) {
 				c.c.CloseWrite()
 				io.ReadAll(c.r)
 			}
-			if !waitFor(10*time.Second, func() bool { return strings.Count(s.Stderr.String(), "server: info: end conn=") == n }) {
+			if !waitFor(hangLimit, func() bool { return strings.Count(s.Stderr.String(), "server: info: end conn=") == n }) {
 				t.Fatalf("not %d end lines:\n%s", n, s.Stderr)
 			}
 			if mode.inProcess {
@@ -953,7 +953,7 @@ func TestTLSServerThreads(t *testing.T) {
 		return v
 	}
 	// Wait until every connection has its engine (an accept line each).
-	if !waitFor(20*time.Second, func() bool { return strings.Count(s.Stderr.String(), "accept conn=") >= n }) {
+	if !waitFor(hangLimit, func() bool { return strings.Count(s.Stderr.String(), "accept conn=") >= n }) {
 		t.Fatalf("%d accept lines for %d connections", strings.Count(s.Stderr.String(), "accept conn="), n)
 	}
 	time.Sleep(200 * time.Millisecond)

@@ -320,7 +320,7 @@ func TestTLSWrapOpenSSLClient(t *testing.T) {
 			e.toEng.Write([]byte("hello\n"))
 			e.toEng.Close()
 			client.Wait()
-			if code := e.wait(10 * time.Second); code != 0 {
+			if code := e.wait(hangLimit); code != 0 {
 				t.Fatalf("exit %d; stderr: %s", code, e.Stderr)
 			}
 			if !strings.Contains(out.String(), "hello\n") {
@@ -379,7 +379,7 @@ func TestTLSWrapClientCertReport(t *testing.T) {
 		}
 	}
 	e.toEng.Close()
-	e.wait(10 * time.Second)
+	e.wait(hangLimit)
 }
 
 func TestTLSWrapClientSide(t *testing.T) {
@@ -403,7 +403,7 @@ func TestTLSWrapClientSide(t *testing.T) {
 		t.Fatalf("app got %q", b)
 	}
 	e.toEng.Close()
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 
@@ -452,7 +452,7 @@ func TestTLSWrapDecline(t *testing.T) {
 	_ = a
 	e := startEngine(t, f, serverSetup(p), engineCred(), "--server")
 	e.ctl.Close()
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 	// The network was not touched: not even O_NONBLOCK on the socket the
@@ -473,7 +473,7 @@ func TestTLSWrapBadControlByte(t *testing.T) {
 	if b := e.command('x'); len(b) != 0 {
 		t.Fatalf("reply %q", b)
 	}
-	if code := e.wait(10 * time.Second); code != 100 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalEnd(100, `unable to use the control command "x": want y or Y`)) {
+	if code := e.wait(hangLimit); code != 100 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalEnd(100, `unable to use the control command "x": want y or Y`)) {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -486,7 +486,7 @@ func TestTLSWrapHandshakeFailure(t *testing.T) {
 	if b := e.command('Y'); len(b) != 0 {
 		t.Fatalf("report after a failed handshake: %q", b)
 	}
-	if code := e.wait(10 * time.Second); code != 98 {
+	if code := e.wait(hangLimit); code != 98 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 	if !regexp.MustCompile(`^tlswrap: warning: handshake conn=\d+ ip=192\.0\.2\.7 port=50124 status=98 err="tls: first record does not look like a TLS handshake"\n`).MatchString(e.Stderr.String()) {
@@ -519,7 +519,7 @@ func TestTLSWrapIdleTimeout(t *testing.T) {
 	go c.Handshake()
 	e.command('y')
 	start := time.Now()
-	code := e.wait(10 * time.Second)
+	code := e.wait(hangLimit)
 	if el := time.Since(start); code != 98 || el < 900*time.Millisecond || !strings.Contains(e.Stderr.String(), "idle timeout of 1 s") {
 		t.Fatalf("exit %d after %v: %s", code, el, e.Stderr)
 	}
@@ -564,7 +564,7 @@ func TestTLSWrapHalfClose(t *testing.T) {
 	if !ec.fin {
 		t.Fatal("-s: the engine should end with a FIN, not close_notify")
 	}
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -581,7 +581,7 @@ func TestTLSWrapCloseNotify(t *testing.T) {
 		t.Fatal("default: the peer saw a FIN before close_notify")
 	}
 	c.Close()
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -601,7 +601,7 @@ func TestTLSWrapTruncation(t *testing.T) {
 			t.Fatalf("app got %q", b)
 		}
 		e.toEng.Close()
-		if code := e.wait(10 * time.Second); code != want {
+		if code := e.wait(hangLimit); code != want {
 			t.Fatalf("strict %v: exit %d: %s", strict, code, e.Stderr)
 		}
 		if strict && !strings.Contains(e.Stderr.String(), "session truncated: peer closed without close_notify") {
@@ -614,7 +614,7 @@ func TestTLSWrapTruncation(t *testing.T) {
 	c.CloseWrite()
 	io.ReadAll(e.fromEn)
 	e.toEng.Close()
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("close_notify with -J: exit %d: %s", code, e.Stderr)
 	}
 }
@@ -634,7 +634,7 @@ func TestTLSWrapEchoAndExit(t *testing.T) {
 			t.Fatalf("round %d: peer got %q, %v; %s", i, got, err, e.Stderr)
 		}
 		c.Close()
-		if code := e.wait(10 * time.Second); code != 0 {
+		if code := e.wait(hangLimit); code != 0 {
 			t.Fatalf("exit %d: %s", code, e.Stderr)
 		}
 	}
@@ -664,7 +664,7 @@ func TestTLSWrapEchoAndExitOpenSSL(t *testing.T) {
 		if out.String() != "hello\n" {
 			t.Fatalf("round %d: s_client got %q", i, out.String())
 		}
-		e.wait(10 * time.Second)
+		e.wait(hangLimit)
 	}
 }
 
@@ -701,7 +701,7 @@ func TestTLSWrapBulk(t *testing.T) {
 	if !bytes.Equal(sums[0], sums[1]) || !bytes.Equal(sums[2], sums[3]) {
 		t.Fatal("checksums differ")
 	}
-	if code := e.wait(10 * time.Second); code != 0 {
+	if code := e.wait(hangLimit); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -711,7 +711,7 @@ func TestTLSWrapRefusesRoot(t *testing.T) {
 	p := twTestPKI(t)
 	f, _ := netPair(t)
 	e := startEngine(t, f, serverSetup(p), nil, "--server")
-	if code := e.wait(10 * time.Second); code != 97 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalErr(97, "unable to start as uid 0: refusing to run as root")) {
+	if code := e.wait(hangLimit); code != 97 || !strings.Contains(e.Stderr.String(), " ip=192.0.2.7 port=50124"+fatalErr(97, "unable to start as uid 0: refusing to run as root")) {
 		t.Fatalf("exit %d: %s", code, e.Stderr)
 	}
 }
@@ -768,7 +768,7 @@ func TestTLSWrapHardening(t *testing.T) {
 	}
 	c.Close()
 	e.toEng.Close()
-	if code := e.wait(10 * time.Second); code != 0 || strings.Contains(e.Stderr.String(), "jail none") {
+	if code := e.wait(hangLimit); code != 0 || strings.Contains(e.Stderr.String(), "jail none") {
 		t.Fatalf("exit %d with -j: %s", code, e.Stderr)
 	}
 }
@@ -825,7 +825,7 @@ func TestTLSWrapKeyNotInMemory(t *testing.T) {
 	t.Logf("searched %d bytes of engine memory", len(mem))
 	c.Close()
 	e.toEng.Close()
-	e.wait(10 * time.Second)
+	e.wait(hangLimit)
 }
 
 // keep imports used in every build
@@ -886,7 +886,7 @@ func TestTLSWrapThroughput(t *testing.T) {
 		n := <-done
 		d := time.Since(start)
 		e.toEng.Close()
-		e.wait(30 * time.Second)
+		e.wait(hangLimit)
 		t.Logf("GOMAXPROCS=%s engine relay: %.0f MB/s (%d bytes), %.0f%% of in-process", procs, mbs(d), n, 100*inproc.Seconds()/d.Seconds())
 
 		// Start-up: spawn to report, 30 times.
@@ -900,7 +900,7 @@ func TestTLSWrapThroughput(t *testing.T) {
 			total += time.Since(start)
 			e.toEng.Close()
 			peer.Close()
-			e.wait(10 * time.Second)
+			e.wait(hangLimit)
 		}
 		t.Logf("GOMAXPROCS=%s spawn to report (handshake incl.): %.2f ms mean of 30", procs, total.Seconds()*1000/30)
 	}
