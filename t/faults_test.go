@@ -241,8 +241,8 @@ func TestFaultEngineKilled(t *testing.T) {
 		}
 		eng := flEngine(t, flPidFile(t, w+"/pid"))
 		syscall.Kill(eng, syscall.SIGKILL)
-		if _, closed := flReadClose(c, 5*time.Second); !closed {
-			t.Fatal("the client's connection stayed open 5 s after the engine died")
+		if _, closed := flReadClose(c, hangLimit); !closed {
+			t.Fatalf("the client's connection stayed open %v after the engine died", hangLimit)
 		}
 		if !waitFor(hangLimit, func() bool { return fileExists(w + "/eof") }) {
 			t.Fatal("the app did not get EOF on its input")
@@ -264,11 +264,11 @@ func TestFaultEngineKilled(t *testing.T) {
 		eng := flChild(t, us, "tlswrap")
 		mf := flChild(t, us, "mailfront")
 		syscall.Kill(eng, syscall.SIGKILL)
-		if _, closed := flReadClose(m.c, 5*time.Second); !closed {
-			t.Fatal("the client's connection stayed open 5 s after the engine died")
+		if _, closed := flReadClose(m.c, hangLimit); !closed {
+			t.Fatalf("the client's connection stayed open %v after the engine died", hangLimit)
 		}
 		if !waitFor(hangLimit, func() bool { return flGone(mf) && flGone(us) }) {
-			t.Fatal("mailfront or ucspi-starttls still running 5 s after the engine died")
+			t.Fatalf("mailfront or ucspi-starttls still running %v after the engine died", hangLimit)
 		}
 		endCode(t, s)
 	})
@@ -293,13 +293,13 @@ func TestFaultAppKilled(t *testing.T) {
 		app := flPidFile(t, w+"/pid")
 		eng := flEngine(t, app)
 		syscall.Kill(app, syscall.SIGKILL)
-		if _, closed := flReadClose(c, 5*time.Second); !closed {
-			t.Fatal("the client read no EOF 5 s after the app died")
+		if _, closed := flReadClose(c, hangLimit); !closed {
+			t.Fatalf("the client read no EOF %v after the app died", hangLimit)
 		}
 		// The client still holds its side; the engine waits at most 5 s
 		// for its close (doc/tlswrap.md), then exits.
 		if !waitFor(hangLimit, func() bool { return flGone(eng) }) {
-			t.Fatal("the engine still runs 10 s after the app died")
+			t.Fatalf("the engine still runs %v after the app died", hangLimit)
 		}
 		waitLog(t, s, `end conn=\d+ ip=\S+ port=\d+ status=signal:9 `)
 	})
@@ -313,11 +313,11 @@ func TestFaultAppKilled(t *testing.T) {
 		us := flChild(t, s.cmd.Process.Pid, "ucspi-starttls")
 		eng := flChild(t, us, "tlswrap")
 		syscall.Kill(flChild(t, us, "mailfront"), syscall.SIGKILL)
-		if _, closed := flReadClose(m.c, 5*time.Second); !closed {
-			t.Fatal("the client read no EOF 5 s after the app died")
+		if _, closed := flReadClose(m.c, hangLimit); !closed {
+			t.Fatalf("the client read no EOF %v after the app died", hangLimit)
 		}
 		if !waitFor(hangLimit, func() bool { return flGone(eng) && flGone(us) }) {
-			t.Fatal("the engine or ucspi-starttls still runs 10 s after the app died")
+			t.Fatalf("the engine or ucspi-starttls still runs %v after the app died", hangLimit)
 		}
 		if code := endCode(t, s); code != 111 {
 			t.Errorf("ucspi-starttls exit %d, want 111 (prog killed by a signal)", code)
@@ -355,7 +355,7 @@ func TestFaultListenerTERM(t *testing.T) {
 	// tcpserver itself is gone at once (its children still hold its
 	// stderr, so exec.Cmd.Wait returns only when they end).
 	if !waitFor(hangLimit, func() bool { return flGone(s.cmd.Process.Pid) }) {
-		t.Fatalf("tcpserver still runs 5 s after TERM; stderr: %s", s.Stderr)
+		t.Fatalf("tcpserver still runs %v after TERM; stderr: %s", hangLimit, s.Stderr)
 	}
 	waitLog(t, s, `stop count=3/100`)
 	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
@@ -644,7 +644,7 @@ func TestHostileSlowlorisHandshake(t *testing.T) {
 			if took < 1400*time.Millisecond {
 				t.Errorf("the next client was served after %v, before the 1.5 s deadline", took)
 			}
-			if _, closed := flReadClose(slow, 2*time.Second); !closed {
+			if _, closed := flReadClose(slow, hangLimit); !closed {
 				t.Error("the slow client's connection is still open")
 			}
 			if code := endCode(t, s); code != 98 {
@@ -690,7 +690,7 @@ func TestHostileSlowlorisCleartext(t *testing.T) {
 			if r := slow.reply(); r != "421 4.4.2 Timeout, closing connection" {
 				t.Errorf("slow client got %q", r)
 			}
-			if _, closed := flReadClose(slow.c, 3*time.Second); !closed {
+			if _, closed := flReadClose(slow.c, hangLimit); !closed {
 				t.Error("the slow client's connection is still open")
 			}
 			next, _ := flDialSMTP(t, s.Addr)
@@ -722,9 +722,9 @@ func TestHostileWrongProtocol(t *testing.T) {
 		m, _ := flDialSMTP(t, s.Addr)
 		m.reply()
 		m.c.Write(flClientHello(t))
-		out, closed := flReadClose(m.c, 8*time.Second)
+		out, closed := flReadClose(m.c, hangLimit)
 		if !closed {
-			t.Fatal("the connection stayed open 8 s after a ClientHello in cleartext")
+			t.Fatalf("the connection stayed open %v after a ClientHello in cleartext", hangLimit)
 		}
 		for _, l := range lines(strings.ReplaceAll(out, "\r\n", "\n")) {
 			if len(l) < 4 || l[0] < '2' || l[0] > '5' {
@@ -749,9 +749,9 @@ func TestHostileWrongProtocol(t *testing.T) {
 		}
 		defer c.Close()
 		c.Write([]byte("EHLO client.test\r\nMAIL FROM:<a@b.test>\r\n"))
-		out, closed := flReadClose(c, 5*time.Second)
+		out, closed := flReadClose(c, hangLimit)
 		if !closed {
-			t.Fatal("the connection stayed open 5 s after plaintext on a TLS port")
+			t.Fatalf("the connection stayed open %v after plaintext on a TLS port", hangLimit)
 		}
 		if strings.Contains(out, "EHLO") || strings.Contains(out, "MAIL") {
 			t.Errorf("the plaintext came back: %q", out)
@@ -828,8 +828,8 @@ func TestHostileBytesThroughStarttls(t *testing.T) {
 		m2.cmd(l)
 	}
 	io.WriteString(m2.c, "x: \x00\r\n.\r\n")
-	if out, closed := flReadClose(m2.c, 5*time.Second); !closed {
-		t.Errorf("session still open 5 s after the app died (read %q)", out)
+	if out, closed := flReadClose(m2.c, hangLimit); !closed {
+		t.Errorf("session still open %v after the app died (read %q)", hangLimit, out)
 	}
 	waitLog(t, s, `end conn=\d+ ip=\S+ port=\d+ status=111 `)
 }

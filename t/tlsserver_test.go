@@ -425,8 +425,8 @@ func TestTLSServerConcurrent(t *testing.T) {
 					t.Cleanup(func() { c.c.Close() })
 				case err := <-errs:
 					t.Fatalf("client: %v; log:\n%s", err, s.Stderr)
-				case <-time.After(30 * time.Second):
-					t.Fatalf("%d of %d sessions up after 30 s; log:\n%s", len(conns), n, s.Stderr)
+				case <-time.After(hangLimit):
+					t.Fatalf("%d of %d sessions up after %v; log:\n%s", len(conns), n, hangLimit, s.Stderr)
 				}
 			}
 			engines := map[int]bool{}
@@ -572,8 +572,8 @@ func TestTLSServerFailures(t *testing.T) {
 			if closeWrite {
 				c.(*net.TCPConn).CloseWrite()
 			}
-			if out, closed := flReadClose(c, 8*time.Second); !closed {
-				t.Fatalf("the connection stayed open 8 s (got %q)", out)
+			if out, closed := flReadClose(c, hangLimit); !closed {
+				t.Fatalf("the connection stayed open %v (got %q)", hangLimit, out)
 			} else if strings.Contains(out, "hello") {
 				t.Errorf("the app ran: %q", out)
 			}
