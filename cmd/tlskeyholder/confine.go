@@ -30,12 +30,16 @@ func confine(as *privdrop.Cred) error {
 	if err := privdrop.NoNewPrivs(); err != nil {
 		return err
 	}
-	if r, err := landlock.Deny(""); err == nil {
+	r, err := landlock.Deny("")
+	switch {
+	case err == nil:
 		err = r.Restrict()
 		r.Close()
 		if err != nil {
 			return exitcode.New(exitcode.TLSSetup, "enter", "a Landlock domain", err)
 		}
+	case err != landlock.ErrUnavailable:
+		return exitcode.New(exitcode.TLSSetup, "make", "a Landlock domain", err)
 	}
 	if err := seccomp.Install(); err != nil && err != seccomp.ErrUnavailable {
 		return exitcode.New(exitcode.TLSSetup, "enter", "the seccomp filter", err)
