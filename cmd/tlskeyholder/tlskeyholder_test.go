@@ -11,7 +11,7 @@ import (
 // TestParseArgs: the lines tlsspawn starts the key holder with (its
 // TestKeyHolderArgs) parse into the configuration they came from.
 func TestParseArgs(t *testing.T) {
-	cf, err := parseArgs(strings.Fields("--server --as=4321:4322 --sni-level 2 --request-client-cert --ocsp=/o.der -K 500 -- 42"))
+	cf, err := parseArgs(strings.Fields("--server --sni-level 2 --request-client-cert --ocsp=/o.der --as=4321:4322 -K 500 -- 42"))
 	s, ok := cf.h.(*tlsspawn.ServerConfig)
 	if err != nil || !ok || cf.enginePID != 42 || s.SNILevel != 2 || !s.RequestClientCert || s.RequireClientCert || s.OCSPFile != "/o.der" || s.HandshakeMS != 500 ||
 		cf.as == nil || cf.as.UID != 4321 || cf.as.GID != 4322 {

@@ -35,10 +35,7 @@ const keyHolderName = "tlskeyholder"
 // spent, a request beyond it, the grant's window (-K) from the engine's
 // first request.
 func (p *prepared) runDelayed(name string, st *started, held inherited, prog []string) int {
-	argv := p.cfg.keyHolderArgs(st.pid)
-	if p.id.Cred != nil { // root: the holder drops to the engine's ids once it has read the keys
-		argv = append([]string{argv[0], "--as=" + strconv.Itoa(p.id.UID) + ":" + strconv.Itoa(p.id.GID)}, argv[1:]...)
-	}
+	argv := p.cfg.keyHolderArgs(p.id, st.pid)
 	_, err := chain.Spawn(&chain.Child{Path: p.holderPath, Argv: argv, Env: p.env.Environ(), Files: []int{st.key, -1, 2}})
 	closeAll(st.key)
 	if err != nil {

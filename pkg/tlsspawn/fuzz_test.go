@@ -3,6 +3,7 @@ package tlsspawn
 import (
 	"bytes"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tlschain/tlschain/pkg/getopt"
@@ -79,7 +80,7 @@ func FuzzChildArgs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, argv := range [][]string{c.engineArgs(false), c.keyHolderArgs(1)} {
+		for _, argv := range [][]string{c.engineArgs(false), c.keyHolderArgs(engineID{Cred: &syscall.Credential{}, UID: 5, GID: 6}, 1)} {
 			for _, a := range argv {
 				if strings.IndexByte(a, 0) >= 0 {
 					t.Fatalf("%q: NUL in argument %q", args, a)

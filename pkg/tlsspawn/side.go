@@ -16,8 +16,9 @@ type side interface {
 	// engineArgs is tlswrap's argv for this side (argv[0] "tlswrap");
 	// prestarted adds --prestarted (tlsserver's engine started ahead).
 	engineArgs(prestarted bool) []string
-	// keyHolderArgs is tlskeyholder's argv for the engine enginePID.
-	keyHolderArgs(enginePID int) []string
+	// keyHolderArgs is tlskeyholder's argv for the engine enginePID,
+	// which runs as id.
+	keyHolderArgs(id engineID, enginePID int) []string
 	// load reads the files this side needs, as the environment names
 	// them; bundles are the system CA bundles a client falls back to.
 	load(env *ucspi.Env, bundles []string) (*material, error)
@@ -100,8 +101,8 @@ func (c *Common) engineArgs(a []string, prestarted bool) []string {
 
 // keyHolderArgs name what the key holder must read to hold what this
 // spawner held: the key pairs of the SNI level, the CAs when client
-// certificates are verified, the OCSP staple; and its window.
-func (c *ServerConfig) keyHolderArgs(enginePID int) []string {
+// certificates are verified, the OCSP staple; then holderArgs.
+func (c *ServerConfig) keyHolderArgs(id engineID, enginePID int) []string {
 	a := []string{keyHolderName, "--server", "--sni-level", strconv.Itoa(c.SNILevel)}
 	switch {
 	case c.RequireClientCert:
@@ -112,12 +113,12 @@ func (c *ServerConfig) keyHolderArgs(enginePID int) []string {
 	if c.OCSPFile != "" {
 		a = append(a, "--ocsp="+c.OCSPFile)
 	}
-	return append(a, "-K", strconv.Itoa(c.HandshakeMS), "--", strconv.Itoa(enginePID))
+	return c.Common.holderArgs(a, id, enginePID)
 }
 
 // keyHolderArgs: the client certificate, the CAs and TLSA records unless
 // verification is off, the name TLSA_BASENAME defaults to.
-func (c *ClientConfig) keyHolderArgs(enginePID int) []string {
+func (c *ClientConfig) keyHolderArgs(id engineID, enginePID int) []string {
 	a := []string{keyHolderName, "--client"}
 	if c.ServerName != "" {
 		a = append(a, "--server-name="+c.ServerName)
@@ -127,6 +128,16 @@ func (c *ClientConfig) keyHolderArgs(enginePID int) []string {
 	}
 	if c.SendClientCert {
 		a = append(a, "--send-client-cert")
+	}
+	return c.Common.holderArgs(a, id, enginePID)
+}
+
+// holderArgs appends what both sides' key holders take: the engine's ids
+// to drop to once the keys are read (a root spawner's: id.Cred is set),
+// the grant's window, the engine's pid.
+func (c *Common) holderArgs(a []string, id engineID, enginePID int) []string {
+	if id.Cred != nil {
+		a = append(a, "--as="+strconv.Itoa(id.UID)+":"+strconv.Itoa(id.GID))
 	}
 	return append(a, "-K", strconv.Itoa(c.HandshakeMS), "--", strconv.Itoa(enginePID))
 }

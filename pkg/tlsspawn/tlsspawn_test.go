@@ -131,18 +131,20 @@ func TestEngineArgs(t *testing.T) {
 func TestKeyHolderArgs(t *testing.T) {
 	c := NewServerConfig()
 	c.SNILevel, c.RequestClientCert, c.OCSPFile, c.HandshakeMS, c.ALPN = 2, true, "/o.der", 500, "smtp"
-	want := []string{"tlskeyholder", "--server", "--sni-level", "2", "--request-client-cert", "--ocsp=/o.der", "-K", "500", "--", "42"}
-	if got := c.keyHolderArgs(42); !reflect.DeepEqual(got, want) {
+	// A root spawner (Cred set) passes the engine's ids to drop to.
+	root := engineID{Cred: &syscall.Credential{Uid: 4321, Gid: 4322}, UID: 4321, GID: 4322}
+	want := []string{"tlskeyholder", "--server", "--sni-level", "2", "--request-client-cert", "--ocsp=/o.der", "--as=4321:4322", "-K", "500", "--", "42"}
+	if got := c.keyHolderArgs(root, 42); !reflect.DeepEqual(got, want) {
 		t.Errorf("server args %q, want %q", got, want)
 	}
 	cc := NewClientConfig()
 	cc.ServerName, cc.SendClientCert, cc.VerifyReport = "mx.example", true, true
 	want = []string{"tlskeyholder", "--client", "--server-name=mx.example", "--send-client-cert", "-K", "30000", "--", "7"}
-	if got := cc.keyHolderArgs(7); !reflect.DeepEqual(got, want) {
+	if got := cc.keyHolderArgs(engineID{UID: 1000, GID: 1000}, 7); !reflect.DeepEqual(got, want) {
 		t.Errorf("client args %q, want %q", got, want)
 	}
 	cc.NoVerify = true
-	if got := cc.keyHolderArgs(7); !slices.Contains(got, "--no-verify-cert") {
+	if got := cc.keyHolderArgs(engineID{}, 7); !slices.Contains(got, "--no-verify-cert") {
 		t.Errorf("client args %q lack --no-verify-cert", got)
 	}
 }
