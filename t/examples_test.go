@@ -605,6 +605,9 @@ func TestExamplesShellRun(t *testing.T) {
 	}
 }
 
+// clientGrammar is logGrammar for the outbound example's smtp-client.
+var clientGrammar = regexp.MustCompile(`^smtp-client` + logShape)
+
 // TestExamplesOutbound sends a message with outbound-smtp's send (execline)
 // and send.sh to a TLS-on-connect server (tlsd in front of mailfront).
 func TestExamplesOutbound(t *testing.T) {
@@ -630,7 +633,7 @@ func TestExamplesOutbound(t *testing.T) {
 		}
 		checkLog(t, script, out.String())
 		for _, l := range lines(out.String()) { // the example's own client writes the format too
-			if strings.HasPrefix(l, "smtp-client: ") && !regexp.MustCompile(`^smtp-client`+logShape).MatchString(l) {
+			if strings.HasPrefix(l, "smtp-client: ") && !clientGrammar.MatchString(l) {
 				t.Errorf("%s: %q is not in the log format", script, l)
 			}
 		}

@@ -130,7 +130,10 @@ func TestJumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, in := range prog {
-		if in.Code&0x07 == unix.BPF_JMP && i+1+int(in.Jt) >= len(prog) || i+1+int(in.Jf) >= len(prog) && in.Code&0x07 == unix.BPF_JMP {
+		if in.Code&0x07 != unix.BPF_JMP {
+			continue
+		}
+		if i+1+int(in.Jt) >= len(prog) || i+1+int(in.Jf) >= len(prog) {
 			t.Errorf("instruction %d jumps out of the program", i)
 		}
 	}

@@ -34,6 +34,9 @@ var mode = "oracle"
 // (-X main.target=PID): what a scan of the pid space would find.
 var target = ""
 
+// scanPIDs is how far on each side of its own pid mode holder looks.
+const scanPIDs = 256
+
 const (
 	controlFD = 5
 	keysFD    = 6
@@ -158,7 +161,7 @@ func main() {
 		// The pids each call reached (its own threads' ids among them,
 		// without the filter: the test tells them apart).
 		var limits, memory, traced []string
-		for pid := self - 64; pid <= self+64; pid++ {
+		for pid := self - scanPIDs; pid <= self+scanPIDs; pid++ {
 			if pid <= 1 || pid == self {
 				continue
 			}
